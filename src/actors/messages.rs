@@ -1,0 +1,62 @@
+//! Every message the actors exchange.
+
+use actix::Message;
+use tokio::sync::oneshot;
+
+use crate::store::JournalEntry;
+
+/// A verified webhook request to journal. Sent with `try_send` (a full queue is answered 503 at
+/// once), so the reply travels on its own channel: the journal id once Redis has the entry.
+pub struct Journal {
+    pub entry: JournalEntry,
+    pub reply: oneshot::Sender<Result<String, JournalError>>,
+}
+
+impl Message for Journal {
+    type Result = ();
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    #[error("the journal queue is full")]
+    Overloaded,
+    #[error("the journal could not be written: {0}")]
+    Unavailable(String),
+}
+
+/// Asks the `IngressWriter` to commit what it holds; answered when nothing is buffered or in
+/// flight any more (shutdown).
+pub struct FlushJournal;
+
+impl Message for FlushJournal {
+    type Result = ();
+}
+
+/// Makes the `Normalizer` read its pending entries again: a crash left some, or the
+/// `Reclaimer` just took some over.
+pub struct ReadPending;
+
+impl Message for ReadPending {
+    type Result = ();
+}
+
+/// Asks the `Normalizer` to finish its current batch and stop (shutdown).
+pub struct Drain;
+
+impl Message for Drain {
+    type Result = ();
+}
+
+/// The `Normalizer`'s own loop: read a batch, split it, commit it.
+pub(crate) struct Poll;
+
+impl Message for Poll {
+    type Result = ();
+}
+
+/// A timer tick of the `Reclaimer` and the `Housekeeper`.
+pub(crate) struct Tick;
+
+impl Message for Tick {
+    type Result = ();
+}

@@ -1,0 +1,206 @@
+//! `Normalizer`: the journal's consumer. Reads a batch, splits each body into events
+//! ([`crate::normalize`]), and commits events, dedup keys and acknowledgements together.
+//!
+//! It runs on an arbiter of its own: parsing is CPU work that must not delay the ingress writer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::messages::{Drain, Poll, ReadPending};
+use crate::config::NormalizerSettings;
+use crate::meta::{Event, type_label};
+use crate::metrics as m;
+use crate::normalize::normalize;
+use crate::store::{CommitOutcome, Normalized, ReadFrom, Store, StoreError};
+
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+pub struct Normalizer {
+    store: Arc<dyn Store>,
+    consumer: String,
+    settings: NormalizerSettings,
+    /// Pending first: after a crash or restart this consumer may hold unacknowledged entries.
+    mode: ReadFrom,
+    backoff: Duration,
+    polling: bool,
+    draining: Vec<oneshot::Sender<()>>,
+}
+
+impl Normalizer {
+    pub fn new(store: Arc<dyn Store>, consumer: String, settings: NormalizerSettings) -> Self {
+        Normalizer {
+            store,
+            consumer,
+            settings,
+            mode: ReadFrom::Pending,
+            backoff: Duration::ZERO,
+            polling: false,
+            draining: Vec::new(),
+        }
+    }
+
+    fn stop_if_draining(&mut self, ctx: &mut Context<Self>) -> bool {
+        if self.draining.is_empty() {
+            return false;
+        }
+        for waiter in self.draining.drain(..) {
+            let _ = waiter.send(());
+        }
+        ctx.stop();
+        true
+    }
+}
+
+/// What one batch did, for metrics.
+struct BatchReport {
+    read: usize,
+    outcomes: Vec<(Normalized, CommitOutcome)>,
+}
+
+async fn run_batch(
+    store: Arc<dyn Store>,
+    consumer: String,
+    mode: ReadFrom,
+    settings: NormalizerSettings,
+) -> Result<BatchReport, StoreError> {
+    let records = store
+        .read_journal(&consumer, mode, settings.batch, settings.block)
+        .await?;
+    let read = records.len();
+    if read == 0 {
+        return Ok(BatchReport {
+            read,
+            outcomes: Vec::new(),
+        });
+    }
+    let started = Instant::now();
+    let normalized: Vec<Normalized> = records.into_iter().map(normalize).collect();
+    let outcomes = store.commit_normalized(&normalized).await?;
+    metrics::histogram!(m::NORMALIZER_BATCH_DURATION).record(started.elapsed().as_secs_f64());
+    Ok(BatchReport {
+        read,
+        outcomes: normalized.into_iter().zip(outcomes).collect(),
+    })
+}
+
+fn record_metrics(report: &BatchReport) {
+    for (item, outcome) in &report.outcomes {
+        match item {
+            Normalized::Events { events, .. } => {
+                metrics::counter!(m::NORMALIZER_BODIES, "outcome" => "split").increment(1);
+                count_events(events, outcome);
+            }
+            Normalized::Quarantine { .. } => {
+                metrics::counter!(m::NORMALIZER_BODIES, "outcome" => "quarantined").increment(1);
+                metrics::counter!(m::QUARANTINED).increment(1);
+            }
+            Normalized::Missing { .. } => {
+                metrics::counter!(m::NORMALIZER_BODIES, "outcome" => "missing").increment(1);
+            }
+        }
+    }
+}
+
+fn count_events(events: &[Event], outcome: &CommitOutcome) {
+    for (e, id) in events.iter().zip(&outcome.event_ids) {
+        let labels = [
+            ("platform", e.platform.as_str()),
+            ("type", type_label(&e.event_type)),
+        ];
+        let name = if id.is_some() {
+            m::EVENTS
+        } else {
+            m::DUPLICATES
+        };
+        metrics::counter!(name, &labels).increment(1);
+    }
+}
+
+impl Actor for Normalizer {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(16);
+        ctx.notify(Poll);
+    }
+}
+
+impl Supervised for Normalizer {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        metrics::counter!(m::ACTOR_RESTARTS, "actor" => "normalizer").increment(1);
+        self.mode = ReadFrom::Pending;
+        self.polling = false;
+        self.backoff = Duration::ZERO;
+    }
+}
+
+impl Handler<Poll> for Normalizer {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Poll, ctx: &mut Self::Context) {
+        if self.polling || self.stop_if_draining(ctx) {
+            return;
+        }
+        self.polling = true;
+        let mode = self.mode;
+        let batch = run_batch(
+            self.store.clone(),
+            self.consumer.clone(),
+            mode,
+            self.settings.clone(),
+        );
+        ctx.spawn(batch.into_actor(self).map(move |result, act, ctx| {
+            act.polling = false;
+            match result {
+                Ok(report) => {
+                    act.backoff = Duration::ZERO;
+                    record_metrics(&report);
+                    if mode == ReadFrom::Pending && report.read == 0 {
+                        act.mode = ReadFrom::New;
+                    }
+                    if !act.stop_if_draining(ctx) {
+                        ctx.notify(Poll);
+                    }
+                }
+                Err(StoreError::Protocol(e)) => {
+                    // Something hookd does not understand: start over from a clean state.
+                    tracing::error!(error = %e, "normalizer failed; restarting it");
+                    ctx.stop();
+                }
+                Err(e) => {
+                    act.backoff = (act.backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
+                    tracing::warn!(error = %e, retry_in = ?act.backoff, "normalizer cannot reach the store");
+                    if !act.stop_if_draining(ctx) {
+                        ctx.notify_later(Poll, act.backoff);
+                    }
+                }
+            }
+        }));
+    }
+}
+
+impl Handler<ReadPending> for Normalizer {
+    type Result = ();
+
+    fn handle(&mut self, _msg: ReadPending, _ctx: &mut Self::Context) {
+        self.mode = ReadFrom::Pending;
+    }
+}
+
+impl Handler<Drain> for Normalizer {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _msg: Drain, ctx: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.draining.push(tx);
+        if !self.polling {
+            self.stop_if_draining(ctx);
+        }
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}

@@ -1,0 +1,404 @@
+//! Settings: the compiled-in `config/default.toml`, then an optional file, then `HOOKD_*`
+//! environment variables. Every field is documented in `config/default.toml`; the doc comments
+//! here say what the code relies on.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+/// The defaults, documented setting by setting.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Why the settings could not be used. Each message names the setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration file {path}: not found")]
+    MissingFile { path: String },
+    #[error("configuration: {setting}: {problem}")]
+    Invalid { setting: String, problem: String },
+}
+
+fn invalid(setting: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting: setting.into(),
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub redis: RedisSettings,
+    pub ingress: IngressSettings,
+    pub normalizer: NormalizerSettings,
+    pub retention: RetentionSettings,
+    pub api: ApiSettings,
+    pub log: LogSettings,
+    /// Meta apps posting to `/webhooks/{name}`, by name.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// 0 lets actix-web pick one worker per core.
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Empty means the host name; see [`Settings::instance_id`].
+    pub instance_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: String,
+    pub prefix: String,
+    pub pool_size: usize,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub command_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressSettings {
+    pub queue_capacity: usize,
+    pub batch_max: usize,
+    #[serde(with = "humantime_serde")]
+    pub batch_max_wait: Duration,
+    pub max_inflight_commits: usize,
+    #[serde(with = "humantime_serde")]
+    pub ack_timeout: Duration,
+    pub retry_after_secs: u32,
+    pub rejected_keep: usize,
+    pub rejected_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalizerSettings {
+    pub batch: usize,
+    #[serde(with = "humantime_serde")]
+    pub block: Duration,
+    #[serde(with = "humantime_serde")]
+    pub reclaim_idle: Duration,
+    #[serde(with = "humantime_serde")]
+    pub reclaim_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    #[serde(with = "humantime_serde")]
+    pub stream_max_age: Duration,
+    #[serde(with = "humantime_serde")]
+    pub dedup_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub housekeeping_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Empty until [`Settings::ensure_admin_key`] fills it.
+    pub admin_key: String,
+    pub max_page_size: usize,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    pub app_secrets: Vec<String>,
+    pub verify_token: String,
+}
+
+// Secrets stay out of logs and `check-config` output.
+impl std::fmt::Debug for SourceSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceSettings")
+            .field(
+                "app_secrets",
+                &format_args!("[{} redacted]", self.app_secrets.len()),
+            )
+            .field("verify_token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Loads defaults < `file` < `HOOKD_*` from the process environment, then validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, Env::prefixed("HOOKD_"))
+    }
+
+    /// As [`Settings::load`], with the environment provider given (tests pass their own).
+    pub fn load_with_env(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile {
+                    path: path.display().to_string(),
+                });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // HOOKD_CONFIG names the file itself (see the CLI), it is not a setting.
+        let env = env.split("__").ignore(&["config"]);
+        let settings: Settings = figment.merge(env).extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: ranges, relations between settings, source names.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let r = &self.redis;
+        if !(r.url.starts_with("redis://") || r.url.starts_with("rediss://")) {
+            return Err(invalid(
+                "redis.url",
+                "must start with redis:// or rediss://",
+            ));
+        }
+        if r.prefix.is_empty() {
+            return Err(invalid("redis.prefix", "must not be empty"));
+        }
+        in_range("redis.pool_size", r.pool_size, 2, 1024)?;
+        positive("redis.connect_timeout", r.connect_timeout)?;
+        positive("redis.command_timeout", r.command_timeout)?;
+
+        in_range(
+            "server.max_body_bytes",
+            self.server.max_body_bytes,
+            1024,
+            64 << 20,
+        )?;
+
+        let i = &self.ingress;
+        in_range("ingress.batch_max", i.batch_max, 1, 10_000)?;
+        in_range(
+            "ingress.queue_capacity",
+            i.queue_capacity,
+            i.batch_max,
+            1_000_000,
+        )?;
+        in_range(
+            "ingress.max_inflight_commits",
+            i.max_inflight_commits,
+            1,
+            64,
+        )?;
+        positive("ingress.ack_timeout", i.ack_timeout)?;
+        in_range("ingress.rejected_keep", i.rejected_keep, 1, 10_000_000)?;
+
+        let n = &self.normalizer;
+        in_range("normalizer.batch", n.batch, 1, 10_000)?;
+        positive("normalizer.block", n.block)?;
+        if n.block >= r.command_timeout {
+            return Err(invalid(
+                "normalizer.block",
+                format!(
+                    "must be below redis.command_timeout ({:?}), or every blocking read times out",
+                    r.command_timeout
+                ),
+            ));
+        }
+        if n.reclaim_idle <= r.command_timeout * 2 {
+            return Err(invalid(
+                "normalizer.reclaim_idle",
+                "must exceed twice redis.command_timeout, or live work is taken over",
+            ));
+        }
+        positive("normalizer.reclaim_interval", n.reclaim_interval)?;
+
+        let t = &self.retention;
+        if t.stream_max_age < Duration::from_secs(60) {
+            return Err(invalid("retention.stream_max_age", "must be at least 1m"));
+        }
+        if t.dedup_ttl < Duration::from_secs(1) {
+            return Err(invalid("retention.dedup_ttl", "must be at least 1s"));
+        }
+        positive("retention.housekeeping_interval", t.housekeeping_interval)?;
+
+        if !self.api.admin_key.is_empty() && self.api.admin_key.len() < 16 {
+            return Err(invalid("api.admin_key", "must be at least 16 characters"));
+        }
+        in_range("api.max_page_size", self.api.max_page_size, 1, 10_000)?;
+
+        for (name, source) in &self.sources {
+            let valid_name = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid_name {
+                return Err(invalid(
+                    format!("sources.{name}"),
+                    "a source name is 1-64 characters of a-z, A-Z, 0-9, - and _",
+                ));
+            }
+            if source.app_secrets.is_empty() || source.app_secrets.iter().any(|s| s.is_empty()) {
+                return Err(invalid(
+                    format!("sources.{name}.app_secrets"),
+                    "needs at least one non-empty app secret",
+                ));
+            }
+            if source.verify_token.is_empty() {
+                return Err(invalid(
+                    format!("sources.{name}.verify_token"),
+                    "must not be empty",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// This instance's consumer name in Redis consumer groups.
+    pub fn instance_id(&self) -> String {
+        if self.server.instance_id.is_empty() {
+            gethostname::gethostname().to_string_lossy().into_owned()
+        } else {
+            self.server.instance_id.clone()
+        }
+    }
+
+    /// Fills an empty `api.admin_key` with a random one; returns it when it was generated.
+    pub fn ensure_admin_key(&mut self) -> Option<String> {
+        if !self.api.admin_key.is_empty() {
+            return None;
+        }
+        use rand::Rng;
+        let bytes: [u8; 24] = rand::rng().random();
+        self.api.admin_key = format!("hk_admin_{}", hex::encode(bytes));
+        Some(self.api.admin_key.clone())
+    }
+}
+
+fn in_range(setting: &str, value: usize, min: usize, max: usize) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(invalid(
+            setting,
+            format!("must be between {min} and {max}, got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+fn positive(setting: &str, value: Duration) -> Result<(), ConfigError> {
+    if value.is_zero() {
+        return Err(invalid(setting, "must be greater than zero"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> Env {
+        Env::prefixed("HOOKD_TEST_UNSET_PREFIX_")
+    }
+
+    #[test]
+    fn defaults_load_and_validate() {
+        let s = Settings::load_with_env(None, no_env()).expect("defaults are valid");
+        assert_eq!(s.redis.url, "redis://127.0.0.1:6379");
+        assert_eq!(s.server.listen.port(), 8080);
+        assert_eq!(s.server.max_body_bytes, 4 * 1024 * 1024);
+        assert!(s.sources.is_empty());
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_defines_sources() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[redis]\nprefix = \"t:\"\n[sources.acme]\napp_secrets = [\"a\", \"b\"]\nverify_token = \"tok\"\n",
+        )
+        .expect("write");
+        let s = Settings::load_with_env(Some(&path), no_env()).expect("valid");
+        assert_eq!(s.redis.prefix, "t:");
+        assert_eq!(s.sources["acme"].app_secrets, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn an_invalid_value_names_its_setting() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[ingress]\nbatch_max = 0\n").expect("write");
+        let err = Settings::load_with_env(Some(&path), no_env()).unwrap_err();
+        assert!(err.to_string().contains("ingress.batch_max"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_setting_is_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[redis]\nurll = \"redis://x\"\n").expect("write");
+        let err = Settings::load_with_env(Some(&path), no_env()).unwrap_err();
+        assert!(err.to_string().contains("urll"), "{err}");
+    }
+
+    #[test]
+    fn a_source_without_secrets_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[sources.x]\napp_secrets = []\nverify_token = \"t\"\n",
+        )
+        .expect("write");
+        let err = Settings::load_with_env(Some(&path), no_env()).unwrap_err();
+        assert!(err.to_string().contains("sources.x.app_secrets"), "{err}");
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("HOOKD_REDIS__PREFIX", "env:");
+            jail.set_env("HOOKD_SOURCES__SHOP__APP_SECRETS", "[\"s1\"]");
+            jail.set_env("HOOKD_SOURCES__SHOP__VERIFY_TOKEN", "tok");
+            jail.set_env("HOOKD_CONFIG", "ignored.toml");
+            let s = Settings::load_with_env(None, Env::prefixed("HOOKD_"))
+                .map_err(|e| e.to_string())?;
+            assert_eq!(s.redis.prefix, "env:");
+            assert_eq!(s.sources["shop"].app_secrets, vec!["s1"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_generated_admin_key_is_long_and_kept() {
+        let mut s = Settings::load_with_env(None, no_env()).expect("valid");
+        let key = s.ensure_admin_key().expect("generated");
+        assert!(key.len() > 32);
+        assert_eq!(s.api.admin_key, key);
+        assert_eq!(s.ensure_admin_key(), None);
+    }
+}

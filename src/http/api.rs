@@ -1,0 +1,125 @@
+//! The read side of the management API (`/api/v1`): events, statistics, quarantine and
+//! rejected requests. Every route needs the admin key.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::Admin;
+use super::error::ApiError;
+use crate::meta::Platform;
+use crate::store::EventQuery;
+
+const DEFAULT_PAGE_SIZE: usize = 50;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsParams {
+    platform: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    account_id: Option<String>,
+    /// Received at or after, Unix milliseconds.
+    from: Option<u64>,
+    /// Received at or before, Unix milliseconds.
+    to: Option<u64>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+fn page_size(limit: Option<usize>, max: usize) -> Result<usize, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE_SIZE.min(max)) {
+        0 => Err(ApiError::BadRequest("limit must be at least 1".into())),
+        n if n > max => Err(ApiError::BadRequest(format!("limit must be at most {max}"))),
+        n => Ok(n),
+    }
+}
+
+fn cursor(c: Option<String>) -> Result<Option<String>, ApiError> {
+    match c {
+        Some(c) if !crate::store::is_stream_id(&c) => Err(ApiError::BadRequest(
+            "cursor must be a value returned as next_cursor".into(),
+        )),
+        other => Ok(other),
+    }
+}
+
+pub async fn list_events(
+    _: Admin,
+    state: web::Data<AppState>,
+    params: web::Query<EventsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    if let Some(platform) = &p.platform
+        && Platform::parse(platform).is_none()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "platform must be one of whatsapp, messenger, page, instagram, other; got {platform:?}"
+        )));
+    }
+    if let (Some(from), Some(to)) = (p.from, p.to)
+        && from > to
+    {
+        return Err(ApiError::BadRequest("from must not be after to".into()));
+    }
+    let query = EventQuery {
+        platform: p.platform,
+        event_type: p.event_type,
+        account_id: p.account_id,
+        from_ms: p.from,
+        to_ms: p.to,
+        cursor: cursor(p.cursor)?,
+        limit: page_size(p.limit, state.settings.api.max_page_size)?,
+    };
+    Ok(HttpResponse::Ok().json(state.store.list_events(&query).await?))
+}
+
+pub async fn get_event(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    match state.store.get_event(&id).await? {
+        Some(event) => Ok(HttpResponse::Ok().json(event)),
+        None => Err(ApiError::NotFound("event")),
+    }
+}
+
+pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.store.stats().await?))
+}
+
+pub async fn list_quarantine(
+    _: Admin,
+    state: web::Data<AppState>,
+    params: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let limit = page_size(p.limit, state.settings.api.max_page_size)?;
+    let page = state
+        .store
+        .list_quarantine(cursor(p.cursor)?.as_deref(), limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+pub async fn list_rejected(
+    _: Admin,
+    state: web::Data<AppState>,
+    params: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let limit = page_size(p.limit, state.settings.api.max_page_size)?;
+    let page = state
+        .store
+        .list_rejected(cursor(p.cursor)?.as_deref(), limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}

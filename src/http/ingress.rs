@@ -1,0 +1,317 @@
+//! `GET /webhooks/{source}` (Meta's handshake) and `POST /webhooks/{source}` (events).
+//!
+//! The POST path verifies the signature over the exact received bytes, journals the request
+//! through the `IngressWriter`, and answers 200 only once Redis has the entry.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::prelude::SendError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tokio::sync::{Semaphore, oneshot};
+
+use super::AppState;
+use crate::actors::messages::{Journal, JournalError};
+use crate::meta::signature;
+use crate::metrics as m;
+use crate::store::{JournalEntry, Rejection, Store};
+
+/// A configured Meta app, ready for the hot path.
+pub struct Source {
+    pub secrets: Vec<Vec<u8>>,
+    pub verify_token: String,
+}
+
+/// Outcomes of a webhook POST; each is a label value of `hookd_ingress_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Accepted,
+    Rejected(signature::SignatureError),
+    TooLarge,
+    UnknownSource,
+    Overloaded,
+    Unavailable,
+    BadBody,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Rejected(e) => e.reason(),
+            Outcome::TooLarge => "too_large",
+            Outcome::UnknownSource => "unknown_source",
+            Outcome::Overloaded => "overloaded",
+            Outcome::Unavailable => "unavailable",
+            Outcome::BadBody => "bad_body",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Outcome::Accepted => StatusCode::OK,
+            Outcome::Rejected(_) => StatusCode::UNAUTHORIZED,
+            Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Outcome::UnknownSource => StatusCode::NOT_FOUND,
+            Outcome::Overloaded | Outcome::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::BadBody => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+pub async fn handshake(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<Handshake>,
+) -> HttpResponse {
+    let Some(source) = state.sources.get(path.as_str()) else {
+        return plain(StatusCode::NOT_FOUND, "unknown source");
+    };
+    let q = query.into_inner();
+    let (Some(mode), Some(token), Some(challenge)) = (q.mode, q.verify_token, q.challenge) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "expected hub.mode, hub.verify_token and hub.challenge",
+        );
+    };
+    let token_ok: bool = token
+        .as_bytes()
+        .ct_eq(source.verify_token.as_bytes())
+        .into();
+    if mode == "subscribe" && token_ok {
+        HttpResponse::Ok()
+            .content_type("text/plain")
+            .body(challenge)
+    } else {
+        tracing::warn!(source = %path, "webhook handshake refused: wrong verify token or mode");
+        plain(StatusCode::FORBIDDEN, "verify token does not match")
+    }
+}
+
+pub async fn receive(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let started = Instant::now();
+    let request_id = request_id(&req);
+    let source_name = path.into_inner();
+    let (outcome, detail) = match state.sources.get(&source_name) {
+        None => (Outcome::UnknownSource, "unknown source".to_string()),
+        Some(source) => accept(&state, source, &source_name, &request_id, &req, payload).await,
+    };
+    // Only configured names become labels, so the label set stays bounded.
+    let source_label = if outcome == Outcome::UnknownSource {
+        "unknown".to_string()
+    } else {
+        source_name.clone()
+    };
+    metrics::counter!(m::INGRESS_REQUESTS, "source" => source_label, "outcome" => outcome.label())
+        .increment(1);
+    metrics::histogram!(m::INGRESS_DURATION, "outcome" => outcome.label())
+        .record(started.elapsed().as_secs_f64());
+    if outcome != Outcome::Accepted {
+        tracing::debug!(source = %source_name, %request_id, outcome = outcome.label(), %detail, "webhook refused");
+    }
+
+    let mut res = HttpResponse::build(outcome.status());
+    res.insert_header(("X-Request-Id", request_id));
+    if outcome.status() == StatusCode::SERVICE_UNAVAILABLE {
+        res.insert_header((
+            "Retry-After",
+            state.settings.ingress.retry_after_secs.to_string(),
+        ));
+    }
+    if outcome == Outcome::Accepted {
+        res.insert_header(("X-Journal-Id", detail));
+        return res.content_type("text/plain").body("EVENT_RECEIVED");
+    }
+    res.content_type("text/plain").body(detail)
+}
+
+async fn accept(
+    state: &AppState,
+    source: &Source,
+    source_name: &str,
+    request_id: &str,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> (Outcome, String) {
+    let limit = state.settings.server.max_body_bytes;
+    let body = match read_body(req, payload, limit).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            return (Outcome::TooLarge, format!("body exceeds {limit} bytes"));
+        }
+        Err(BodyError::Broken(e)) => {
+            return (Outcome::BadBody, format!("body could not be read: {e}"));
+        }
+    };
+    let header = req
+        .headers()
+        .get("x-hub-signature-256")
+        .map(|v| v.as_bytes());
+    if let Err(e) = signature::verify(header, &body, &source.secrets) {
+        record_rejection(state, source_name, request_id, req, &body, e);
+        return (Outcome::Rejected(e), e.to_string());
+    }
+    metrics::histogram!(m::INGRESS_BODY_BYTES).record(body.len() as f64);
+
+    let entry = JournalEntry {
+        source: source_name.to_string(),
+        received_at_ms: now_ms(),
+        request_id: request_id.to_string(),
+        signature: header_text(req, "x-hub-signature-256"),
+        user_agent: header_text(req, "user-agent"),
+        body,
+    };
+    journal(state, entry).await
+}
+
+async fn journal(state: &AppState, entry: JournalEntry) -> (Outcome, String) {
+    let (tx, rx) = oneshot::channel();
+    match state.engine.ingress.try_send(Journal { entry, reply: tx }) {
+        Ok(()) => {}
+        Err(SendError::Full(_)) => {
+            metrics::counter!(m::MAILBOX_FULL, "actor" => "ingress_writer").increment(1);
+            return (
+                Outcome::Overloaded,
+                "journal queue is full, retry later".into(),
+            );
+        }
+        Err(SendError::Closed(_)) => {
+            return (Outcome::Unavailable, "journal writer is not running".into());
+        }
+    }
+    match tokio::time::timeout(state.settings.ingress.ack_timeout, rx).await {
+        Ok(Ok(Ok(journal_id))) => (Outcome::Accepted, journal_id),
+        Ok(Ok(Err(JournalError::Overloaded))) => (
+            Outcome::Overloaded,
+            "journal queue is full, retry later".into(),
+        ),
+        Ok(Ok(Err(e))) => (Outcome::Unavailable, e.to_string()),
+        Ok(Err(_)) => (Outcome::Unavailable, "journal writer restarted".into()),
+        Err(_) => (Outcome::Unavailable, "journal write timed out".into()),
+    }
+}
+
+enum BodyError {
+    TooLarge,
+    Broken(String),
+}
+
+/// Reads the body up to `limit` bytes, refusing early when Content-Length already says more.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| BodyError::Broken(e.to_string()))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Keeps a record of a refused request without making the 401 wait for Redis. At most
+/// [`REJECTION_WRITERS`] records are written at once; past that, a flood is only counted.
+fn record_rejection(
+    state: &AppState,
+    source: &str,
+    request_id: &str,
+    req: &HttpRequest,
+    body: &[u8],
+    error: signature::SignatureError,
+) {
+    let Ok(permit) = state.rejection_writers.clone().try_acquire_owned() else {
+        return;
+    };
+    let keep = body.len().min(state.settings.ingress.rejected_body_bytes);
+    let rejection = Rejection {
+        source: source.to_string(),
+        reason: error.reason().to_string(),
+        received_at_ms: now_ms(),
+        request_id: request_id.to_string(),
+        remote_addr: req
+            .peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default(),
+        signature: header_text(req, "x-hub-signature-256"),
+        body_len: body.len(),
+        body_prefix: String::from_utf8_lossy(&body[..keep]).into_owned(),
+    };
+    let store: Arc<dyn Store> = state.store.clone();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = store.record_rejection(&rejection).await {
+            tracing::warn!(error = %e, "could not record a rejected request");
+        }
+        drop(permit);
+    });
+}
+
+/// How many rejection records may be written at once.
+pub const REJECTION_WRITERS: usize = 64;
+
+pub fn rejection_writers() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(REJECTION_WRITERS))
+}
+
+fn request_id(req: &HttpRequest) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            use rand::Rng;
+            hex::encode(rand::rng().random::<[u8; 12]>())
+        })
+}
+
+fn header_text(req: &HttpRequest, name: &str) -> String {
+    req.headers()
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default()
+}
+
+fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain")
+        .body(text)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as u64
+}

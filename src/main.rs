@@ -1,0 +1,70 @@
+//! The `hookd` command: `serve` runs the engine, `check-config` validates the settings.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hookd::config::Settings;
+use hookd::startup::Application;
+
+#[derive(Parser)]
+#[command(
+    name = "hookd",
+    version,
+    about = "Durable webhook engine for Meta platforms"
+)]
+struct Cli {
+    /// A TOML file overriding config/default.toml (only the settings you change).
+    #[arg(long, short, global = true, env = "HOOKD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receive, journal and split Meta webhooks; serve the API, health and metrics.
+    Serve,
+    /// Load and validate the configuration, print it (secrets redacted), and exit.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hookd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::CheckConfig => {
+            println!("configuration is valid\n{settings:#?}");
+            ExitCode::SUCCESS
+        }
+        Command::Serve => {
+            hookd::telemetry::init(&settings.log);
+            if let Some(key) = settings.ensure_admin_key() {
+                tracing::warn!(
+                    "api.admin_key is not set; generated one for this run: {key} \
+                     (set HOOKD_API__ADMIN_KEY to keep a key across restarts)"
+                );
+            }
+            match actix_web::rt::System::new().block_on(serve(settings)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("hookd: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}

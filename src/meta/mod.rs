@@ -1,0 +1,14 @@
+//! Meta's side of the wire: signatures, the webhook envelope, and what one event is.
+//! Plain functions only; no actors, no Redis.
+
+mod canonical;
+mod changes;
+pub mod envelope;
+pub mod event;
+mod messaging;
+pub mod signature;
+mod whatsapp;
+
+pub use envelope::{Split, SplitError, split};
+pub use event::{DedupKey, Event, KNOWN_EVENT_TYPES, Platform, type_label};
+pub use signature::SignatureError;

@@ -1,0 +1,157 @@
+//! Every metric hookd exports, with its description. Names carry their unit; labels are
+//! bounded (source names come from the configuration, event types from a fixed catalogue).
+
+use std::sync::OnceLock;
+
+use metrics::{describe_counter, describe_gauge, describe_histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Webhook requests by `source` and `outcome` (accepted, signature_missing,
+/// signature_malformed, signature_mismatch, too_large, unknown_source, overloaded,
+/// unavailable).
+pub const INGRESS_REQUESTS: &str = "hookd_ingress_requests_total";
+/// Time from a webhook request's arrival to its answer, by `outcome`.
+pub const INGRESS_DURATION: &str = "hookd_ingress_request_duration_seconds";
+/// Size of accepted webhook bodies.
+pub const INGRESS_BODY_BYTES: &str = "hookd_ingress_body_bytes";
+/// Requests journaled per Redis pipeline (group commit).
+pub const JOURNAL_BATCH_SIZE: &str = "hookd_journal_commit_batch_size";
+/// Time one journal pipeline takes.
+pub const JOURNAL_COMMIT_DURATION: &str = "hookd_journal_commit_duration_seconds";
+/// Journal pipelines by `outcome` (ok, error).
+pub const JOURNAL_COMMITS: &str = "hookd_journal_commits_total";
+/// Journal entries another instance held too long and this one took over.
+pub const JOURNAL_CLAIMED: &str = "hookd_journal_claimed_total";
+/// Journal entries processed by the normalizer, by `outcome` (split, quarantined, missing).
+pub const NORMALIZER_BODIES: &str = "hookd_normalizer_bodies_total";
+/// Time to split and commit one batch of journal entries.
+pub const NORMALIZER_BATCH_DURATION: &str = "hookd_normalizer_batch_duration_seconds";
+/// New events stored, by `platform` and `type`.
+pub const EVENTS: &str = "hookd_events_total";
+/// Events dropped as duplicates of stored ones, by `platform` and `type`.
+pub const DUPLICATES: &str = "hookd_events_duplicate_total";
+/// Signed bodies that could not be split and were quarantined.
+pub const QUARANTINED: &str = "hookd_quarantined_total";
+/// Actor restarts by supervision, by `actor`.
+pub const ACTOR_RESTARTS: &str = "hookd_actor_restarts_total";
+/// Messages refused because an actor's queue was full, by `actor`.
+pub const MAILBOX_FULL: &str = "hookd_mailbox_full_total";
+/// Failed Redis calls, by `op`.
+pub const REDIS_ERRORS: &str = "hookd_redis_errors_total";
+/// Time of Redis calls, by `op`.
+pub const REDIS_DURATION: &str = "hookd_redis_command_duration_seconds";
+/// Entries in a stream, by `stream` (inbound, events, quarantine).
+pub const STREAM_LENGTH: &str = "hookd_stream_length";
+/// Journal entries not yet read by the normalizer group (backlog).
+pub const STREAM_LAG: &str = "hookd_stream_lag";
+/// Journal entries read but not yet acknowledged.
+pub const STREAM_PENDING: &str = "hookd_stream_pending";
+/// 1 while Redis answered the last housekeeping probe, 0 otherwise.
+pub const REDIS_UP: &str = "hookd_redis_up";
+
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const BATCH_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];
+const BYTES_BUCKETS: &[f64] = &[
+    256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
+];
+
+/// Installs the process-wide Prometheus recorder once and returns its handle (tests that run
+/// several apps in one process share it).
+pub fn install() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(JOURNAL_BATCH_SIZE.into()),
+                        BATCH_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Suffix("_bytes".into()), BYTES_BUCKETS)
+                })
+                .expect("bucket lists are non-empty constants");
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (an embedding application); hookd's
+            // handle then renders only what hookd records through it.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::Unit;
+    describe_counter!(INGRESS_REQUESTS, "Webhook requests by source and outcome.");
+    describe_histogram!(
+        INGRESS_DURATION,
+        Unit::Seconds,
+        "Webhook request latency, arrival to answer."
+    );
+    describe_histogram!(
+        INGRESS_BODY_BYTES,
+        Unit::Bytes,
+        "Size of accepted webhook bodies."
+    );
+    describe_histogram!(
+        JOURNAL_BATCH_SIZE,
+        Unit::Count,
+        "Requests journaled per Redis pipeline."
+    );
+    describe_histogram!(
+        JOURNAL_COMMIT_DURATION,
+        Unit::Seconds,
+        "Duration of one journal pipeline."
+    );
+    describe_counter!(JOURNAL_COMMITS, "Journal pipelines by outcome.");
+    describe_counter!(
+        JOURNAL_CLAIMED,
+        "Journal entries taken over from a stalled consumer."
+    );
+    describe_counter!(
+        NORMALIZER_BODIES,
+        "Journal entries processed by the normalizer, by outcome."
+    );
+    describe_histogram!(
+        NORMALIZER_BATCH_DURATION,
+        Unit::Seconds,
+        "Time to split and commit one batch."
+    );
+    describe_counter!(EVENTS, "New events stored, by platform and type.");
+    describe_counter!(
+        DUPLICATES,
+        "Duplicate events dropped, by platform and type."
+    );
+    describe_counter!(QUARANTINED, "Signed bodies that could not be split.");
+    describe_counter!(ACTOR_RESTARTS, "Actor restarts by supervision.");
+    describe_counter!(
+        MAILBOX_FULL,
+        "Messages refused because an actor queue was full."
+    );
+    describe_counter!(REDIS_ERRORS, "Failed Redis calls by operation.");
+    describe_histogram!(
+        REDIS_DURATION,
+        Unit::Seconds,
+        "Redis call latency by operation."
+    );
+    describe_gauge!(STREAM_LENGTH, Unit::Count, "Entries in a stream.");
+    describe_gauge!(
+        STREAM_LAG,
+        Unit::Count,
+        "Journal entries not yet read by the normalizer group."
+    );
+    describe_gauge!(
+        STREAM_PENDING,
+        Unit::Count,
+        "Journal entries read but not acknowledged."
+    );
+    describe_gauge!(REDIS_UP, "1 while Redis answered the last probe.");
+}

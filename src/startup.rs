@@ -1,0 +1,164 @@
+//! Building and running the whole service: store, engine, HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+
+use crate::actors::Engine;
+use crate::config::Settings;
+use crate::http::{AppState, routes};
+use crate::store::{RedisStore, Store, StoreError};
+
+/// Why hookd could not start. Each message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "cannot reach Redis at {url}: {source}\n\
+         hookd needs Redis 7 or newer there. Start one (e.g. `apt-get install redis-server` \
+         then `redis-server`), or point redis.url / HOOKD_REDIS__URL at yours."
+    )]
+    RedisUnreachable { url: String, source: StoreError },
+    #[error("cannot prepare Redis: {0}")]
+    Prepare(StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// A bound, running hookd. Tests build it on port 0 and read the port back.
+pub struct Application {
+    port: u16,
+    server: Server,
+    engine: Engine,
+}
+
+impl Application {
+    /// Checks Redis, starts the actors and binds the listener. Must run inside an actix system.
+    pub async fn build(settings: Settings) -> Result<Application, StartError> {
+        let store = RedisStore::new(&settings).map_err(|source| StartError::RedisUnreachable {
+            url: settings.redis.url.clone(),
+            source,
+        })?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        store
+            .ping()
+            .await
+            .map_err(|source| StartError::RedisUnreachable {
+                url: settings.redis.url.clone(),
+                source,
+            })?;
+        match store.production_warnings().await {
+            Ok(warnings) => {
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not inspect the Redis configuration"),
+        }
+        store.prepare().await.map_err(StartError::Prepare)?;
+
+        let addr = settings.server.listen;
+        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+
+        let prometheus = crate::metrics::install();
+        let engine = Engine::start(&settings, store.clone(), prometheus.clone());
+        if settings.sources.is_empty() {
+            tracing::warn!(
+                "no sources configured: POST /webhooks/* answers 404 until one is \
+                 (see [sources] in config/default.toml)"
+            );
+        }
+        let settings = Arc::new(settings);
+        let state = web::Data::new(AppState::new(
+            settings.clone(),
+            store,
+            engine.clone(),
+            prometheus,
+        ));
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(actix_web::middleware::Compress::default())
+                .configure(routes)
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+        // actix-server would stop the whole actix system on a signal, killing the engine
+        // before it drained; `run_until_stopped` handles signals itself.
+        .disable_signals()
+        .listen(listener)
+        .map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        tracing::info!(%addr, port, sources = settings.sources.len(), "hookd is listening");
+        Ok(Application {
+            port,
+            server: server.run(),
+            engine,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server gracefully (what SIGTERM does).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/Ctrl-C (or [`ServerHandle::stop`]), then lets in-flight requests
+    /// finish, commits what the journal writer holds and drains the normalizer.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        actix_web::rt::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown signal received; finishing in-flight requests");
+            handle.stop(true).await;
+        });
+        let served = self.server.await;
+        tracing::info!("HTTP server stopped; draining the engine");
+        self.engine.shutdown().await;
+        tracing::info!("hookd stopped");
+        served
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

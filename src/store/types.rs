@@ -1,0 +1,174 @@
+//! What goes in and out of the [`Store`](super::Store).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::meta::Event;
+
+/// One received, verified request, as journaled before it is answered 200.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalEntry {
+    pub source: String,
+    pub received_at_ms: u64,
+    /// Follows the request through the logs of every stage.
+    pub request_id: String,
+    /// `X-Hub-Signature-256` as received, kept so the body can be verified again later.
+    pub signature: String,
+    pub user_agent: String,
+    /// The exact received bytes.
+    pub body: Bytes,
+}
+
+/// A journal entry read back. `entry` is `None` when retention trimmed it before it was split.
+#[derive(Debug, Clone)]
+pub struct JournalRecord {
+    pub id: String,
+    pub entry: Option<JournalEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// Entries no consumer has seen.
+    New,
+    /// Entries this consumer holds without having acknowledged them (after a crash or a claim).
+    Pending,
+}
+
+/// The result of splitting one journal entry.
+#[derive(Debug, Clone)]
+pub enum Normalized {
+    Events {
+        journal_id: String,
+        source: String,
+        received_at_ms: u64,
+        object: String,
+        events: Vec<Event>,
+    },
+    /// The body could not be split: kept with the reason.
+    Quarantine {
+        journal_id: String,
+        entry: JournalEntry,
+        error: String,
+    },
+    /// The entry was trimmed away before it was split: only acknowledged.
+    Missing { journal_id: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitOutcome {
+    /// For each event of the entry, in order: its new event id, or `None` for a duplicate.
+    pub event_ids: Vec<Option<String>>,
+    pub quarantined: bool,
+}
+
+impl CommitOutcome {
+    pub fn new_events(&self) -> usize {
+        self.event_ids.iter().filter(|id| id.is_some()).count()
+    }
+
+    pub fn duplicates(&self) -> usize {
+        self.event_ids.len() - self.new_events()
+    }
+}
+
+/// A request refused because of its signature, kept for operators.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejection {
+    pub source: String,
+    pub reason: String,
+    pub received_at_ms: u64,
+    pub request_id: String,
+    pub remote_addr: String,
+    pub signature: String,
+    pub body_len: usize,
+    /// The first bytes of the body, as text (lossy), to recognise what was sent.
+    pub body_prefix: String,
+}
+
+/// Filters of `GET /api/v1/events`.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub platform: Option<String>,
+    pub event_type: Option<String>,
+    pub account_id: Option<String>,
+    /// Received at or after, Unix ms.
+    pub from_ms: Option<u64>,
+    /// Received at or before, Unix ms.
+    pub to_ms: Option<u64>,
+    /// Continue after this event id (exclusive), newest first.
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub platform: String,
+    pub account_id: String,
+    pub source: String,
+    pub object: String,
+    pub received_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<u64>,
+    pub journal_id: String,
+    pub data: Box<RawValue>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantinedBody {
+    pub id: String,
+    pub source: String,
+    pub received_at: u64,
+    pub journal_id: String,
+    pub request_id: String,
+    pub error: String,
+    pub body_len: usize,
+    /// The body as text (lossy UTF-8).
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedRequest {
+    pub id: String,
+    #[serde(flatten)]
+    pub rejection: Rejection,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests journaled (answered 200).
+    pub received: u64,
+    /// Requests refused for their signature.
+    pub rejected: u64,
+    /// Events dropped because they were already stored.
+    pub duplicates: u64,
+    /// Bodies that could not be split.
+    pub quarantined: u64,
+    /// Events stored.
+    pub events: u64,
+    pub events_by_type: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamGauges {
+    pub inbound_length: u64,
+    /// Journal entries not yet read by the normalizer group.
+    pub inbound_lag: u64,
+    /// Journal entries read but not yet acknowledged.
+    pub inbound_pending: u64,
+    pub events_length: u64,
+    pub quarantine_length: u64,
+}
