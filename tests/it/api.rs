@@ -1,0 +1,193 @@
+//! The read API: authentication, filters, pagination, single events, health.
+
+use std::collections::BTreeSet;
+
+use crate::helpers::{RedisServer, SECRET, TestApp, fixtures_dir, test_settings, whatsapp_body};
+
+#[actix_web::test]
+async fn the_api_refuses_requests_without_the_admin_key() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    for path in [
+        "/api/v1/events",
+        "/api/v1/stats",
+        "/api/v1/quarantine",
+        "/api/v1/rejected",
+    ] {
+        let none = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(none.status(), 401, "{path}");
+        let wrong = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .bearer_auth("test-admin-key-0123456780")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(wrong.status(), 401, "{path}");
+        let body: serde_json::Value = wrong.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+}
+
+#[actix_web::test]
+async fn events_page_newest_first_with_a_cursor_until_the_last_page() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    for i in 0..7 {
+        let body = whatsapp_body(&[format!("wamid.p{i}")]);
+        assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
+    }
+    app.wait_until_split(7).await;
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/events?limit=3&cursor={c}"),
+            None => "/api/v1/events?limit=3".to_string(),
+        };
+        let page = app.api_json(&path).await;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= 3);
+        seen.extend(
+            items
+                .iter()
+                .map(|e| e["id"].as_str().unwrap_or("").to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first");
+    assert_eq!(seen.iter().collect::<BTreeSet<_>>().len(), 7, "no repeats");
+}
+
+#[actix_web::test]
+async fn events_filter_by_platform_type_account_and_time() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let samples = fixtures_dir().join("samples");
+    for file in [
+        "wa_message_text.json",
+        "wa_status_delivered.json",
+        "messenger_message_text.json",
+        "page_feed_comment.json",
+        "instagram_comment.json",
+    ] {
+        let body = std::fs::read(samples.join(file)).expect("fixture");
+        assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
+    }
+    app.wait_until_split(5).await;
+
+    let types = |page: serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["type"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(
+        types(app.api_json("/api/v1/events?platform=whatsapp").await),
+        ["whatsapp.statuses", "whatsapp.messages"]
+    );
+    assert_eq!(
+        types(app.api_json("/api/v1/events?type=page.feed").await),
+        ["page.feed"]
+    );
+    assert_eq!(
+        types(
+            app.api_json("/api/v1/events?account_id=106540352242922&type=whatsapp.messages")
+                .await
+        ),
+        ["whatsapp.messages"]
+    );
+    assert_eq!(
+        types(
+            app.api_json("/api/v1/events?account_id=17841430541631416")
+                .await
+        ),
+        ["instagram.comments"]
+    );
+    assert_eq!(types(app.api_json("/api/v1/events").await).len(), 5);
+    assert!(types(app.api_json("/api/v1/events?from=4102444800000").await).is_empty());
+    assert!(types(app.api_json("/api/v1/events?to=946684800000").await).is_empty());
+
+    let bad = app.api("/api/v1/events?platform=myspace").await;
+    assert_eq!(bad.status(), 400);
+    let bad = app.api("/api/v1/events?limit=0").await;
+    assert_eq!(bad.status(), 400);
+    let bad = app.api("/api/v1/events?cursor=nonsense").await;
+    assert_eq!(bad.status(), 400);
+    let bad = app.api("/api/v1/events?from=yesterday").await;
+    assert_eq!(bad.status(), 400);
+}
+
+#[actix_web::test]
+async fn one_event_is_returned_by_id_with_its_data_and_unknown_ids_are_404() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let body =
+        std::fs::read(fixtures_dir().join("samples/page_leadgen_official.json")).expect("fixture");
+    assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
+    app.wait_until_split(1).await;
+    let page = app.api_json("/api/v1/events?type=page.leadgen").await;
+    let id = page["items"][1]["id"].as_str().expect("id").to_string();
+    let event = app.api_json(&format!("/api/v1/events/{id}")).await;
+    assert_eq!(event["type"], "page.leadgen");
+    assert_eq!(event["account_id"], "153125381133");
+    // Numeric ids keep every digit.
+    assert_eq!(event["data"]["leadgen_id"].as_u64(), Some(123123123123));
+    assert_eq!(app.api("/api/v1/events/1-0").await.status(), 404);
+    assert_eq!(app.api("/api/v1/events/not-an-id").await.status(), 404);
+}
+
+#[actix_web::test]
+async fn health_reports_ready_and_metrics_are_exported() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let live = app
+        .client
+        .get(format!("{}/health/live", app.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(live.status(), 200);
+    let ready = app
+        .client
+        .get(format!("{}/health/ready", app.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(ready.status(), 200);
+    let body = whatsapp_body(&["wamid.m".into()]);
+    assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
+    app.wait_until_split(1).await;
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    for name in [
+        "hookd_ingress_requests_total",
+        "hookd_ingress_request_duration_seconds_bucket",
+        "hookd_journal_commit_batch_size_bucket",
+        "hookd_events_total",
+        "hookd_redis_command_duration_seconds_bucket",
+    ] {
+        assert!(metrics.contains(name), "{name} missing");
+    }
+}

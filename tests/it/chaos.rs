@@ -1,0 +1,265 @@
+//! Failures: Redis going away under load, hookd killed under load.
+
+use std::collections::{BTreeSet, HashMap};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use hookd::meta::signature::sign;
+
+use crate::helpers::{
+    ADMIN_KEY, RedisServer, SECRET, TestApp, VERIFY_TOKEN, free_port, journal_backlog,
+    test_settings, whatsapp_body,
+};
+
+/// One answered request: which wamid it carried, its status, its journal id, how long it took.
+struct Answer {
+    wamid: String,
+    status: u16,
+    journal_id: Option<String>,
+    took: Duration,
+}
+
+/// Posts unique one-message bodies, `concurrency` at a time, until `stop` is set.
+async fn load(
+    base: String,
+    tag: &'static str,
+    concurrency: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<Answer> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let mut answers = Vec::new();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let batch: Vec<String> = (0..concurrency as u64)
+            .map(|i| format!("wamid.{tag}{}", n + i))
+            .collect();
+        n += concurrency as u64;
+        let results = futures_util::stream::iter(batch.into_iter().map(|wamid| {
+            let client = client.clone();
+            let url = format!("{base}/webhooks/test");
+            async move {
+                let body = whatsapp_body(std::slice::from_ref(&wamid));
+                let started = Instant::now();
+                let res = client
+                    .post(url)
+                    .header("x-hub-signature-256", sign(SECRET.as_bytes(), &body))
+                    .body(body)
+                    .send()
+                    .await;
+                let took = started.elapsed();
+                match res {
+                    Ok(r) => Answer {
+                        status: r.status().as_u16(),
+                        journal_id: r
+                            .headers()
+                            .get("x-journal-id")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string),
+                        wamid,
+                        took,
+                    },
+                    Err(_) => Answer {
+                        wamid,
+                        status: 0,
+                        journal_id: None,
+                        took,
+                    },
+                }
+            }
+        }))
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await;
+        answers.extend(results);
+    }
+    answers
+}
+
+#[actix_web::test]
+async fn with_redis_down_ingress_answers_503_never_200_and_recovers_when_it_returns() {
+    let mut redis = RedisServer::start_persistent();
+    let mut settings = test_settings(&redis.url());
+    settings.redis.command_timeout = Duration::from_millis(500);
+    settings.redis.connect_timeout = Duration::from_millis(300);
+    settings.ingress.ack_timeout = Duration::from_secs(1);
+    settings.normalizer.block = Duration::from_millis(100);
+    let app = TestApp::spawn(settings).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = actix_web::rt::spawn(load(app.base.clone(), "down", 8, stop.clone()));
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    redis.kill();
+    actix_web::rt::time::sleep(Duration::from_millis(2000)).await;
+    redis.restart();
+    actix_web::rt::time::sleep(Duration::from_millis(2500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let answers = loader.await.expect("load ran");
+
+    let statuses: BTreeSet<u16> = answers.iter().map(|a| a.status).collect();
+    assert!(
+        statuses.is_subset(&BTreeSet::from([200, 503])),
+        "{statuses:?}"
+    );
+    let unavailable: Vec<&Answer> = answers.iter().filter(|a| a.status == 503).collect();
+    assert!(
+        !unavailable.is_empty(),
+        "Redis was down: some requests must be refused"
+    );
+    let slowest = unavailable.iter().map(|a| a.took).max().unwrap_or_default();
+    assert!(slowest < Duration::from_secs(3), "503 took {slowest:?}");
+    // The tail of the run, after Redis came back, is accepted again without restarting hookd.
+    let tail = &answers[answers.len().saturating_sub(16)..];
+    assert!(tail.iter().all(|a| a.status == 200), "did not recover");
+
+    // Every 200 names a journal entry that Redis (AOF, fsync always) still holds.
+    let mut conn = redis.connection();
+    let inbound = format!("{}inbound", app.prefix);
+    let accepted: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
+    for a in &accepted {
+        let id = a.journal_id.as_deref().expect("200 carries a journal id");
+        let found: Vec<redis::Value> = redis::cmd("XRANGE")
+            .arg(&inbound)
+            .arg(id)
+            .arg(id)
+            .query(&mut conn)
+            .expect("xrange");
+        assert_eq!(
+            found.len(),
+            1,
+            "answered 200 but {id} ({}) is not journaled",
+            a.wamid
+        );
+    }
+    let stats = app.wait_until_split(accepted.len() as u64).await;
+    assert_eq!(stats["events"].as_u64(), Some(accepted.len() as u64));
+}
+
+struct HookdProcess(Child);
+
+impl HookdProcess {
+    fn spawn(redis_url: &str, prefix: &str, port: u16) -> HookdProcess {
+        let child = Command::new(env!("CARGO_BIN_EXE_hookd"))
+            .arg("serve")
+            .env("HOOKD_REDIS__URL", redis_url)
+            .env("HOOKD_REDIS__PREFIX", prefix)
+            .env("HOOKD_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("HOOKD_SERVER__INSTANCE_ID", "killed-instance")
+            .env("HOOKD_API__ADMIN_KEY", ADMIN_KEY)
+            .env(
+                "HOOKD_SOURCES__TEST__APP_SECRETS",
+                format!("[\"{SECRET}\"]"),
+            )
+            .env("HOOKD_SOURCES__TEST__VERIFY_TOKEN", VERIFY_TOKEN)
+            .env("HOOKD_LOG__LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hookd binary starts");
+        HookdProcess(child)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for HookdProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn wait_ready(base: &str) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("hookd at {base} did not become ready");
+}
+
+#[actix_web::test]
+async fn hookd_killed_under_load_loses_no_answered_request_and_stores_each_event_once() {
+    let redis = RedisServer::start_persistent();
+    let prefix = format!("kill{}:", free_port());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut hookd = HookdProcess::spawn(&redis.url(), &prefix, port);
+    wait_ready(&base).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = actix_web::rt::spawn(load(base.clone(), "kill", 16, stop.clone()));
+    actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+    hookd.kill();
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let answers = loader.await.expect("load ran");
+    let answered: BTreeSet<String> = answers
+        .iter()
+        .filter(|a| a.status == 200)
+        .map(|a| a.wamid.clone())
+        .collect();
+    assert!(
+        answered.len() > 50,
+        "too little load before the kill: {}",
+        answered.len()
+    );
+
+    let _restarted = HookdProcess::spawn(&redis.url(), &prefix, port);
+    wait_ready(&base).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while journal_backlog(&redis.url(), &prefix) != (0, 0) {
+        assert!(
+            Instant::now() < deadline,
+            "journal not drained after restart"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Count the stored events by wamid, straight from Redis.
+    let mut conn = redis.connection();
+    let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg(format!("{prefix}events"))
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .expect("xrange");
+    let mut stored: HashMap<String, usize> = HashMap::new();
+    for (_, fields) in &entries {
+        let data: serde_json::Value =
+            serde_json::from_str(fields.get("data").map(String::as_str).unwrap_or("null"))
+                .expect("event data");
+        let wamid = data["messages"][0]["id"].as_str().unwrap_or("").to_string();
+        *stored.entry(wamid).or_default() += 1;
+    }
+    let missing: Vec<&String> = answered
+        .iter()
+        .filter(|w| !stored.contains_key(*w))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "answered 200 but never stored: {missing:?}"
+    );
+    let repeated: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "stored twice: {repeated:?}");
+    // Requests cut off by the kill may have been journaled too: never fewer events than 200s.
+    assert!(entries.len() >= answered.len());
+    eprintln!(
+        "killed under load: {} answered 200, {} events stored, {} requests cut off",
+        answered.len(),
+        entries.len(),
+        answers.iter().filter(|a| a.status != 200).count()
+    );
+}

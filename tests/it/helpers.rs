@@ -1,0 +1,316 @@
+//! The harness: a private redis-server per test, hookd in-process on port 0 (or as a child
+//! process when a test kills it), and signed requests.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hookd::config::Settings;
+use hookd::meta::signature::sign;
+use hookd::startup::Application;
+
+pub const SECRET: &str = "test_app_secret";
+pub const SECOND_SECRET: &str = "rotated_second_secret";
+pub const VERIFY_TOKEN: &str = "verify-me";
+pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A redis-server of the test's own, on a free port, stopped when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    persistent: bool,
+}
+
+impl RedisServer {
+    /// Without persistence.
+    pub fn start() -> RedisServer {
+        Self::start_with(false)
+    }
+
+    /// With AOF, fsync on every write: what it acknowledged survives a SIGKILL.
+    pub fn start_persistent() -> RedisServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> RedisServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut server = RedisServer {
+            port: free_port(),
+            child: None,
+            dir,
+            persistent,
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--save")
+            .arg("")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.persistent {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot start redis-server ({e}); install it: apt-get install redis-server")
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(client) = redis::Client::open(self.url())
+                && let Ok(mut conn) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut conn).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("redis connection")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Settings for a test: defaults, the given Redis, port 0, one source `test` with two
+/// secrets, a known admin key, quick timers.
+pub fn test_settings(redis_url: &str) -> Settings {
+    let env = figment::providers::Env::prefixed("HOOKD_IT_NOTHING_");
+    let mut s = Settings::load_with_env(None, env).expect("default settings");
+    s.server.listen = "127.0.0.1:0".parse().expect("addr");
+    s.server.workers = 2;
+    s.server.instance_id = "it".into();
+    s.redis.url = redis_url.to_string();
+    s.redis.prefix = format!("it{}:", rand_suffix());
+    s.api.admin_key = ADMIN_KEY.into();
+    s.retention.housekeeping_interval = Duration::from_millis(200);
+    s.normalizer.block = Duration::from_millis(200);
+    s.sources.insert(
+        "test".into(),
+        hookd::config::SourceSettings {
+            app_secrets: vec![SECRET.into(), SECOND_SECRET.into()],
+            verify_token: VERIFY_TOKEN.into(),
+        },
+    );
+    s
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::SystemTime;
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// hookd running in this test's actix system.
+pub struct TestApp {
+    pub base: String,
+    pub prefix: String,
+    pub redis_url: String,
+    pub client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    pub async fn spawn(settings: Settings) -> TestApp {
+        let prefix = settings.redis.prefix.clone();
+        let redis_url = settings.redis.url.clone();
+        let app = Application::build(settings).await.expect("hookd starts");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        TestApp {
+            base,
+            prefix,
+            redis_url,
+            client: reqwest::Client::new(),
+            handle,
+        }
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    pub async fn post_signed(&self, body: &[u8], secret: &str) -> reqwest::Response {
+        self.post_with_header(body, Some(&sign(secret.as_bytes(), body)))
+            .await
+    }
+
+    pub async fn post_with_header(&self, body: &[u8], sig: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}/webhooks/test", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(sig) = sig {
+            req = req.header("x-hub-signature-256", sig);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn api(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn api_json(&self, path: &str) -> serde_json::Value {
+        let res = self.api(path).await;
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        res.json().await.expect("json")
+    }
+
+    pub async fn stats(&self) -> serde_json::Value {
+        self.api_json("/api/v1/stats").await
+    }
+
+    /// Waits until `expected_received` requests were journaled and the normalizer group has
+    /// read and acknowledged every one of them; returns the stats then.
+    pub async fn wait_until_split(&self, expected_received: u64) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // Backlog first: stats read after an empty backlog include every commit.
+            let drained = self.journal_backlog() == (0, 0);
+            let s = self.stats().await;
+            if drained && s["received"].as_u64() == Some(expected_received) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not split in time: {s}, backlog {:?}",
+                self.journal_backlog()
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// (lag, pending) of the normalizer group, read from Redis itself.
+    pub fn journal_backlog(&self) -> (i64, i64) {
+        journal_backlog(&self.redis_url, &self.prefix)
+    }
+}
+
+pub fn journal_backlog(redis_url: &str, prefix: &str) -> (i64, i64) {
+    let mut conn = redis::Client::open(redis_url)
+        .and_then(|c| c.get_connection())
+        .expect("redis connection");
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(format!("{prefix}inbound"))
+        .query(&mut conn)
+        .unwrap_or_default();
+    let num = |g: &std::collections::HashMap<String, redis::Value>, k: &str| match g.get(k) {
+        Some(redis::Value::Int(n)) => *n,
+        _ => -1,
+    };
+    groups
+        .iter()
+        .find(|g| matches!(g.get("name"), Some(redis::Value::BulkString(n)) if n == b"normalizer"))
+        .map(|g| (num(g, "lag"), num(g, "pending")))
+        .unwrap_or((-1, -1))
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/meta")
+}
+
+/// Every fixture body: (file, case, bytes). Files of pywa hold one body per case name.
+pub fn fixture_bodies() -> Vec<(String, String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for sub in ["samples", "pywa", "whatsapp-api-js"] {
+        let mut files: Vec<_> = std::fs::read_dir(fixtures_dir().join(sub))
+            .expect("fixture dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        for path in files {
+            let name = format!(
+                "{sub}/{}",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+            );
+            let bytes = std::fs::read(&path).expect("fixture");
+            let value: serde_json::Value = serde_json::from_slice(&bytes).expect("fixture json");
+            if value.get("object").is_some() {
+                out.push((name, String::new(), bytes));
+            } else if let Some(cases) = value.as_object() {
+                for (case, body) in cases {
+                    out.push((
+                        name.clone(),
+                        case.clone(),
+                        serde_json::to_vec(body).expect("body"),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A unique WhatsApp body with `wamids` as its messages.
+pub fn whatsapp_body(wamids: &[String]) -> Vec<u8> {
+    let messages: Vec<serde_json::Value> = wamids
+        .iter()
+        .map(|id| serde_json::json!({"from": "15550001111", "id": id, "timestamp": "1700000000", "type": "text", "text": {"body": "hi"}}))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000000", "phone_number_id": "PN1"},
+            "messages": messages
+        }}]}]
+    }))
+    .expect("json")
+}

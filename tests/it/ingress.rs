@@ -1,0 +1,176 @@
+//! The webhook endpoint: handshake, signatures, limits, quarantine.
+
+use std::time::Duration;
+
+use crate::helpers::{
+    RedisServer, SECOND_SECRET, SECRET, TestApp, VERIFY_TOKEN, fixtures_dir, test_settings,
+};
+
+fn signature_vector() -> (Vec<u8>, String) {
+    let dir = fixtures_dir().join("samples");
+    let body = std::fs::read(dir.join("signature_vector_raw_body.bin")).expect("vector body");
+    let text = std::fs::read_to_string(dir.join("signature_vector.txt")).expect("vector");
+    let header = text
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Hub-Signature-256   : "))
+        .expect("vector header")
+        .trim()
+        .to_string();
+    (body, header)
+}
+
+#[actix_web::test]
+async fn metas_signature_vector_is_accepted_over_the_exact_bytes() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let (body, header) = signature_vector();
+    let res = app.post_with_header(&body, Some(&header)).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("x-journal-id").is_some());
+}
+
+#[actix_web::test]
+async fn a_re_serialised_body_fails_the_signature_and_is_recorded() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let (body, header) = signature_vector();
+    // The negative control: the same JSON, re-serialised compactly with raw UTF-8.
+    let value: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let reserialised = serde_json::to_vec(&value).expect("json");
+    assert_ne!(reserialised, body);
+    let res = app.post_with_header(&reserialised, Some(&header)).await;
+    assert_eq!(res.status(), 401);
+
+    let missing = app.post_with_header(&body, None).await;
+    assert_eq!(missing.status(), 401);
+
+    // Rejections are recorded in the background; wait for both.
+    let mut items = Vec::new();
+    for _ in 0..100 {
+        let page = app.api_json("/api/v1/rejected").await;
+        items = page["items"].as_array().cloned().unwrap_or_default();
+        if items.len() == 2 {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reasons: Vec<_> = items
+        .iter()
+        .map(|i| i["reason"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(reasons, ["signature_missing", "signature_mismatch"]);
+    assert_eq!(items[1]["body_len"], reserialised.len());
+    assert_eq!(app.stats().await["rejected"], 2);
+    assert_eq!(app.stats().await["received"], 0);
+}
+
+#[actix_web::test]
+async fn a_body_signed_with_the_rotated_second_secret_is_accepted() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let body = crate::helpers::whatsapp_body(&["wamid.rot".into()]);
+    assert_eq!(app.post_signed(&body, SECOND_SECRET).await.status(), 200);
+    assert_eq!(
+        app.post_signed(&body, "some_other_secret").await.status(),
+        401
+    );
+}
+
+#[actix_web::test]
+async fn the_handshake_echoes_the_challenge_only_for_the_right_token() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let url = |token: &str, source: &str| {
+        format!(
+            "{}/webhooks/{source}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444",
+            app.base
+        )
+    };
+    let ok = app
+        .client
+        .get(url(VERIFY_TOKEN, "test"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        ok.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/plain")
+    );
+    assert_eq!(ok.text().await.expect("text"), "1158201444");
+
+    let wrong = app
+        .client
+        .get(url("nope", "test"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(wrong.status(), 403);
+
+    let unknown = app
+        .client
+        .get(url(VERIFY_TOKEN, "nosuch"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(unknown.status(), 404);
+}
+
+#[actix_web::test]
+async fn an_unknown_source_is_404() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let res = app
+        .client
+        .post(format!("{}/webhooks/nosuch", app.base))
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 404);
+}
+
+#[actix_web::test]
+async fn an_oversized_body_is_413_and_nothing_is_journaled() {
+    let redis = RedisServer::start();
+    let mut settings = test_settings(&redis.url());
+    settings.server.max_body_bytes = 64 * 1024;
+    let app = TestApp::spawn(settings).await;
+    let big = vec![b'x'; 64 * 1024 + 1];
+    assert_eq!(app.post_signed(&big, SECRET).await.status(), 413);
+    let fits = crate::helpers::whatsapp_body(&["wamid.fits".into()]);
+    assert_eq!(app.post_signed(&fits, SECRET).await.status(), 200);
+    assert_eq!(app.stats().await["received"], 1);
+}
+
+#[actix_web::test]
+async fn signed_bad_json_is_accepted_and_quarantined_with_its_bytes() {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let bad = b"{\"object\":\"page\",\"entry\":[{\"id\":";
+    let not_envelope = b"{\"hello\":\"world\"}";
+    assert_eq!(app.post_signed(bad, SECRET).await.status(), 200);
+    assert_eq!(app.post_signed(not_envelope, SECRET).await.status(), 200);
+    let stats = app.wait_until_split(2).await;
+    assert_eq!(stats["quarantined"], 2);
+    assert_eq!(stats["events"], 0);
+    let page = app.api_json("/api/v1/quarantine").await;
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 2);
+    // Newest first.
+    assert_eq!(items[1]["body"], String::from_utf8_lossy(bad).as_ref());
+    assert!(
+        items[1]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not valid JSON")
+    );
+    assert!(
+        items[0]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not a Meta webhook envelope")
+    );
+}

@@ -1,0 +1,8 @@
+//! Integration tests: hookd against real redis-servers started per test.
+
+mod api;
+mod chaos;
+mod dedup;
+mod fixtures;
+mod helpers;
+mod ingress;
