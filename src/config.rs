@@ -379,6 +379,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
     fn environment_variables_override_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("HOOKD_REDIS__PREFIX", "env:");
