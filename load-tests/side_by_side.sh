@@ -29,6 +29,7 @@ trap cleanup EXIT
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK" --save "" \
   --appendonly yes --appendfsync everysec --maxmemory-policy noeviction >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
+for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
 HOOKD_REDIS__URL="redis://127.0.0.1:$REDIS_PORT" HOOKD_SERVER__LISTEN="127.0.0.1:$HOOKD_PORT" \
 HOOKD_SOURCES__LOAD__APP_SECRETS="[\"$SECRET\"]" HOOKD_SOURCES__LOAD__VERIFY_TOKEN=t \

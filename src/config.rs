@@ -60,7 +60,7 @@ pub struct ServerSettings {
     pub instance_id: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     pub url: String,
@@ -110,7 +110,7 @@ pub struct RetentionSettings {
     pub housekeeping_interval: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSettings {
     /// Empty until [`Settings::ensure_admin_key`] fills it.
@@ -140,6 +140,40 @@ pub struct SourceSettings {
 }
 
 // Secrets stay out of logs and `check-config` output.
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &redact_url_password(&self.url))
+            .field("prefix", &self.prefix)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = if self.admin_key.is_empty() { "<generated at start-up>" } else { "<redacted>" };
+        f.debug_struct("ApiSettings")
+            .field("admin_key", &key)
+            .field("max_page_size", &self.max_page_size)
+            .finish()
+    }
+}
+
+/// `redis://user:secret@host` → `redis://user:***@host`.
+fn redact_url_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 impl std::fmt::Debug for SourceSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SourceSettings")
@@ -217,7 +251,8 @@ impl Settings {
         in_range("ingress.rejected_keep", i.rejected_keep, 1, 10_000_000)?;
 
         let n = &self.normalizer;
-        in_range("normalizer.batch", n.batch, 1, 10_000)?;
+        // One commit script runs per batch, and Redis serves nothing else while it runs.
+        in_range("normalizer.batch", n.batch, 1, 1000)?;
         positive("normalizer.block", n.block)?;
         if n.block >= r.command_timeout {
             return Err(invalid(
@@ -392,6 +427,25 @@ mod tests {
             assert_eq!(s.sources["shop"].app_secrets, vec!["s1"]);
             Ok(())
         });
+    }
+
+    #[test]
+    fn printed_settings_hide_secrets() {
+        let mut s = Settings::load_with_env(None, no_env()).expect("valid");
+        s.redis.url = "redis://app:hunter2@db:6379".into();
+        s.api.admin_key = "super-secret-admin-key".into();
+        s.sources.insert(
+            "x".into(),
+            SourceSettings {
+                app_secrets: vec!["app-secret-value".into()],
+                verify_token: "verify-token-value".into(),
+            },
+        );
+        let printed = format!("{s:#?}");
+        for secret in ["hunter2", "super-secret-admin-key", "app-secret-value", "verify-token-value"] {
+            assert!(!printed.contains(secret), "{secret} printed");
+        }
+        assert!(printed.contains("redis://app:***@db:6379"));
     }
 
     #[test]

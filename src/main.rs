@@ -31,7 +31,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut settings = match Settings::load(cli.config.as_deref()) {
+    let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("hookd: {e}");
@@ -45,16 +45,9 @@ fn main() -> ExitCode {
         }
         Command::Serve => {
             hookd::telemetry::init(&settings.log);
-            if let Some(key) = settings.ensure_admin_key() {
-                tracing::warn!(
-                    "api.admin_key is not set; generated one for this run: {key} \
-                     (set HOOKD_API__ADMIN_KEY to keep a key across restarts)"
-                );
-            }
             match actix_web::rt::System::new().block_on(serve(settings)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{e:#}");
                     eprintln!("hookd: {e:#}");
                     ExitCode::FAILURE
                 }

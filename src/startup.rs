@@ -8,25 +8,22 @@ use actix_web::{App, HttpServer, web};
 
 use crate::actors::Engine;
 use crate::config::Settings;
-use crate::http::{AppState, routes};
+use crate::http::{AppState, JournalWriter, routes};
 use crate::store::{RedisStore, Store, StoreError};
 
 /// Why hookd could not start. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(
-        "cannot reach Redis at {url}: {source}\n\
+        "cannot reach Redis at {url} ({cause}).\n\
          hookd needs Redis 7 or newer there. Start one (e.g. `apt-get install redis-server` \
          then `redis-server`), or point redis.url / HOOKD_REDIS__URL at yours."
     )]
-    RedisUnreachable { url: String, source: StoreError },
+    RedisUnreachable { url: String, cause: StoreError },
     #[error("cannot prepare Redis: {0}")]
     Prepare(StoreError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error("cannot listen on {addr}: {cause}")]
+    Bind { addr: String, cause: std::io::Error },
 }
 
 /// A bound, running hookd. Tests build it on port 0 and read the port back.
@@ -38,18 +35,18 @@ pub struct Application {
 
 impl Application {
     /// Checks Redis, starts the actors and binds the listener. Must run inside an actix system.
-    pub async fn build(settings: Settings) -> Result<Application, StartError> {
-        let store = RedisStore::new(&settings).map_err(|source| StartError::RedisUnreachable {
+    pub async fn build(mut settings: Settings) -> Result<Application, StartError> {
+        let store = RedisStore::new(&settings).map_err(|cause| StartError::RedisUnreachable {
             url: settings.redis.url.clone(),
-            source,
+            cause,
         })?;
         let store: Arc<dyn Store> = Arc::new(store);
         store
             .ping()
             .await
-            .map_err(|source| StartError::RedisUnreachable {
+            .map_err(|cause| StartError::RedisUnreachable {
                 url: settings.redis.url.clone(),
-                source,
+                cause,
             })?;
         match store.production_warnings().await {
             Ok(warnings) => {
@@ -60,11 +57,17 @@ impl Application {
             Err(e) => tracing::warn!(error = %e, "could not inspect the Redis configuration"),
         }
         store.prepare().await.map_err(StartError::Prepare)?;
+        if let Some(key) = settings.ensure_admin_key() {
+            tracing::warn!(
+                "api.admin_key is not set; generated one for this run: {key} \
+                 (set HOOKD_API__ADMIN_KEY to keep a key across restarts)"
+            );
+        }
 
         let addr = settings.server.listen;
-        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
+        let listener = TcpListener::bind(addr).map_err(|cause| StartError::Bind {
             addr: addr.to_string(),
-            source,
+            cause,
         })?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
 
@@ -83,9 +86,13 @@ impl Application {
             engine.clone(),
             prometheus,
         ));
+        let workers_engine = engine.clone();
         let mut server = HttpServer::new(move || {
+            // Runs once per worker, on the worker's thread: each gets a journal writer there.
+            let writer = web::Data::new(JournalWriter(workers_engine.start_journal_writer()));
             App::new()
                 .app_data(state.clone())
+                .app_data(writer)
                 .wrap(actix_web::middleware::Compress::default())
                 .configure(routes)
         })
@@ -94,9 +101,9 @@ impl Application {
         // before it drained; `run_until_stopped` handles signals itself.
         .disable_signals()
         .listen(listener)
-        .map_err(|source| StartError::Bind {
+        .map_err(|cause| StartError::Bind {
             addr: addr.to_string(),
-            source,
+            cause,
         })?;
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
@@ -118,8 +125,8 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/Ctrl-C (or [`ServerHandle::stop`]), then lets in-flight requests
-    /// finish, commits what the journal writer holds and drains the normalizer.
+    /// Serves until SIGTERM/Ctrl-C (or [`ServerHandle::stop`]), lets in-flight requests finish
+    /// (each waits for its journal write), then drains the normalizer.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         actix_web::rt::spawn(async move {

@@ -1,22 +1,25 @@
 //! Starts the actors under supervision and stops them in order.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use actix::prelude::*;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::housekeeper::Housekeeper;
 use super::ingress_writer::IngressWriter;
-use super::messages::{Drain, FlushJournal};
+use super::messages::Drain;
 use super::normalizer::Normalizer;
 use super::reclaimer::Reclaimer;
-use crate::config::Settings;
+use crate::config::{IngressSettings, Settings};
 use crate::store::Store;
 
-/// The running actors. Cheap to clone: addresses only.
+/// The running actors. Cheap to clone: addresses and handles only.
 #[derive(Clone)]
 pub struct Engine {
-    pub ingress: Addr<IngressWriter>,
+    /// One per HTTP worker, started by [`Engine::start_journal_writer`].
+    writers: Arc<Mutex<Vec<Addr<IngressWriter>>>>,
+    store: Arc<dyn Store>,
+    ingress_settings: IngressSettings,
     normalizer: Addr<Normalizer>,
     reclaimer: Addr<Reclaimer>,
     housekeeper: Addr<Housekeeper>,
@@ -28,15 +31,11 @@ impl Engine {
     pub fn start(settings: &Settings, store: Arc<dyn Store>, prometheus: PrometheusHandle) -> Self {
         let consumer = settings.instance_id();
 
-        let ingress = {
-            let (store, s) = (store.clone(), settings.ingress.clone());
-            Supervisor::start(move |_| IngressWriter::new(store, s))
-        };
-
-        // Parsing is CPU work: a thread of its own keeps it off the ingress writer's.
+        // Parsing is CPU work: a thread of its own keeps it off the HTTP workers, and a
+        // connection of its own keeps its large commits from delaying journal writes.
         let normalizer_arbiter = Arbiter::new().handle();
         let normalizer = {
-            let (store, c, s) = (store.clone(), consumer.clone(), settings.normalizer.clone());
+            let (store, c, s) = (store.dedicated(), consumer.clone(), settings.normalizer.clone());
             Supervisor::start_in_arbiter(&normalizer_arbiter, move |_| Normalizer::new(store, c, s))
         };
 
@@ -49,12 +48,14 @@ impl Engine {
         };
 
         let housekeeper = {
-            let interval = settings.retention.housekeeping_interval;
+            let (store, interval) = (store.clone(), settings.retention.housekeeping_interval);
             Supervisor::start(move |_| Housekeeper::new(store, interval, prometheus))
         };
 
         Engine {
-            ingress,
+            writers: Arc::new(Mutex::new(Vec::new())),
+            store,
+            ingress_settings: settings.ingress.clone(),
             normalizer,
             reclaimer,
             housekeeper,
@@ -62,20 +63,35 @@ impl Engine {
         }
     }
 
+    /// Starts a journal writer on the current thread's arbiter, with a connection of its own.
+    /// Called once by each HTTP worker as it starts.
+    pub fn start_journal_writer(&self) -> Addr<IngressWriter> {
+        let (store, settings) = (self.store.dedicated(), self.ingress_settings.clone());
+        let writer = Supervisor::start(move |_| IngressWriter::new(store, settings));
+        self.writers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(writer.clone());
+        writer
+    }
+
     /// Every actor is alive (restarting counts as alive).
     pub fn is_running(&self) -> bool {
-        self.ingress.connected()
+        let writers_ok = self
+            .writers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .all(Addr::connected);
+        writers_ok
             && self.normalizer.connected()
             && self.reclaimer.connected()
             && self.housekeeper.connected()
     }
 
-    /// Commits what the ingress writer holds, lets the normalizer finish its batch, then stops.
-    /// Call after the HTTP server stopped taking requests.
+    /// Lets the normalizer finish its batch, then stops it. Call after the HTTP server stopped:
+    /// by then every journal write was answered (see [`IngressWriter`]).
     pub async fn shutdown(&self) {
-        if let Err(e) = self.ingress.send(FlushJournal).await {
-            tracing::warn!(error = %e, "journal writer was gone at shutdown");
-        }
         if let Err(e) = self.normalizer.send(Drain).await {
             tracing::warn!(error = %e, "normalizer was gone at shutdown");
         }

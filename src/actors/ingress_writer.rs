@@ -3,6 +3,11 @@
 //! Requests arriving while a commit is in flight wait for the next one, so under load one Redis
 //! pipeline carries many requests and at low load a request is committed at once. Each request
 //! is answered only after the pipeline holding it was acknowledged by Redis.
+//!
+//! Every HTTP worker runs a writer of its own, on its own thread and with its own connection:
+//! a request never crosses threads on its way to Redis. On shutdown nothing needs flushing:
+//! every buffered request belongs to a handler still waiting for it, and the server lets
+//! those finish before it stops.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,7 +15,7 @@ use std::time::Instant;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::messages::{FlushJournal, Journal, JournalError};
+use super::messages::{Journal, JournalError};
 use crate::config::IngressSettings;
 use crate::metrics as m;
 use crate::store::{JournalEntry, Store};
@@ -46,8 +51,6 @@ pub struct IngressWriter {
     buffer: Vec<(JournalEntry, Reply)>,
     inflight: usize,
     timer: Option<SpawnHandle>,
-    /// `FlushJournal` callers waiting for the buffer and the commits in flight to empty.
-    flush_waiters: Vec<oneshot::Sender<()>>,
 }
 
 impl IngressWriter {
@@ -63,7 +66,6 @@ impl IngressWriter {
             buffer: Vec::new(),
             inflight: 0,
             timer: None,
-            flush_waiters: Vec::new(),
         }
     }
 
@@ -106,11 +108,6 @@ impl IngressWriter {
         }
         if !self.buffer.is_empty() {
             self.arm_timer(ctx);
-        }
-        if self.buffer.is_empty() && self.inflight == 0 {
-            for waiter in self.flush_waiters.drain(..) {
-                let _ = waiter.send(());
-            }
         }
     }
 
@@ -168,19 +165,6 @@ impl Handler<Journal> for IngressWriter {
         } else {
             self.arm_timer(ctx);
         }
-    }
-}
-
-impl Handler<FlushJournal> for IngressWriter {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, _msg: FlushJournal, ctx: &mut Self::Context) -> Self::Result {
-        let (tx, rx) = oneshot::channel();
-        self.flush_waiters.push(tx);
-        self.after_commit(ctx);
-        Box::pin(async move {
-            let _ = rx.await;
-        })
     }
 }
 

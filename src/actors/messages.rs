@@ -24,14 +24,6 @@ pub enum JournalError {
     Unavailable(String),
 }
 
-/// Asks the `IngressWriter` to commit what it holds; answered when nothing is buffered or in
-/// flight any more (shutdown).
-pub struct FlushJournal;
-
-impl Message for FlushJournal {
-    type Result = ();
-}
-
 /// Makes the `Normalizer` read its pending entries again: a crash left some, or the
 /// `Reclaimer` just took some over.
 pub struct ReadPending;

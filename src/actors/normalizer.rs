@@ -18,6 +18,11 @@ use crate::store::{CommitOutcome, Normalized, ReadFrom, Store, StoreError};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Doubles from 100 ms up to [`MAX_BACKOFF`].
+fn next_backoff(current: Duration) -> Duration {
+    (current * 2).clamp(Duration::from_millis(100), MAX_BACKOFF)
+}
+
 pub struct Normalizer {
     store: Arc<dyn Store>,
     consumer: String,
@@ -124,7 +129,9 @@ impl Actor for Normalizer {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(16);
-        ctx.notify(Poll);
+        // After a restart the backoff is kept, so an entry that keeps failing cannot make the
+        // actor spin against Redis.
+        ctx.notify_later(Poll, self.backoff);
     }
 }
 
@@ -133,7 +140,6 @@ impl Supervised for Normalizer {
         metrics::counter!(m::ACTOR_RESTARTS, "actor" => "normalizer").increment(1);
         self.mode = ReadFrom::Pending;
         self.polling = false;
-        self.backoff = Duration::ZERO;
     }
 }
 
@@ -167,11 +173,12 @@ impl Handler<Poll> for Normalizer {
                 }
                 Err(StoreError::Protocol(e)) => {
                     // Something hookd does not understand: start over from a clean state.
-                    tracing::error!(error = %e, "normalizer failed; restarting it");
+                    act.backoff = next_backoff(act.backoff);
+                    tracing::error!(error = %e, retry_in = ?act.backoff, "normalizer failed; restarting it");
                     ctx.stop();
                 }
                 Err(e) => {
-                    act.backoff = (act.backoff * 2).clamp(Duration::from_millis(100), MAX_BACKOFF);
+                    act.backoff = next_backoff(act.backoff);
                     tracing::warn!(error = %e, retry_in = ?act.backoff, "normalizer cannot reach the store");
                     if !act.stop_if_draining(ctx) {
                         ctx.notify_later(Poll, act.backoff);
@@ -202,5 +209,21 @@ impl Handler<Drain> for Normalizer {
         Box::pin(async move {
             let _ = rx.await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_100ms_up_to_the_cap() {
+        let mut b = Duration::ZERO;
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            b = next_backoff(b);
+            seen.push(b.as_millis());
+        }
+        assert_eq!(seen, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
     }
 }

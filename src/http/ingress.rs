@@ -15,7 +15,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tokio::sync::{Semaphore, oneshot};
 
-use super::AppState;
+use super::{AppState, JournalWriter};
 use crate::actors::messages::{Journal, JournalError};
 use crate::meta::signature;
 use crate::metrics as m;
@@ -105,6 +105,7 @@ pub async fn handshake(
 
 pub async fn receive(
     state: web::Data<AppState>,
+    writer: web::Data<JournalWriter>,
     path: web::Path<String>,
     req: HttpRequest,
     payload: web::Payload,
@@ -114,7 +115,9 @@ pub async fn receive(
     let source_name = path.into_inner();
     let (outcome, detail) = match state.sources.get(&source_name) {
         None => (Outcome::UnknownSource, "unknown source".to_string()),
-        Some(source) => accept(&state, source, &source_name, &request_id, &req, payload).await,
+        Some(source) => {
+            accept(&state, &writer, source, &source_name, &request_id, &req, payload).await
+        }
     };
     // Only configured names become labels, so the label set stays bounded.
     let source_label = if outcome == Outcome::UnknownSource {
@@ -147,6 +150,7 @@ pub async fn receive(
 
 async fn accept(
     state: &AppState,
+    writer: &JournalWriter,
     source: &Source,
     source_name: &str,
     request_id: &str,
@@ -181,12 +185,12 @@ async fn accept(
         user_agent: header_text(req, "user-agent"),
         body,
     };
-    journal(state, entry).await
+    journal(state, writer, entry).await
 }
 
-async fn journal(state: &AppState, entry: JournalEntry) -> (Outcome, String) {
+async fn journal(state: &AppState, writer: &JournalWriter, entry: JournalEntry) -> (Outcome, String) {
     let (tx, rx) = oneshot::channel();
-    match state.engine.ingress.try_send(Journal { entry, reply: tx }) {
+    match writer.0.try_send(Journal { entry, reply: tx }) {
         Ok(()) => {}
         Err(SendError::Full(_)) => {
             metrics::counter!(m::MAILBOX_FULL, "actor" => "ingress_writer").increment(1);

@@ -19,6 +19,9 @@ use crate::store::Store;
 use error::ApiError;
 use ingress::Source;
 
+/// This HTTP worker's journal writer (one per worker, on the worker's thread).
+pub struct JournalWriter(pub actix::Addr<crate::actors::ingress_writer::IngressWriter>);
+
 /// Shared by every worker; built once before the server starts.
 pub struct AppState {
     pub settings: Arc<Settings>,

@@ -27,6 +27,10 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// A handle on the same data with a connection of its own, for a hot path that should
+    /// neither wait behind other callers' commands nor be driven from another thread.
+    fn dedicated(&self) -> std::sync::Arc<dyn Store>;
+
     /// Round trip to the backend.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -5,12 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use deadpool_redis::{Pool, Runtime};
 use redis::Value;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde_json::value::RawValue;
 
 use super::keys::{Keys, NORMALIZER_GROUP};
@@ -23,7 +25,11 @@ use crate::metrics as m;
 const COMMIT_EVENTS_LUA: &str = include_str!("commit_events.lua");
 
 pub struct RedisStore {
+    /// Only for blocking reads (`XREADGROUP … BLOCK`).
     pool: Pool,
+    shared: ConnectionManager,
+    client: redis::Client,
+    shared_cfg: ConnectionManagerConfig,
     keys: Keys,
     timeout: Duration,
     stream_max_age: Duration,
@@ -59,6 +65,13 @@ impl RedisStore {
             .set_connection_timeout(Some(r.connect_timeout))
             .set_response_timeout(Some(r.command_timeout));
         let manager = deadpool_redis::Manager::new_with_config(r.url.as_str(), conn_cfg)?;
+        let shared_cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(r.connect_timeout))
+            .set_response_timeout(Some(r.command_timeout))
+            .set_min_delay(std::time::Duration::from_millis(50))
+            .set_max_delay(std::time::Duration::from_secs(1));
+        let client = redis::Client::open(r.url.as_str())?;
+        let shared = ConnectionManager::new_lazy_with_config(client.clone(), shared_cfg.clone())?;
         let pool = Pool::builder(manager)
             .max_size(r.pool_size)
             .wait_timeout(Some(r.command_timeout))
@@ -69,6 +82,9 @@ impl RedisStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(RedisStore {
             pool,
+            shared,
+            client,
+            shared_cfg,
             keys: Keys::new(&r.prefix),
             timeout: r.command_timeout,
             stream_max_age: settings.retention.stream_max_age,
@@ -100,7 +116,14 @@ impl RedisStore {
         result
     }
 
-    async fn conn(&self) -> Result<deadpool_redis::Connection, StoreError> {
+    /// The shared connection: multiplexed, so concurrent callers' commands are pipelined on
+    /// one socket, and reconnected by itself after Redis comes back.
+    fn conn(&self) -> ConnectionManager {
+        self.shared.clone()
+    }
+
+    /// A connection of its own, for blocking reads that would stall a shared one.
+    async fn blocking_conn(&self) -> Result<deadpool_redis::Connection, StoreError> {
         Ok(self.pool.get().await?)
     }
 
@@ -127,7 +150,7 @@ impl RedisStore {
             None => "+".to_string(),
         };
         self.timed(op, async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.conn();
             let v: Value = redis::cmd("XREVRANGE")
                 .arg(&key)
                 .arg(&end)
@@ -141,13 +164,56 @@ impl RedisStore {
         .await
     }
 
+    /// The commit script's call for the split entries of a batch.
+    fn events_invocation(
+        &self,
+        split: &[&Normalized],
+        min_id: &str,
+    ) -> redis::ScriptInvocation<'_> {
+        let mut inv = self.commit_events.prepare_invoke();
+        inv.key(self.keys.inbound())
+            .key(self.keys.events())
+            .key(self.keys.stats())
+            .key(self.keys.stats_types());
+        inv.arg(NORMALIZER_GROUP)
+            .arg(self.dedup_ttl.as_secs().max(1))
+            .arg(min_id)
+            .arg(self.index_ttl_secs())
+            .arg(split.len());
+        for item in split {
+            let Normalized::Events {
+                journal_id,
+                source,
+                received_at_ms,
+                object,
+                events,
+            } = item
+            else {
+                continue;
+            };
+            inv.arg(journal_id)
+                .arg(source)
+                .arg(received_at_ms)
+                .arg(object)
+                .arg(events.len());
+            for e in events {
+                inv.key(self.keys.dedup(&e.dedup_key.digest_hex()))
+                    .key(self.keys.index_type(&e.event_type))
+                    .key(self.keys.index_platform(e.platform.as_str()))
+                    .key(self.keys.index_account(&e.account_id));
+                push_event_args(&mut inv, e);
+            }
+        }
+        inv
+    }
+
     async fn fetch_events(&self, ids: &[String]) -> Result<Vec<StoredEvent>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let key = self.keys.events();
         self.timed("fetch_events", async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.conn();
             let mut pipe = redis::pipe();
             for id in ids {
                 pipe.cmd("XRANGE").arg(&key).arg(id).arg(id);
@@ -169,9 +235,28 @@ impl RedisStore {
 
 #[async_trait]
 impl Store for RedisStore {
+    fn dedicated(&self) -> Arc<dyn Store> {
+        // Lazy: the connection is made by the first command, on the caller's thread, and its
+        // I/O is driven there from then on.
+        let own = ConnectionManager::new_lazy_with_config(self.client.clone(), self.shared_cfg.clone())
+            .unwrap_or_else(|_| self.shared.clone());
+        Arc::new(RedisStore {
+            pool: self.pool.clone(),
+            shared: own,
+            client: self.client.clone(),
+            shared_cfg: self.shared_cfg.clone(),
+            keys: self.keys.clone(),
+            timeout: self.timeout,
+            stream_max_age: self.stream_max_age,
+            dedup_ttl: self.dedup_ttl,
+            rejected_keep: self.rejected_keep,
+            commit_events: self.commit_events.clone(),
+        })
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.timed("ping", async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.conn();
             let _: String = redis::cmd("PING").query_async(&mut conn).await?;
             Ok(())
         })
@@ -180,7 +265,7 @@ impl Store for RedisStore {
 
     async fn production_warnings(&self) -> Result<Vec<String>, StoreError> {
         self.timed("info", async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.conn();
             let info: String = redis::cmd("INFO")
                 .arg("server")
                 .arg("persistence")
@@ -201,7 +286,7 @@ impl Store for RedisStore {
     async fn prepare(&self) -> Result<(), StoreError> {
         let inbound = self.keys.inbound();
         self.timed("prepare", async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.conn();
             // From "0", so entries journaled before the group existed are split too.
             let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
                 .arg("CREATE")
@@ -225,7 +310,7 @@ impl Store for RedisStore {
         let stats = self.keys.stats();
         let min_id = self.min_id();
         self.timed("append_journal", async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.conn();
             let mut pipe = redis::pipe();
             pipe.atomic();
             for e in batch {
@@ -275,7 +360,6 @@ impl Store for RedisStore {
     ) -> Result<Vec<JournalRecord>, StoreError> {
         let inbound = self.keys.inbound();
         self.timed("read_journal", async {
-            let mut conn = self.conn().await?;
             let mut cmd = redis::cmd("XREADGROUP");
             cmd.arg("GROUP")
                 .arg(NORMALIZER_GROUP)
@@ -290,11 +374,14 @@ impl Store for RedisStore {
                 ReadFrom::Pending => "0",
             };
             cmd.arg("STREAMS").arg(&inbound).arg(start);
-            let v: Value = cmd.query_async(&mut conn).await?;
+            let v: Value = match from {
+                ReadFrom::New => cmd.query_async(&mut self.blocking_conn().await?).await?,
+                ReadFrom::Pending => cmd.query_async(&mut self.conn()).await?,
+            };
             let mut out = Vec::new();
             for (_stream, entries) in parse_read_reply(v)? {
                 for (id, fields) in entries {
-                    let entry = fields.map(|f| journal_entry(&f)).transpose()?;
+                    let entry = fields.map(|f| journal_entry(&f));
                     out.push(JournalRecord { id, entry });
                 }
             }
@@ -311,7 +398,7 @@ impl Store for RedisStore {
     ) -> Result<usize, StoreError> {
         let inbound = self.keys.inbound();
         self.timed("claim_journal", async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.conn();
             let v: Value = redis::cmd("XAUTOCLAIM")
                 .arg(&inbound)
                 .arg(NORMALIZER_GROUP)
@@ -343,49 +430,26 @@ impl Store for RedisStore {
         }
         let min_id = self.min_id();
         self.timed("commit_normalized", async {
-            let mut conn = self.conn().await?;
-            // One round trip for the whole batch; each script or MULTI in it is atomic on its own.
-            // The script is (re)loaded in the same round trip: a restarted or flushed Redis has
-            // forgotten it, and EVALSHA in a pipeline cannot fall back to EVAL.
+            let mut conn = self.conn();
+            // One round trip for the whole batch: the events of every entry in one script
+            // call, each quarantine in its own MULTI. The script is (re)loaded in the same
+            // round trip: a restarted or flushed Redis has forgotten it, and EVALSHA in a
+            // pipeline cannot fall back to EVAL.
             let mut pipe = redis::pipe();
             pipe.cmd("SCRIPT")
                 .arg("LOAD")
                 .arg(COMMIT_EVENTS_LUA)
                 .ignore();
+            let split: Vec<&Normalized> = batch
+                .iter()
+                .filter(|n| matches!(n, Normalized::Events { .. }))
+                .collect();
+            if !split.is_empty() {
+                pipe.invoke_script(&self.events_invocation(&split, &min_id));
+            }
             for item in batch {
                 match item {
-                    Normalized::Events {
-                        journal_id,
-                        source,
-                        received_at_ms,
-                        object,
-                        events,
-                    } => {
-                        let mut inv = self.commit_events.prepare_invoke();
-                        inv.key(self.keys.inbound())
-                            .key(self.keys.events())
-                            .key(self.keys.stats())
-                            .key(self.keys.stats_types());
-                        for e in events {
-                            inv.key(self.keys.dedup(&e.dedup_key.digest_hex()))
-                                .key(self.keys.index_type(&e.event_type))
-                                .key(self.keys.index_platform(e.platform.as_str()))
-                                .key(self.keys.index_account(&e.account_id));
-                        }
-                        inv.arg(NORMALIZER_GROUP)
-                            .arg(journal_id)
-                            .arg(self.dedup_ttl.as_secs().max(1))
-                            .arg(&min_id)
-                            .arg(self.index_ttl_secs())
-                            .arg(events.len())
-                            .arg(source)
-                            .arg(received_at_ms)
-                            .arg(object);
-                        for e in events {
-                            push_event_args(&mut inv, e);
-                        }
-                        pipe.invoke_script(&inv);
-                    }
+                    Normalized::Events { .. } => {}
                     Normalized::Quarantine {
                         journal_id,
                         entry,
@@ -423,28 +487,41 @@ impl Store for RedisStore {
                             .arg(NORMALIZER_GROUP)
                             .arg(journal_id)
                             .ignore();
-                        pipe.cmd("EXEC");
+                        pipe.cmd("EXEC").ignore();
                     }
                     Normalized::Missing { journal_id } => {
                         pipe.cmd("XACK")
                             .arg(self.keys.inbound())
                             .arg(NORMALIZER_GROUP)
-                            .arg(journal_id);
+                            .arg(journal_id)
+                            .ignore();
                     }
                 }
             }
             let replies: Vec<Value> = pipe.query_async(&mut conn).await?;
-            if replies.len() != batch.len() {
-                return Err(StoreError::Protocol(format!(
-                    "commit pipeline returned {} replies for {} entries",
-                    replies.len(),
-                    batch.len()
-                )));
+            let mut per_entry = match (split.is_empty(), replies.into_iter().next()) {
+                (true, _) => Vec::new(),
+                (false, Some(Value::Array(lists))) => lists,
+                (false, other) => {
+                    return Err(StoreError::Protocol(format!("commit reply: {other:?}")));
+                }
             }
+            .into_iter();
             batch
                 .iter()
-                .zip(replies)
-                .map(|(item, reply)| commit_outcome(item, reply))
+                .map(|item| match item {
+                    Normalized::Events { events, .. } => {
+                        event_ids(per_entry.next(), events.len()).map(|event_ids| CommitOutcome {
+                            event_ids,
+                            quarantined: false,
+                        })
+                    }
+                    Normalized::Quarantine { .. } => Ok(CommitOutcome {
+                        quarantined: true,
+                        ..CommitOutcome::default()
+                    }),
+                    Normalized::Missing { .. } => Ok(CommitOutcome::default()),
+                })
                 .collect()
         })
         .await
@@ -454,7 +531,7 @@ impl Store for RedisStore {
         let key = self.keys.rejected();
         let stats = self.keys.stats();
         self.timed("record_rejection", async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.conn();
             let mut pipe = redis::pipe();
             pipe.atomic()
                 .cmd("XADD")
@@ -625,7 +702,7 @@ impl Store for RedisStore {
         let stats_key = self.keys.stats();
         let types_key = self.keys.stats_types();
         self.timed("stats", async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.conn();
             let (counters, types): (BTreeMap<String, u64>, BTreeMap<String, u64>) = redis::pipe()
                 .cmd("HGETALL")
                 .arg(&stats_key)
@@ -647,6 +724,8 @@ impl Store for RedisStore {
     }
 
     async fn trim(&self) -> Result<(), StoreError> {
+        // Exact trimming here: `~` on every XADD keeps busy streams in check cheaply but never
+        // trims a stream smaller than one radix-tree node (about 100 entries).
         let min_id = self.min_id();
         let keys = [
             self.keys.inbound(),
@@ -654,13 +733,13 @@ impl Store for RedisStore {
             self.keys.quarantine(),
         ];
         self.timed("trim", async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.conn();
             let mut pipe = redis::pipe();
             for key in &keys {
                 pipe.cmd("XTRIM")
                     .arg(key)
                     .arg("MINID")
-                    .arg("~")
+                    .arg("=")
                     .arg(&min_id)
                     .ignore();
             }
@@ -675,7 +754,7 @@ impl Store for RedisStore {
         let events = self.keys.events();
         let quarantine = self.keys.quarantine();
         self.timed("stream_gauges", async {
-            let mut conn = self.conn().await?;
+            let mut conn = self.conn();
             let (inbound_length, events_length, quarantine_length, groups): (u64, u64, u64, Value) =
                 redis::pipe()
                     .cmd("XLEN")
@@ -710,36 +789,21 @@ fn push_event_args(inv: &mut redis::ScriptInvocation<'_>, e: &Event) {
         .arg(&e.data);
 }
 
-fn commit_outcome(item: &Normalized, reply: Value) -> Result<CommitOutcome, StoreError> {
-    match item {
-        Normalized::Events { events, .. } => match reply {
-            Value::Array(parts) if parts.len() == events.len() => {
-                let event_ids = parts
-                    .into_iter()
-                    .map(|v| match v {
-                        Value::Int(0) => Ok(None),
-                        other => value_string(&other).map(Some).ok_or_else(|| {
-                            StoreError::Protocol(format!("commit event id: {other:?}"))
-                        }),
-                    })
-                    .collect::<Result<_, _>>()?;
-                Ok(CommitOutcome {
-                    event_ids,
-                    quarantined: false,
-                })
-            }
-            Value::ServerError(e) => Err(StoreError::Unavailable(format!("{e:?}"))),
-            other => Err(StoreError::Protocol(format!("commit reply: {other:?}"))),
-        },
-        Normalized::Quarantine { .. } => match reply {
-            Value::Array(_) => Ok(CommitOutcome {
-                quarantined: true,
-                ..CommitOutcome::default()
-            }),
-            other => Err(StoreError::Protocol(format!("quarantine reply: {other:?}"))),
-        },
-        Normalized::Missing { .. } => Ok(CommitOutcome::default()),
-    }
+/// The script's answer for one entry: per event its new id, or `None` for a duplicate.
+fn event_ids(reply: Option<Value>, expected: usize) -> Result<Vec<Option<String>>, StoreError> {
+    let items = match reply {
+        Some(Value::Array(items)) if items.len() == expected => items,
+        other => return Err(StoreError::Protocol(format!("commit entry reply: {other:?}"))),
+    };
+    items
+        .into_iter()
+        .map(|v| match v {
+            Value::Int(0) => Ok(None),
+            other => value_string(&other)
+                .map(Some)
+                .ok_or_else(|| StoreError::Protocol(format!("commit event id: {other:?}"))),
+        })
+        .collect()
 }
 
 /// Warnings for a Redis unfit for production, from `INFO server persistence` and the
@@ -923,18 +987,18 @@ fn parse_read_reply(v: Value) -> Result<Vec<(String, StreamEntries)>, StoreError
         .collect()
 }
 
-fn journal_entry(f: &Fields) -> Result<JournalEntry, StoreError> {
-    let body = f
-        .bytes("body")
-        .ok_or_else(|| StoreError::Protocol("journal entry without body".into()))?;
-    Ok(JournalEntry {
+/// A journal entry from its fields. One written by something else than hookd may lack its body:
+/// it is then read with an empty one, so it ends in the quarantine instead of wedging the
+/// consumer.
+fn journal_entry(f: &Fields) -> JournalEntry {
+    JournalEntry {
         source: f.text("source"),
         received_at_ms: f.number("received_at"),
         request_id: f.text("request_id"),
         signature: f.text("signature"),
         user_agent: f.text("user_agent"),
-        body: Bytes::copy_from_slice(body),
-    })
+        body: Bytes::copy_from_slice(f.bytes("body").unwrap_or_default()),
+    }
 }
 
 fn stored_event(id: String, f: &Fields) -> Result<StoredEvent, StoreError> {

@@ -3,6 +3,7 @@
 mod api;
 mod chaos;
 mod dedup;
+mod engine;
 mod fixtures;
 mod helpers;
 mod ingress;
