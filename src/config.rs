@@ -154,7 +154,11 @@ impl std::fmt::Debug for RedisSettings {
 
 impl std::fmt::Debug for ApiSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let key = if self.admin_key.is_empty() { "<generated at start-up>" } else { "<redacted>" };
+        let key = if self.admin_key.is_empty() {
+            "<generated at start-up>"
+        } else {
+            "<redacted>"
+        };
         f.debug_struct("ApiSettings")
             .field("admin_key", &key)
             .field("max_page_size", &self.max_page_size)
@@ -442,7 +446,12 @@ mod tests {
             },
         );
         let printed = format!("{s:#?}");
-        for secret in ["hunter2", "super-secret-admin-key", "app-secret-value", "verify-token-value"] {
+        for secret in [
+            "hunter2",
+            "super-secret-admin-key",
+            "app-secret-value",
+            "verify-token-value",
+        ] {
             assert!(!printed.contains(secret), "{secret} printed");
         }
         assert!(printed.contains("redis://app:***@db:6379"));

@@ -35,7 +35,11 @@ impl Engine {
         // connection of its own keeps its large commits from delaying journal writes.
         let normalizer_arbiter = Arbiter::new().handle();
         let normalizer = {
-            let (store, c, s) = (store.dedicated(), consumer.clone(), settings.normalizer.clone());
+            let (store, c, s) = (
+                store.dedicated(),
+                consumer.clone(),
+                settings.normalizer.clone(),
+            );
             Supervisor::start_in_arbiter(&normalizer_arbiter, move |_| Normalizer::new(store, c, s))
         };
 

@@ -116,7 +116,16 @@ pub async fn receive(
     let (outcome, detail) = match state.sources.get(&source_name) {
         None => (Outcome::UnknownSource, "unknown source".to_string()),
         Some(source) => {
-            accept(&state, &writer, source, &source_name, &request_id, &req, payload).await
+            accept(
+                &state,
+                &writer,
+                source,
+                &source_name,
+                &request_id,
+                &req,
+                payload,
+            )
+            .await
         }
     };
     // Only configured names become labels, so the label set stays bounded.
@@ -188,7 +197,11 @@ async fn accept(
     journal(state, writer, entry).await
 }
 
-async fn journal(state: &AppState, writer: &JournalWriter, entry: JournalEntry) -> (Outcome, String) {
+async fn journal(
+    state: &AppState,
+    writer: &JournalWriter,
+    entry: JournalEntry,
+) -> (Outcome, String) {
     let (tx, rx) = oneshot::channel();
     match writer.0.try_send(Journal { entry, reply: tx }) {
         Ok(()) => {}

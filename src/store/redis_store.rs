@@ -238,8 +238,9 @@ impl Store for RedisStore {
     fn dedicated(&self) -> Arc<dyn Store> {
         // Lazy: the connection is made by the first command, on the caller's thread, and its
         // I/O is driven there from then on.
-        let own = ConnectionManager::new_lazy_with_config(self.client.clone(), self.shared_cfg.clone())
-            .unwrap_or_else(|_| self.shared.clone());
+        let own =
+            ConnectionManager::new_lazy_with_config(self.client.clone(), self.shared_cfg.clone())
+                .unwrap_or_else(|_| self.shared.clone());
         Arc::new(RedisStore {
             pool: self.pool.clone(),
             shared: own,
@@ -510,12 +511,11 @@ impl Store for RedisStore {
             batch
                 .iter()
                 .map(|item| match item {
-                    Normalized::Events { events, .. } => {
-                        event_ids(per_entry.next(), events.len()).map(|event_ids| CommitOutcome {
+                    Normalized::Events { events, .. } => event_ids(per_entry.next(), events.len())
+                        .map(|event_ids| CommitOutcome {
                             event_ids,
                             quarantined: false,
-                        })
-                    }
+                        }),
                     Normalized::Quarantine { .. } => Ok(CommitOutcome {
                         quarantined: true,
                         ..CommitOutcome::default()
@@ -793,7 +793,11 @@ fn push_event_args(inv: &mut redis::ScriptInvocation<'_>, e: &Event) {
 fn event_ids(reply: Option<Value>, expected: usize) -> Result<Vec<Option<String>>, StoreError> {
     let items = match reply {
         Some(Value::Array(items)) if items.len() == expected => items,
-        other => return Err(StoreError::Protocol(format!("commit entry reply: {other:?}"))),
+        other => {
+            return Err(StoreError::Protocol(format!(
+                "commit entry reply: {other:?}"
+            )));
+        }
     };
     items
         .into_iter()

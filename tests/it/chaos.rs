@@ -146,7 +146,11 @@ async fn with_redis_down_ingress_answers_503_never_200_and_recovers_when_it_retu
     let stats = app.stats().await;
     let received = stats["received"].as_u64().unwrap_or(0);
     assert!(received >= accepted.len() as u64, "{stats}");
-    assert_eq!(stats["events"].as_u64(), Some(received), "each body holds one unique event");
+    assert_eq!(
+        stats["events"].as_u64(),
+        Some(received),
+        "each body holds one unique event"
+    );
     eprintln!(
         "redis down under load: {} answered 200, {} answered 503, {} journaled",
         accepted.len(),
@@ -171,7 +175,10 @@ impl HookdProcess {
             .env("HOOKD_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("HOOKD_SERVER__INSTANCE_ID", instance)
             .env("HOOKD_API__ADMIN_KEY", ADMIN_KEY)
-            .env("HOOKD_SOURCES__TEST__APP_SECRETS", format!("[\"{SECRET}\"]"))
+            .env(
+                "HOOKD_SOURCES__TEST__APP_SECRETS",
+                format!("[\"{SECRET}\"]"),
+            )
             .env("HOOKD_SOURCES__TEST__VERIFY_TOKEN", VERIFY_TOKEN)
             .env("HOOKD_LOG__LEVEL", "warn")
             .stdout(Stdio::null())
@@ -248,7 +255,15 @@ impl UnderLoad {
         wait_ready(&base).await;
         let stop = Arc::new(AtomicBool::new(false));
         let loader = actix_web::rt::spawn(load(base.clone(), tag, 16, stop.clone()));
-        UnderLoad { redis, prefix, port, base, hookd, stop, loader }
+        UnderLoad {
+            redis,
+            prefix,
+            port,
+            base,
+            hookd,
+            stop,
+            loader,
+        }
     }
 
     /// Stops the load and returns every answer.
@@ -292,19 +307,32 @@ async fn killed_under_load_then_restarted_as(restart_as: &str) {
         .filter(|a| a.status == 200)
         .map(|a| a.wamid.clone())
         .collect();
-    assert!(answered.len() > 50, "too little load before the kill: {}", answered.len());
+    assert!(
+        answered.len() > 50,
+        "too little load before the kill: {}",
+        answered.len()
+    );
 
     let _restarted = HookdProcess::spawn(&redis.url(), prefix, run.port, restart_as);
     wait_ready(&run.base).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while journal_backlog(&redis.url(), prefix) != (0, 0) {
-        assert!(Instant::now() < deadline, "journal not drained after restart");
+        assert!(
+            Instant::now() < deadline,
+            "journal not drained after restart"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
 
     let stored = stored_wamids(redis, prefix);
-    let missing: Vec<&String> = answered.iter().filter(|w| !stored.contains_key(*w)).collect();
-    assert!(missing.is_empty(), "answered 200 but never stored: {missing:?}");
+    let missing: Vec<&String> = answered
+        .iter()
+        .filter(|w| !stored.contains_key(*w))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "answered 200 but never stored: {missing:?}"
+    );
     let repeated: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "stored twice: {repeated:?}");
     // Requests cut off by the kill may have been journaled too: never fewer events than 200s.
@@ -341,7 +369,10 @@ async fn sigterm_under_load_answers_in_flight_requests_and_exits_0() {
     // Requests were either answered (200) or refused a connection once it stopped listening;
     // none was answered with an error.
     let statuses: BTreeSet<u16> = answers.iter().map(|a| a.status).collect();
-    assert!(statuses.is_subset(&BTreeSet::from([0, 200])), "{statuses:?}");
+    assert!(
+        statuses.is_subset(&BTreeSet::from([0, 200])),
+        "{statuses:?}"
+    );
     let answered: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
     assert!(answered.len() > 50);
     let mut conn = run.redis.connection();
@@ -349,5 +380,9 @@ async fn sigterm_under_load_answers_in_flight_requests_and_exits_0() {
         .arg(format!("{}inbound", run.prefix))
         .query(&mut conn)
         .expect("xlen");
-    assert!(journaled >= answered.len(), "{journaled} journaled, {} answered", answered.len());
+    assert!(
+        journaled >= answered.len(),
+        "{journaled} journaled, {} answered",
+        answered.len()
+    );
 }

@@ -62,9 +62,14 @@ impl Store for FailOnce {
         min_idle: Duration,
         count: usize,
     ) -> Result<usize, StoreError> {
-        self.inner.claim_stale_journal(consumer, min_idle, count).await
+        self.inner
+            .claim_stale_journal(consumer, min_idle, count)
+            .await
     }
-    async fn commit_normalized(&self, batch: &[Normalized]) -> Result<Vec<CommitOutcome>, StoreError> {
+    async fn commit_normalized(
+        &self,
+        batch: &[Normalized],
+    ) -> Result<Vec<CommitOutcome>, StoreError> {
         self.inner.commit_normalized(batch).await
     }
     async fn record_rejection(&self, rejection: &Rejection) -> Result<(), StoreError> {
@@ -76,10 +81,18 @@ impl Store for FailOnce {
     async fn get_event(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
         self.inner.get_event(id).await
     }
-    async fn list_quarantine(&self, cursor: Option<&str>, limit: usize) -> Result<Page<QuarantinedBody>, StoreError> {
+    async fn list_quarantine(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<QuarantinedBody>, StoreError> {
         self.inner.list_quarantine(cursor, limit).await
     }
-    async fn list_rejected(&self, cursor: Option<&str>, limit: usize) -> Result<Page<RejectedRequest>, StoreError> {
+    async fn list_rejected(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<RejectedRequest>, StoreError> {
         self.inner.list_rejected(cursor, limit).await
     }
     async fn stats(&self) -> Result<Stats, StoreError> {
@@ -130,11 +143,17 @@ async fn a_failing_normalizer_is_restarted_counted_and_goes_on_splitting() {
 
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.stats().await.expect("stats").events < 1 {
-        assert!(Instant::now() < deadline, "the restarted normalizer never split the entry");
+        assert!(
+            Instant::now() < deadline,
+            "the restarted normalizer never split the entry"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(fired.load(Ordering::SeqCst), "the failure was injected");
-    assert!(restarts(&prometheus.render()) > before, "restart not counted");
+    assert!(
+        restarts(&prometheus.render()) > before,
+        "restart not counted"
+    );
     assert!(engine.is_running());
     engine.shutdown().await;
 }
@@ -176,7 +195,10 @@ async fn streams_are_trimmed_by_age_and_dedup_keys_expire() {
         if remaining == [0, 0, 0] {
             break;
         }
-        assert!(Instant::now() < deadline, "old entries not trimmed: {remaining:?}");
+        assert!(
+            Instant::now() < deadline,
+            "old entries not trimmed: {remaining:?}"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -188,7 +210,10 @@ async fn streams_are_trimmed_by_age_and_dedup_keys_expire() {
         .query(&mut conn)
         .expect("keys");
     assert_eq!(keys.len(), 1);
-    let ttl: i64 = redis::cmd("TTL").arg(&keys[0]).query(&mut conn).expect("ttl");
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&keys[0])
+        .query(&mut conn)
+        .expect("ttl");
     assert!((3500..=3600).contains(&ttl), "dedup key TTL {ttl}");
     app.stop().await;
 }
