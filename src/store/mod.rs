@@ -4,11 +4,14 @@
 //! on Redis Streams. A second, embedded backend can implement the same trait.
 
 mod keys;
+mod redis_checks;
+mod redis_reply;
 mod redis_store;
 mod types;
 
 pub use keys::{Keys, NORMALIZER_GROUP};
-pub use redis_store::{RedisStore, is_stream_id};
+pub use redis_reply::is_stream_id;
+pub use redis_store::RedisStore;
 pub use types::*;
 
 use async_trait::async_trait;

@@ -1,0 +1,261 @@
+//! Reading Redis replies (RESP2 and RESP3 shapes) into hookd's types.
+
+use bytes::Bytes;
+use redis::Value;
+use serde_json::value::RawValue;
+
+use super::StoreError;
+use super::types::*;
+
+/// The script's answer for one entry: per event its new id, or `None` for a duplicate.
+pub(super) fn event_ids(
+    reply: Option<Value>,
+    expected: usize,
+) -> Result<Vec<Option<String>>, StoreError> {
+    let items = match reply {
+        Some(Value::Array(items)) if items.len() == expected => items,
+        other => {
+            return Err(StoreError::Protocol(format!(
+                "commit entry reply: {other:?}"
+            )));
+        }
+    };
+    items
+        .into_iter()
+        .map(|v| match v {
+            Value::Int(0) => Ok(None),
+            other => value_string(&other)
+                .map(Some)
+                .ok_or_else(|| StoreError::Protocol(format!("commit event id: {other:?}"))),
+        })
+        .collect()
+}
+
+/// (pending, lag) of `group` from an `XINFO GROUPS` reply.
+pub(super) fn group_backlog(groups: Value, group: &str) -> (u64, u64) {
+    let Value::Array(groups) = groups else {
+        return (0, 0);
+    };
+    for g in groups {
+        let pairs: Vec<(String, Value)> = match g {
+            Value::Array(flat) => flat
+                .chunks(2)
+                .filter_map(|kv| Some((value_string(&kv[0])?, kv.get(1)?.clone())))
+                .collect(),
+            Value::Map(map) => map
+                .into_iter()
+                .filter_map(|(k, v)| Some((value_string(&k)?, v)))
+                .collect(),
+            _ => continue,
+        };
+        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+        if get("name").and_then(value_string).as_deref() != Some(group) {
+            continue;
+        }
+        let num = |v: Option<&Value>| match v {
+            Some(Value::Int(n)) => *n as u64,
+            _ => 0,
+        };
+        return (num(get("pending")), num(get("lag")));
+    }
+    (0, 0)
+}
+
+/// A stream entry's fields, as received.
+pub(crate) struct Fields(Vec<(Vec<u8>, Vec<u8>)>);
+
+impl Fields {
+    fn bytes(&self, name: &str) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+
+    fn text(&self, name: &str) -> String {
+        self.bytes(name)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn number(&self, name: &str) -> u64 {
+        self.bytes(name)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+pub(super) fn value_string(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+pub(super) fn value_bytes(v: Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.into_bytes()),
+        Value::Int(n) => Some(n.to_string().into_bytes()),
+        _ => None,
+    }
+}
+
+/// `[[id, [field, value, …] | nil], …]` (XRANGE, XREVRANGE, one stream of XREADGROUP).
+/// A nil field list means the entry was deleted while still pending.
+pub(super) fn parse_entries(v: Value) -> Result<Vec<(String, Option<Fields>)>, StoreError> {
+    let items = match v {
+        Value::Array(items) => items,
+        Value::Nil => return Ok(Vec::new()),
+        other => return Err(StoreError::Protocol(format!("stream entries: {other:?}"))),
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Array(mut pair) = item else {
+            return Err(StoreError::Protocol("stream entry is not a pair".into()));
+        };
+        if pair.len() != 2 {
+            return Err(StoreError::Protocol("stream entry is not a pair".into()));
+        }
+        let fields_value = pair.pop().unwrap_or(Value::Nil);
+        let id = pair
+            .pop()
+            .and_then(|v| value_string(&v))
+            .ok_or_else(|| StoreError::Protocol("stream entry id".into()))?;
+        let fields = match fields_value {
+            Value::Array(flat) => {
+                let mut fields = Vec::with_capacity(flat.len() / 2);
+                let mut it = flat.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    if let (Some(k), Some(v)) = (value_bytes(k), value_bytes(v)) {
+                        fields.push((k, v));
+                    }
+                }
+                Some(Fields(fields))
+            }
+            _ => None,
+        };
+        out.push((id, fields));
+    }
+    Ok(out)
+}
+
+/// `[[stream, entries], …]` or a map of stream to entries (XREADGROUP); nil on timeout.
+pub(super) type StreamEntries = Vec<(String, Option<Fields>)>;
+
+pub(super) fn parse_read_reply(v: Value) -> Result<Vec<(String, StreamEntries)>, StoreError> {
+    let streams: Vec<(Value, Value)> = match v {
+        Value::Nil => return Ok(Vec::new()),
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|s| match s {
+                Value::Array(mut kv) if kv.len() == 2 => {
+                    let entries = kv.pop()?;
+                    let key = kv.pop()?;
+                    Some((key, entries))
+                }
+                _ => None,
+            })
+            .collect(),
+        Value::Map(map) => map,
+        other => return Err(StoreError::Protocol(format!("XREADGROUP: {other:?}"))),
+    };
+    streams
+        .into_iter()
+        .map(|(k, entries)| {
+            Ok((
+                value_string(&k).unwrap_or_default(),
+                parse_entries(entries)?,
+            ))
+        })
+        .collect()
+}
+
+/// A journal entry from its fields. One written by something else than hookd may lack its body:
+/// it is then read with an empty one, so it ends in the quarantine instead of wedging the
+/// consumer.
+pub(super) fn journal_entry(f: &Fields) -> JournalEntry {
+    JournalEntry {
+        source: f.text("source"),
+        received_at_ms: f.number("received_at"),
+        request_id: f.text("request_id"),
+        signature: f.text("signature"),
+        user_agent: f.text("user_agent"),
+        body: Bytes::copy_from_slice(f.bytes("body").unwrap_or_default()),
+    }
+}
+
+pub(super) fn stored_event(id: String, f: &Fields) -> Result<StoredEvent, StoreError> {
+    let data = RawValue::from_string(f.text("data"))
+        .map_err(|e| StoreError::Protocol(format!("event {id} data: {e}")))?;
+    let occurred = f.number("occurred_at");
+    Ok(StoredEvent {
+        event_type: f.text("type"),
+        platform: f.text("platform"),
+        account_id: f.text("account"),
+        source: f.text("source"),
+        object: f.text("object"),
+        received_at: f.number("received_at"),
+        occurred_at: (occurred > 0).then_some(occurred),
+        journal_id: f.text("journal_id"),
+        data,
+        id,
+    })
+}
+
+pub(super) fn quarantined_body(id: String, f: &Fields) -> QuarantinedBody {
+    let body = f.bytes("body").unwrap_or_default();
+    QuarantinedBody {
+        source: f.text("source"),
+        received_at: f.number("received_at"),
+        journal_id: f.text("journal_id"),
+        request_id: f.text("request_id"),
+        error: f.text("error"),
+        body_len: body.len(),
+        body: String::from_utf8_lossy(body).into_owned(),
+        id,
+    }
+}
+
+pub(super) fn rejected_request(id: String, f: &Fields) -> RejectedRequest {
+    RejectedRequest {
+        id,
+        rejection: Rejection {
+            source: f.text("source"),
+            reason: f.text("reason"),
+            received_at_ms: f.number("received_at"),
+            request_id: f.text("request_id"),
+            remote_addr: f.text("remote_addr"),
+            signature: f.text("signature"),
+            body_len: f.number("body_len") as usize,
+            body_prefix: f.text("body_prefix"),
+        },
+    }
+}
+
+/// `<ms>-<seq>`: anything else cannot name an entry and is not sent to Redis.
+pub fn is_stream_id(s: &str) -> bool {
+    let Some((ms, seq)) = s.split_once('-') else {
+        return false;
+    };
+    !ms.is_empty()
+        && !seq.is_empty()
+        && ms.bytes().all(|b| b.is_ascii_digit())
+        && seq.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_stream_ids_name_entries() {
+        assert!(is_stream_id("1700000000000-0"));
+        assert!(!is_stream_id("1700000000000"));
+        assert!(!is_stream_id("-0"));
+        assert!(!is_stream_id("+"));
+        assert!(!is_stream_id("1-x"));
+    }
+}
