@@ -160,6 +160,11 @@ impl Handler<Poll> for Normalizer {
         );
         ctx.spawn(batch.into_actor(self).map(move |result, act, ctx| {
             act.polling = false;
+            if result.is_err() {
+                // Whatever the failed batch had read is still pending for this consumer: read
+                // it again first, instead of leaving it to the reclaimer's idle timeout.
+                act.mode = ReadFrom::Pending;
+            }
             match result {
                 Ok(report) => {
                     act.backoff = Duration::ZERO;
