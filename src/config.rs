@@ -97,6 +97,8 @@ pub struct NormalizerSettings {
     pub reclaim_idle: Duration,
     #[serde(with = "humantime_serde")]
     pub reclaim_interval: Duration,
+    /// Applied to the normalizer's thread only (Linux); see `nice` in config/default.toml.
+    pub nice: i32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,6 +276,12 @@ impl Settings {
             ));
         }
         positive("normalizer.reclaim_interval", n.reclaim_interval)?;
+        if !(0..=19).contains(&n.nice) {
+            return Err(invalid(
+                "normalizer.nice",
+                format!("must be between 0 and 19, got {}", n.nice),
+            ));
+        }
 
         let t = &self.retention;
         if t.stream_max_age < Duration::from_secs(60) {

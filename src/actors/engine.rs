@@ -31,9 +31,11 @@ impl Engine {
     pub fn start(settings: &Settings, store: Arc<dyn Store>, prometheus: PrometheusHandle) -> Self {
         let consumer = settings.instance_id();
 
-        // Parsing is CPU work: a thread of its own keeps it off the HTTP workers, and a
-        // connection of its own keeps its large commits from delaying journal writes.
+        // Parsing is CPU work: a thread of its own (at a lower priority) keeps it off the HTTP
+        // workers, and a connection of its own keeps its commits from delaying journal writes.
         let normalizer_arbiter = Arbiter::new().handle();
+        let nice = settings.normalizer.nice;
+        normalizer_arbiter.spawn_fn(move || lower_thread_priority(nice));
         let normalizer = {
             let (store, c, s) = (
                 store.dedicated(),
@@ -100,5 +102,21 @@ impl Engine {
             tracing::warn!(error = %e, "normalizer was gone at shutdown");
         }
         self.normalizer_arbiter.stop();
+    }
+}
+
+/// Lowers the calling thread's scheduling priority by `nice` (Linux applies `setpriority` to the
+/// calling thread, not the process). A failure only costs priority, so it is logged, not fatal.
+fn lower_thread_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority takes plain integers and touches no memory of ours.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+        if rc != 0 {
+            tracing::warn!(nice, error = %std::io::Error::last_os_error(), "cannot lower the normalizer's priority");
+        }
     }
 }

@@ -217,3 +217,41 @@ async fn streams_are_trimmed_by_age_and_dedup_keys_expire() {
     assert!((3500..=3600).contains(&ttl), "dedup key TTL {ttl}");
     app.stop().await;
 }
+
+/// Niceness of each thread of this process, from /proc.
+fn thread_niceness() -> Vec<i64> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        // The fields after the command name: nice is the 19th field of the line, the 17th
+        // after the closing parenthesis of the name.
+        .filter_map(|stat| {
+            let rest = stat.rsplit_once(')')?.1;
+            rest.split_whitespace().nth(16)?.parse().ok()
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[actix_web::test]
+async fn the_normalizer_thread_runs_at_the_configured_niceness() {
+    let redis = RedisServer::start();
+    let mut settings = test_settings(&redis.url());
+    // A value no other test uses, so the thread found is this engine's.
+    settings.normalizer.nice = 7;
+    let store: Arc<dyn Store> = Arc::new(RedisStore::new(&settings).expect("store"));
+    store.prepare().await.expect("prepare");
+    let engine = Engine::start(&settings, store, hookd::metrics::install());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !thread_niceness().contains(&7) {
+        assert!(
+            Instant::now() < deadline,
+            "no thread at niceness 7: {:?}",
+            thread_niceness()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    engine.shutdown().await;
+}
