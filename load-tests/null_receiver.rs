@@ -4,6 +4,10 @@
 //! cargo run --release --example null-receiver -- 127.0.0.1:18081 test_app_secret
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+
+// The same allocator as hookd, so the comparison measures hookd's work, not malloc's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use hookd::meta::signature::verify;
 
 #[actix_web::main]
