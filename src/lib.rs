@@ -24,3 +24,4 @@ pub mod normalize;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod time;

@@ -1,7 +1,7 @@
 //! Turning one journal entry into what the store commits: its events, or a quarantine record.
 //! Plain function; the `Normalizer` actor only feeds it and commits the result.
 
-use crate::meta::{SplitError, split};
+use crate::meta::split;
 use crate::store::{JournalRecord, Normalized};
 
 pub fn normalize(record: JournalRecord) -> Normalized {
@@ -20,13 +20,11 @@ pub fn normalize(record: JournalRecord) -> Normalized {
             object: s.object,
             events: s.events,
         },
-        Err(e @ (SplitError::InvalidJson(_) | SplitError::NotAnEnvelope(_))) => {
-            Normalized::Quarantine {
-                journal_id: record.id,
-                error: e.to_string(),
-                entry,
-            }
-        }
+        Err(e) => Normalized::Quarantine {
+            journal_id: record.id,
+            error: e.to_string(),
+            entry,
+        },
     }
 }
 

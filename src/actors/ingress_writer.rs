@@ -101,9 +101,7 @@ impl IngressWriter {
     }
 
     fn after_commit(&mut self, ctx: &mut Context<Self>) {
-        while self.policy.flush_on_timer(self.buffer.len(), self.inflight)
-            && (self.buffer.len() >= self.policy.batch_max || self.inflight == 0)
-        {
+        while self.policy.flush_now(self.buffer.len(), self.inflight) {
             self.commit(ctx);
         }
         if !self.buffer.is_empty() {

@@ -4,7 +4,7 @@
 //! through the `IngressWriter`, and answers 200 only once Redis has the entry.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use actix::prelude::SendError;
 use actix_web::http::StatusCode;
@@ -188,7 +188,7 @@ async fn accept(
 
     let entry = JournalEntry {
         source: source_name.to_string(),
-        received_at_ms: now_ms(),
+        received_at_ms: crate::time::unix_ms(),
         request_id: request_id.to_string(),
         signature: header_text(req, "x-hub-signature-256"),
         user_agent: header_text(req, "user-agent"),
@@ -275,7 +275,7 @@ fn record_rejection(
     let rejection = Rejection {
         source: source.to_string(),
         reason: error.reason().to_string(),
-        received_at_ms: now_ms(),
+        received_at_ms: crate::time::unix_ms(),
         request_id: request_id.to_string(),
         remote_addr: req
             .peer_addr()
@@ -324,11 +324,4 @@ fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/plain")
         .body(text)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis() as u64
 }

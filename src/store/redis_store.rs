@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use deadpool_redis::{Pool, Runtime};
@@ -36,13 +36,6 @@ pub struct RedisStore {
     dedup_ttl: Duration,
     rejected_keep: usize,
     commit_events: redis::Script,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -94,10 +87,6 @@ impl RedisStore {
         })
     }
 
-    pub fn keys(&self) -> &Keys {
-        &self.keys
-    }
-
     /// Runs `f` under the deadline, timing it and counting failures by `op`.
     async fn timed<T>(
         &self,
@@ -130,7 +119,7 @@ impl RedisStore {
     /// Entries older than the retention have ids below this.
     fn min_id(&self) -> String {
         let age = self.stream_max_age.as_millis() as u64;
-        format!("{}-0", now_ms().saturating_sub(age))
+        format!("{}-0", crate::time::unix_ms().saturating_sub(age))
     }
 
     fn index_ttl_secs(&self) -> u64 {
@@ -162,6 +151,26 @@ impl RedisStore {
             parse_entries(v)
         })
         .await
+    }
+
+    /// One page of a stream, newest first, each entry read by `row`.
+    async fn newest_first<T>(
+        &self,
+        op: &'static str,
+        key: String,
+        cursor: Option<&str>,
+        limit: usize,
+        row: fn(String, &Fields) -> T,
+    ) -> Result<Page<T>, StoreError> {
+        let entries = self.range(op, key, cursor, "-".into(), limit).await?;
+        let next_cursor = (entries.len() == limit)
+            .then(|| entries.last().map(|(id, _)| id.clone()))
+            .flatten();
+        let items = entries
+            .into_iter()
+            .filter_map(|(id, f)| f.map(|f| row(id, &f)))
+            .collect();
+        Ok(Page { items, next_cursor })
     }
 
     /// The commit script's call for the split entries of a batch.
@@ -655,23 +664,9 @@ impl Store for RedisStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<QuarantinedBody>, StoreError> {
-        let entries = self
-            .range(
-                "list_quarantine",
-                self.keys.quarantine(),
-                cursor,
-                "-".into(),
-                limit,
-            )
-            .await?;
-        let next_cursor = (entries.len() == limit)
-            .then(|| entries.last().map(|(id, _)| id.clone()))
-            .flatten();
-        let items = entries
-            .into_iter()
-            .filter_map(|(id, f)| f.map(|f| quarantined_body(id, &f)))
-            .collect();
-        Ok(Page { items, next_cursor })
+        let key = self.keys.quarantine();
+        self.newest_first("list_quarantine", key, cursor, limit, quarantined_body)
+            .await
     }
 
     async fn list_rejected(
@@ -679,23 +674,9 @@ impl Store for RedisStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<RejectedRequest>, StoreError> {
-        let entries = self
-            .range(
-                "list_rejected",
-                self.keys.rejected(),
-                cursor,
-                "-".into(),
-                limit,
-            )
-            .await?;
-        let next_cursor = (entries.len() == limit)
-            .then(|| entries.last().map(|(id, _)| id.clone()))
-            .flatten();
-        let items = entries
-            .into_iter()
-            .filter_map(|(id, f)| f.map(|f| rejected_request(id, &f)))
-            .collect();
-        Ok(Page { items, next_cursor })
+        let key = self.keys.rejected();
+        self.newest_first("list_rejected", key, cursor, limit, rejected_request)
+            .await
     }
 
     async fn stats(&self) -> Result<Stats, StoreError> {

@@ -64,16 +64,6 @@ pub struct CommitOutcome {
     pub quarantined: bool,
 }
 
-impl CommitOutcome {
-    pub fn new_events(&self) -> usize {
-        self.event_ids.iter().filter(|id| id.is_some()).count()
-    }
-
-    pub fn duplicates(&self) -> usize {
-        self.event_ids.len() - self.new_events()
-    }
-}
-
 /// A request refused because of its signature, kept for operators.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rejection {
