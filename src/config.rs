@@ -40,6 +40,7 @@ pub struct Settings {
     pub ingress: IngressSettings,
     pub normalizer: NormalizerSettings,
     pub retention: RetentionSettings,
+    pub delivery: DeliverySettings,
     pub api: ApiSettings,
     pub log: LogSettings,
     /// Meta apps posting to `/webhooks/{name}`, by name.
@@ -110,6 +111,57 @@ pub struct RetentionSettings {
     pub dedup_ttl: Duration,
     #[serde(with = "humantime_serde")]
     pub housekeeping_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    pub batch: usize,
+    pub max_in_flight: usize,
+    pub endpoint_max_in_flight: usize,
+    #[serde(with = "humantime_serde")]
+    pub endpoint_timeout: Duration,
+    #[serde(with = "humantime_serde_vec")]
+    pub retry_schedule: Vec<Duration>,
+    pub retry_jitter: f64,
+    #[serde(with = "humantime_serde")]
+    pub retry_after_max: Duration,
+    #[serde(with = "humantime_serde")]
+    pub disable_after: Duration,
+    #[serde(with = "humantime_serde")]
+    pub secret_overlap: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_poll: Duration,
+    #[serde(with = "humantime_serde")]
+    pub route_refresh: Duration,
+    #[serde(with = "humantime_serde")]
+    pub reclaim_idle: Duration,
+    #[serde(with = "humantime_serde")]
+    pub log_retention: Duration,
+    pub replay_rate: u32,
+    pub endpoint_metrics_label: bool,
+    pub ssrf: SsrfSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsrfSettings {
+    pub allow: Vec<ipnet::IpNet>,
+    pub https_only: bool,
+}
+
+/// A list of humantime durations (`["5s", "2m"]`).
+mod humantime_serde_vec {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| humantime::parse_duration(s).map_err(serde::de::Error::custom))
+            .collect()
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -291,6 +343,49 @@ impl Settings {
             return Err(invalid("retention.dedup_ttl", "must be at least 1s"));
         }
         positive("retention.housekeeping_interval", t.housekeeping_interval)?;
+
+        let d = &self.delivery;
+        in_range("delivery.batch", d.batch, 1, 10_000)?;
+        in_range(
+            "delivery.max_in_flight",
+            d.max_in_flight,
+            d.batch,
+            1_000_000,
+        )?;
+        in_range(
+            "delivery.endpoint_max_in_flight",
+            d.endpoint_max_in_flight,
+            1,
+            10_000,
+        )?;
+        positive("delivery.endpoint_timeout", d.endpoint_timeout)?;
+        if d.retry_schedule.is_empty() || d.retry_schedule.len() > 50 {
+            return Err(invalid(
+                "delivery.retry_schedule",
+                "needs between 1 and 50 delays",
+            ));
+        }
+        if !(0.0..=1.0).contains(&d.retry_jitter) {
+            return Err(invalid("delivery.retry_jitter", "must be between 0 and 1"));
+        }
+        positive("delivery.retry_poll", d.retry_poll)?;
+        positive("delivery.route_refresh", d.route_refresh)?;
+        positive("delivery.disable_after", d.disable_after)?;
+        if d.reclaim_idle <= d.endpoint_timeout.max(crate::delivery::MAX_TIMEOUT) {
+            return Err(invalid(
+                "delivery.reclaim_idle",
+                format!(
+                    "must exceed the largest endpoint timeout ({:?}), or live deliveries are taken over",
+                    crate::delivery::MAX_TIMEOUT
+                ),
+            ));
+        }
+        if d.log_retention < Duration::from_secs(60) {
+            return Err(invalid("delivery.log_retention", "must be at least 1m"));
+        }
+        if d.replay_rate == 0 {
+            return Err(invalid("delivery.replay_rate", "must be greater than zero"));
+        }
 
         if !self.api.admin_key.is_empty() && self.api.admin_key.len() < 16 {
             return Err(invalid("api.admin_key", "must be at least 16 characters"));

@@ -17,6 +17,7 @@
 
 pub mod actors;
 pub mod config;
+pub mod delivery;
 pub mod http;
 pub mod meta;
 pub mod metrics;

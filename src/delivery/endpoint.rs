@@ -1,0 +1,464 @@
+//! Tenants, API keys and endpoints: what they hold and the rules their input must follow.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{MAX_TIMEOUT, signing};
+use crate::meta::Platform;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub created_at: u64,
+}
+
+/// A tenant's API key as stored: the key itself is shown once and kept only as a SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Public handle of the key (for revocation), a prefix of its hash.
+    pub id: String,
+    pub tenant_id: String,
+    pub created_at: u64,
+}
+
+/// A secret that still signs after a rotation, until `expires_at` (Unix ms).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PreviousSecret {
+    pub secret: String,
+    pub expires_at: u64,
+}
+
+/// A subscriber's URL and what it wants. Stored as JSON; the secret never leaves through the
+/// API except on creation, rotation and `GET …/secret`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Endpoint {
+    pub id: String,
+    pub tenant_id: String,
+    pub url: String,
+    pub description: String,
+    /// Exact types, `platform.*` or `*`.
+    pub event_types: Vec<String>,
+    /// When not empty, only events of these receiving accounts.
+    pub account_ids: Vec<String>,
+    pub secret: String,
+    #[serde(default)]
+    pub previous_secrets: Vec<PreviousSecret>,
+    pub enabled: bool,
+    /// Requests per second; `None` is unlimited.
+    pub rate_limit: Option<u32>,
+    pub max_in_flight: Option<u32>,
+    pub timeout_ms: Option<u64>,
+    /// Delays in ms before each attempt, replacing the configured schedule.
+    pub retry_schedule_ms: Option<Vec<u64>>,
+    pub headers: BTreeMap<String, String>,
+    /// Forward Meta's original body, signed like Meta signs (`X-Hub-Signature-256`).
+    pub raw: bool,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+impl Endpoint {
+    /// Signing keys in force at `now_ms`: the current secret first, then unexpired old ones.
+    pub fn signing_keys(&self, now_ms: u64) -> Vec<Vec<u8>> {
+        std::iter::once(self.secret.as_str())
+            .chain(
+                self.previous_secrets
+                    .iter()
+                    .filter(|p| p.expires_at > now_ms)
+                    .map(|p| p.secret.as_str()),
+            )
+            .filter_map(|s| signing::secret_key(s).ok())
+            .collect()
+    }
+}
+
+/// An endpoint's fields as a client sends them: all optional, so one type serves create
+/// (where `url` and `event_types` are required) and PATCH.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointInput {
+    /// Admin only: the tenant the endpoint belongs to.
+    pub tenant_id: Option<String>,
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub account_ids: Option<Vec<String>>,
+    pub secret: Option<String>,
+    pub enabled: Option<bool>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "double_option")]
+    pub rate_limit: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub max_in_flight: Option<Option<u32>>,
+    /// `"5s"`, `"1500ms"`.
+    #[serde(default, deserialize_with = "double_option")]
+    pub timeout: Option<Option<String>>,
+    /// `["0s", "10s", "1m"]`.
+    #[serde(default, deserialize_with = "double_option")]
+    pub retry_schedule: Option<Option<Vec<String>>>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub raw: Option<bool>,
+}
+
+/// Tells "absent" (outer `None`) from "null" (`Some(None)`) for PATCH.
+fn double_option<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A rule an endpoint's input broke, with the field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> Invalid {
+    Invalid {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// What the validation of a URL needs from the deployment.
+pub struct UrlRules<'a> {
+    pub https_only: bool,
+    pub guard: &'a super::ssrf::AddressPolicy,
+}
+
+/// Headers hookd sets itself; an endpoint may not replace them.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-hub-signature-256",
+];
+
+/// Applies `input` to `endpoint` (a fresh one on create), checking every field it sets.
+pub fn apply(
+    endpoint: &mut Endpoint,
+    input: EndpointInput,
+    rules: &UrlRules<'_>,
+) -> Result<(), Invalid> {
+    if let Some(url) = input.url {
+        check_url(&url, rules)?;
+        endpoint.url = url;
+    }
+    if let Some(d) = input.description {
+        if d.chars().count() > 1000 {
+            return Err(invalid("description", "at most 1000 characters"));
+        }
+        endpoint.description = d;
+    }
+    if let Some(types) = input.event_types {
+        if types.is_empty() || types.len() > 100 {
+            return Err(invalid("event_types", "between 1 and 100 patterns"));
+        }
+        for t in &types {
+            TypePattern::parse(t).map_err(|p| invalid("event_types", p))?;
+        }
+        endpoint.event_types = types;
+    }
+    if let Some(ids) = input.account_ids {
+        if ids.len() > 1000 {
+            return Err(invalid("account_ids", "at most 1000 ids"));
+        }
+        let ok = |id: &String| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
+        if let Some(bad) = ids.iter().find(|id| !ok(id)) {
+            return Err(invalid(
+                "account_ids",
+                format!("{bad:?} is not an account id (1-64 of a-z, A-Z, 0-9, _ and -)"),
+            ));
+        }
+        endpoint.account_ids = ids;
+    }
+    if let Some(secret) = input.secret {
+        signing::secret_key(&secret).map_err(|e| invalid("secret", e.to_string()))?;
+        endpoint.secret = secret;
+    }
+    if let Some(enabled) = input.enabled {
+        endpoint.enabled = enabled;
+    }
+    if let Some(rate) = input.rate_limit {
+        if rate.is_some_and(|r| !(1..=100_000).contains(&r)) {
+            return Err(invalid("rate_limit", "between 1 and 100000 per second"));
+        }
+        endpoint.rate_limit = rate;
+    }
+    if let Some(max) = input.max_in_flight {
+        if max.is_some_and(|m| !(1..=10_000).contains(&m)) {
+            return Err(invalid("max_in_flight", "between 1 and 10000"));
+        }
+        endpoint.max_in_flight = max;
+    }
+    if let Some(timeout) = input.timeout {
+        endpoint.timeout_ms = match timeout {
+            None => None,
+            Some(t) => {
+                let d = parse_duration("timeout", &t)?;
+                if d < Duration::from_millis(100) || d > MAX_TIMEOUT {
+                    return Err(invalid(
+                        "timeout",
+                        format!("between 100ms and {MAX_TIMEOUT:?}"),
+                    ));
+                }
+                Some(d.as_millis() as u64)
+            }
+        };
+    }
+    if let Some(schedule) = input.retry_schedule {
+        endpoint.retry_schedule_ms = match schedule {
+            None => None,
+            Some(s) => {
+                if s.is_empty() || s.len() > 50 {
+                    return Err(invalid("retry_schedule", "between 1 and 50 delays"));
+                }
+                let mut out = Vec::with_capacity(s.len());
+                for d in &s {
+                    let d = parse_duration("retry_schedule", d)?;
+                    if d > Duration::from_secs(7 * 86_400) {
+                        return Err(invalid("retry_schedule", "each delay at most 7 days"));
+                    }
+                    out.push(d.as_millis() as u64);
+                }
+                Some(out)
+            }
+        };
+    }
+    if let Some(headers) = input.headers {
+        check_headers(&headers)?;
+        endpoint.headers = headers;
+    }
+    if let Some(raw) = input.raw {
+        endpoint.raw = raw;
+    }
+    Ok(())
+}
+
+fn parse_duration(field: &'static str, text: &str) -> Result<Duration, Invalid> {
+    humantime::parse_duration(text).map_err(|e| {
+        invalid(
+            field,
+            format!("{text:?} is not a duration like \"5s\": {e}"),
+        )
+    })
+}
+
+fn check_url(url: &str, rules: &UrlRules<'_>) -> Result<(), Invalid> {
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| invalid("url", format!("not a URL: {e}")))?;
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if !rules.https_only => {}
+        Some("http") => {
+            return Err(invalid(
+                "url",
+                "must be https:// (delivery.ssrf.https_only)",
+            ));
+        }
+        _ => return Err(invalid("url", "must start with http:// or https://")),
+    }
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| invalid("url", "has no host"))?;
+    if url.len() > 2048 {
+        return Err(invalid("url", "at most 2048 characters"));
+    }
+    // Names are checked again after DNS at every connection; a literal address can be judged now.
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = literal.parse::<std::net::IpAddr>() {
+        rules
+            .guard
+            .check(ip)
+            .map_err(|e| invalid("url", e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn check_headers(headers: &BTreeMap<String, String>) -> Result<(), Invalid> {
+    if headers.len() > 20 {
+        return Err(invalid("headers", "at most 20 headers"));
+    }
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(invalid("headers", format!("{name} is set by hookd")));
+        }
+        hyper::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid("headers", format!("{name:?} is not a header name")))?;
+        hyper::header::HeaderValue::from_str(value).map_err(|_| {
+            invalid(
+                "headers",
+                format!("the value of {name} is not a header value"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// One of an endpoint's `event_types`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypePattern {
+    All,
+    Platform(Platform),
+    Exact(String),
+}
+
+impl TypePattern {
+    pub fn parse(text: &str) -> Result<TypePattern, String> {
+        if text == "*" {
+            return Ok(TypePattern::All);
+        }
+        let (platform, field) = text
+            .split_once('.')
+            .ok_or_else(|| format!("{text:?} is not `*`, `platform.*` or `platform.field`"))?;
+        let platform = Platform::parse(platform).ok_or_else(|| {
+            format!("{text:?}: unknown platform (whatsapp, messenger, page, instagram, other)")
+        })?;
+        if field == "*" {
+            return Ok(TypePattern::Platform(platform));
+        }
+        let valid = !field.is_empty()
+            && field.len() <= 100
+            && field
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            return Err(format!("{text:?}: the field part is letters, digits and _"));
+        }
+        Ok(TypePattern::Exact(text.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::ssrf::AddressPolicy;
+
+    fn blank() -> Endpoint {
+        Endpoint {
+            id: "ep_1".into(),
+            tenant_id: "t_1".into(),
+            url: String::new(),
+            description: String::new(),
+            event_types: vec![],
+            account_ids: vec![],
+            secret: signing::generate_secret(),
+            previous_secrets: vec![],
+            enabled: true,
+            rate_limit: None,
+            max_in_flight: None,
+            timeout_ms: None,
+            retry_schedule_ms: None,
+            headers: BTreeMap::new(),
+            raw: false,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn input(json: &str) -> EndpointInput {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn try_apply(json: &str, https_only: bool) -> Result<Endpoint, Invalid> {
+        let guard = AddressPolicy::new(vec![]);
+        let mut e = blank();
+        apply(
+            &mut e,
+            input(json),
+            &UrlRules {
+                https_only,
+                guard: &guard,
+            },
+        )?;
+        Ok(e)
+    }
+
+    #[test]
+    fn a_full_input_is_applied() {
+        let e = try_apply(
+            r#"{"url":"https://example.com/hook","event_types":["whatsapp.*","page.feed","*"],
+                "account_ids":["1234"],"rate_limit":50,"timeout":"2s",
+                "retry_schedule":["0s","1s"],"headers":{"X-Team":"a"},"raw":true}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(e.timeout_ms, Some(2000));
+        assert_eq!(e.retry_schedule_ms, Some(vec![0, 1000]));
+        assert_eq!(e.rate_limit, Some(50));
+        assert!(e.raw);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = [
+            (r#"{"url":"ftp://x"}"#, "url"),
+            (r#"{"url":"http://x.example"}"#, "url"), // https only
+            (r#"{"url":"https://127.0.0.1/x"}"#, "url"),
+            (r#"{"url":"https://[::1]/x"}"#, "url"),
+            (r#"{"event_types":[]}"#, "event_types"),
+            (r#"{"event_types":["sms.*"]}"#, "event_types"),
+            (r#"{"event_types":["whatsapp.mess ages"]}"#, "event_types"),
+            (r#"{"account_ids":["a b"]}"#, "account_ids"),
+            (r#"{"secret":"nope"}"#, "secret"),
+            (r#"{"rate_limit":0}"#, "rate_limit"),
+            (r#"{"timeout":"2h"}"#, "timeout"),
+            (r#"{"timeout":"soon"}"#, "timeout"),
+            (r#"{"retry_schedule":[]}"#, "retry_schedule"),
+            (r#"{"headers":{"webhook-id":"x"}}"#, "headers"),
+            (r#"{"headers":{"bad name":"x"}}"#, "headers"),
+        ];
+        for (json, field) in cases {
+            let err = try_apply(json, true).expect_err(json);
+            assert_eq!(err.field, field, "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn null_clears_an_optional_limit() {
+        let mut e = try_apply(r#"{"rate_limit":5}"#, false).unwrap();
+        let guard = AddressPolicy::new(vec![]);
+        let rules = UrlRules {
+            https_only: false,
+            guard: &guard,
+        };
+        apply(&mut e, input(r#"{"rate_limit":null}"#), &rules).unwrap();
+        assert_eq!(e.rate_limit, None);
+    }
+
+    #[test]
+    fn expired_previous_secrets_stop_signing() {
+        let mut e = blank();
+        e.previous_secrets = vec![
+            PreviousSecret {
+                secret: signing::generate_secret(),
+                expires_at: 100,
+            },
+            PreviousSecret {
+                secret: signing::generate_secret(),
+                expires_at: 300,
+            },
+        ];
+        assert_eq!(e.signing_keys(200).len(), 2);
+        assert_eq!(e.signing_keys(400).len(), 1);
+    }
+}

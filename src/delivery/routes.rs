@@ -1,0 +1,267 @@
+//! The routing table: which endpoints want an event. Built from the endpoint list whenever it
+//! changes, consulted for every new event, so matching is a lookup per platform and account.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::endpoint::{Endpoint, TypePattern};
+use crate::meta::{Event, Platform};
+
+/// What an endpoint's mutable state says about it (kept apart from its configuration, which
+/// only its owner changes).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EndpointHealth {
+    /// Set when hookd disabled the endpoint: `gone` (410) or `failing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<u64>,
+    /// First failure since the last success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<u64>,
+}
+
+/// An endpoint as the delivery side sees it.
+#[derive(Debug, Clone)]
+pub struct LiveEndpoint {
+    pub endpoint: Endpoint,
+    pub health: EndpointHealth,
+}
+
+impl LiveEndpoint {
+    /// Configured on and not disabled by hookd.
+    pub fn active(&self) -> bool {
+        self.endpoint.enabled && self.health.disabled_reason.is_none()
+    }
+}
+
+/// Where one event goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub endpoint_id: Arc<str>,
+    pub tenant_id: Arc<str>,
+    pub raw: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    target: Target,
+    /// `None`: every type of the platform.
+    types: Option<Vec<String>>,
+}
+
+impl Rule {
+    fn wants(&self, event_type: &str) -> bool {
+        self.types
+            .as_ref()
+            .is_none_or(|t| t.iter().any(|x| x == event_type))
+    }
+}
+
+#[derive(Debug, Default)]
+struct PlatformRules {
+    any_account: Vec<Rule>,
+    by_account: HashMap<String, Vec<Rule>>,
+}
+
+/// Every active endpoint's subscription, by platform and account, plus every endpoint (active
+/// or not) by id for the dispatcher.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    platforms: HashMap<Platform, PlatformRules>,
+    endpoints: HashMap<String, Arc<LiveEndpoint>>,
+}
+
+impl RouteTable {
+    pub fn build(endpoints: Vec<LiveEndpoint>) -> RouteTable {
+        let mut table = RouteTable::default();
+        for live in endpoints {
+            let live = Arc::new(live);
+            if live.active() {
+                table.add_rules(&live.endpoint);
+            }
+            table.endpoints.insert(live.endpoint.id.clone(), live);
+        }
+        table
+    }
+
+    fn add_rules(&mut self, e: &Endpoint) {
+        let target = Target {
+            endpoint_id: Arc::from(e.id.as_str()),
+            tenant_id: Arc::from(e.tenant_id.as_str()),
+            raw: e.raw,
+        };
+        // Per platform: every type, or the listed ones.
+        let mut wanted: HashMap<Platform, Option<Vec<String>>> = HashMap::new();
+        for pattern in e
+            .event_types
+            .iter()
+            .filter_map(|t| TypePattern::parse(t).ok())
+        {
+            match pattern {
+                TypePattern::All => {
+                    for p in Platform::ALL {
+                        wanted.insert(p, None);
+                    }
+                }
+                TypePattern::Platform(p) => {
+                    wanted.insert(p, None);
+                }
+                TypePattern::Exact(t) => {
+                    let platform = t.split('.').next().and_then(Platform::parse);
+                    if let Some(p) = platform {
+                        match wanted.entry(p).or_insert_with(|| Some(Vec::new())) {
+                            Some(list) => list.push(t),
+                            None => {} // already every type
+                        }
+                    }
+                }
+            }
+        }
+        for (platform, types) in wanted {
+            let rules = self.platforms.entry(platform).or_default();
+            let rule = Rule {
+                target: target.clone(),
+                types,
+            };
+            if e.account_ids.is_empty() {
+                rules.any_account.push(rule);
+            } else {
+                for account in &e.account_ids {
+                    rules
+                        .by_account
+                        .entry(account.clone())
+                        .or_default()
+                        .push(rule.clone());
+                }
+            }
+        }
+    }
+
+    /// The endpoints that want `event`, each once.
+    pub fn route(&self, event: &Event) -> Vec<&Target> {
+        let Some(rules) = self.platforms.get(&event.platform) else {
+            return Vec::new();
+        };
+        let by_account = rules
+            .by_account
+            .get(&event.account_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut out: Vec<&Target> = Vec::new();
+        for rule in rules.any_account.iter().chain(by_account) {
+            if rule.wants(&event.event_type) && !out.contains(&&rule.target) {
+                out.push(&rule.target);
+            }
+        }
+        out
+    }
+
+    pub fn endpoint(&self, id: &str) -> Option<&Arc<LiveEndpoint>> {
+        self.endpoints.get(id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::DedupKey;
+
+    fn endpoint(id: &str, types: &[&str], accounts: &[&str]) -> LiveEndpoint {
+        LiveEndpoint {
+            endpoint: Endpoint {
+                id: id.into(),
+                tenant_id: format!("t_{id}"),
+                url: "https://example.com".into(),
+                description: String::new(),
+                event_types: types.iter().map(|s| s.to_string()).collect(),
+                account_ids: accounts.iter().map(|s| s.to_string()).collect(),
+                secret: String::new(),
+                previous_secrets: vec![],
+                enabled: true,
+                rate_limit: None,
+                max_in_flight: None,
+                timeout_ms: None,
+                retry_schedule_ms: None,
+                headers: Default::default(),
+                raw: false,
+                created_at: 0,
+                updated_at: 0,
+            },
+            health: EndpointHealth::default(),
+        }
+    }
+
+    fn event(platform: Platform, event_type: &str, account: &str) -> Event {
+        Event {
+            platform,
+            event_type: event_type.into(),
+            account_id: account.into(),
+            occurred_at_ms: None,
+            dedup_key: DedupKey::new("k", account, &[]),
+            data: "{}".into(),
+        }
+    }
+
+    fn routed(table: &RouteTable, e: &Event) -> Vec<String> {
+        let mut ids: Vec<String> = table
+            .route(e)
+            .iter()
+            .map(|t| t.endpoint_id.to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn exact_wildcard_and_account_filters_match_as_documented() {
+        let table = RouteTable::build(vec![
+            endpoint("exact", &["whatsapp.messages"], &[]),
+            endpoint("platform", &["whatsapp.*"], &[]),
+            endpoint("all", &["*"], &[]),
+            endpoint("acct", &["whatsapp.*"], &["111"]),
+            endpoint("page", &["page.feed", "instagram.comments"], &[]),
+        ]);
+        let msg = event(Platform::WhatsApp, "whatsapp.messages", "111");
+        assert_eq!(routed(&table, &msg), ["acct", "all", "exact", "platform"]);
+        let status = event(Platform::WhatsApp, "whatsapp.statuses", "222");
+        assert_eq!(routed(&table, &status), ["all", "platform"]);
+        let feed = event(Platform::Page, "page.feed", "9");
+        assert_eq!(routed(&table, &feed), ["all", "page"]);
+        let comment = event(Platform::Instagram, "instagram.comments", "9");
+        assert_eq!(routed(&table, &comment), ["all", "page"]);
+        let mention = event(Platform::Instagram, "instagram.mentions", "9");
+        assert_eq!(routed(&table, &mention), ["all"]);
+    }
+
+    #[test]
+    fn an_endpoint_matching_twice_gets_the_event_once() {
+        let table = RouteTable::build(vec![endpoint(
+            "e",
+            &["*", "whatsapp.*", "whatsapp.messages"],
+            &[],
+        )]);
+        let msg = event(Platform::WhatsApp, "whatsapp.messages", "1");
+        assert_eq!(routed(&table, &msg), ["e"]);
+    }
+
+    #[test]
+    fn disabled_endpoints_get_nothing_but_stay_known() {
+        let mut off = endpoint("off", &["*"], &[]);
+        off.endpoint.enabled = false;
+        let mut gone = endpoint("gone", &["*"], &[]);
+        gone.health.disabled_reason = Some("gone".into());
+        let table = RouteTable::build(vec![off, gone]);
+        let msg = event(Platform::WhatsApp, "whatsapp.messages", "1");
+        assert!(table.route(&msg).is_empty());
+        assert!(table.endpoint("off").is_some() && table.endpoint("gone").is_some());
+    }
+}
