@@ -49,8 +49,41 @@ pub const STREAM_PENDING: &str = "hookd_stream_pending";
 /// 1 while Redis answered the last housekeeping probe, 0 otherwise.
 pub const REDIS_UP: &str = "hookd_redis_up";
 
+/// Delivery attempts by `outcome` (delivered, retry, dead, gone), `status_class` (2xx, 3xx,
+/// 4xx, 5xx, error) and, unless `delivery.endpoint_metrics_label` is off, `endpoint`.
+pub const DELIVERY_ATTEMPTS: &str = "hookd_delivery_attempts_total";
+/// Time of one delivery attempt (request sent to response read), by `endpoint` when labelled.
+pub const DELIVERY_DURATION: &str = "hookd_delivery_attempt_duration_seconds";
+/// From Meta's POST reaching hookd to the endpoint's 2xx, by `platform`.
+pub const END_TO_END: &str = "hookd_delivery_end_to_end_seconds";
+/// Deliveries put back for later without an attempt because their endpoint's queue was full.
+pub const DELIVERY_DEFERRED: &str = "hookd_delivery_deferred_total";
+/// Retries scheduled after a failed attempt.
+pub const RETRIES_SCHEDULED: &str = "hookd_delivery_retries_scheduled_total";
+/// Due retries moved back to the deliveries stream (`outcome`: moved, dropped when the event
+/// was already trimmed).
+pub const RETRIES_PROMOTED: &str = "hookd_delivery_retries_promoted_total";
+/// Deliveries moved to the dead stream, by `reason` (exhausted, gone, disabled, blocked,
+/// missing).
+pub const DEAD_LETTERS: &str = "hookd_delivery_dead_letters_total";
+/// Dead deliveries put back by replay.
+pub const REPLAYED: &str = "hookd_delivery_replayed_total";
+/// Deliveries waiting in the retry set (`state`: scheduled, due).
+pub const RETRY_QUEUE: &str = "hookd_delivery_retry_queue";
+/// Endpoints by `state` (active, disabled, gone, failing).
+pub const ENDPOINTS: &str = "hookd_endpoints";
+/// Attempts this instance has started and not yet committed.
+pub const DELIVERY_IN_FLIGHT: &str = "hookd_delivery_in_flight";
+/// Time one commit of delivery outcomes takes.
+pub const DELIVERY_COMMIT_DURATION: &str = "hookd_delivery_commit_duration_seconds";
+/// Deliveries another instance held too long and this one took over.
+pub const DELIVERY_CLAIMED: &str = "hookd_delivery_claimed_total";
+/// Reloads of the routing table after endpoint changes.
+pub const ROUTE_RELOADS: &str = "hookd_route_table_reloads_total";
+
 const SECONDS_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
 ];
 const BATCH_BUCKETS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
@@ -154,4 +187,56 @@ fn describe() {
         "Journal entries read but not acknowledged."
     );
     describe_gauge!(REDIS_UP, "1 while Redis answered the last probe.");
+    describe_counter!(
+        DELIVERY_ATTEMPTS,
+        "Delivery attempts by outcome, status class and endpoint."
+    );
+    describe_histogram!(
+        DELIVERY_DURATION,
+        Unit::Seconds,
+        "Duration of one delivery attempt."
+    );
+    describe_histogram!(
+        END_TO_END,
+        Unit::Seconds,
+        "Meta's POST to the endpoint's 2xx, by platform."
+    );
+    describe_counter!(
+        DELIVERY_DEFERRED,
+        "Deliveries postponed because their endpoint's queue was full."
+    );
+    describe_counter!(
+        RETRIES_SCHEDULED,
+        "Retries scheduled after a failed attempt."
+    );
+    describe_counter!(
+        RETRIES_PROMOTED,
+        "Due retries moved back to the deliveries stream, by outcome."
+    );
+    describe_counter!(
+        DEAD_LETTERS,
+        "Deliveries moved to the dead stream, by reason."
+    );
+    describe_counter!(REPLAYED, "Dead deliveries put back by replay.");
+    describe_gauge!(
+        RETRY_QUEUE,
+        Unit::Count,
+        "Deliveries waiting in the retry set, by state."
+    );
+    describe_gauge!(ENDPOINTS, Unit::Count, "Endpoints by state.");
+    describe_gauge!(
+        DELIVERY_IN_FLIGHT,
+        Unit::Count,
+        "Delivery attempts started and not yet committed."
+    );
+    describe_histogram!(
+        DELIVERY_COMMIT_DURATION,
+        Unit::Seconds,
+        "Duration of one commit of delivery outcomes."
+    );
+    describe_counter!(
+        DELIVERY_CLAIMED,
+        "Deliveries taken over from a stalled consumer."
+    );
+    describe_counter!(ROUTE_RELOADS, "Reloads of the routing table.");
 }

@@ -1,8 +1,9 @@
 //! Turning one journal entry into what the store commits: its events, or a quarantine record.
 //! Plain function; the `Normalizer` actor only feeds it and commits the result.
 
+use crate::delivery::routes::RouteTable;
 use crate::meta::split;
-use crate::store::{JournalRecord, Normalized};
+use crate::store::{JournalRecord, Normalized, Routing};
 
 pub fn normalize(record: JournalRecord) -> Normalized {
     let Some(entry) = record.entry else {
@@ -18,6 +19,7 @@ pub fn normalize(record: JournalRecord) -> Normalized {
             source: entry.source,
             received_at_ms: entry.received_at_ms,
             object: s.object,
+            routing: Vec::new(),
             events: s.events,
         },
         Err(e) => Normalized::Quarantine {
@@ -25,6 +27,36 @@ pub fn normalize(record: JournalRecord) -> Normalized {
             error: e.to_string(),
             entry,
         },
+    }
+}
+
+/// Looks every event of `item` up in the routing table; the commit then creates one delivery
+/// per match along with the event.
+pub fn attach_routes(table: &RouteTable, item: &mut Normalized) {
+    let Normalized::Events {
+        events, routing, ..
+    } = item
+    else {
+        return;
+    };
+    routing.clear();
+    if table.is_empty() {
+        return;
+    }
+    for event in events.iter() {
+        let mut r = Routing::default();
+        for target in table.route(event) {
+            let list = if target.raw {
+                &mut r.raw_endpoints
+            } else {
+                &mut r.endpoints
+            };
+            list.push(target.endpoint_id.to_string());
+            if !r.tenants.iter().any(|t| **t == *target.tenant_id) {
+                r.tenants.push(target.tenant_id.to_string());
+            }
+        }
+        routing.push(r);
     }
 }
 

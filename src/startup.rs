@@ -9,7 +9,7 @@ use actix_web::{App, HttpServer, web};
 use crate::actors::Engine;
 use crate::config::Settings;
 use crate::http::{AppState, JournalWriter, routes};
-use crate::store::{RedisStore, Store, StoreError};
+use crate::store::{DeliveryStore, RedisStore, Store, StoreError};
 
 /// Why hookd could not start. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,9 @@ impl Application {
             url: settings.redis.url.clone(),
             cause,
         })?;
-        let store: Arc<dyn Store> = Arc::new(store);
+        let redis = Arc::new(store);
+        let delivery: Arc<dyn DeliveryStore> = redis.clone();
+        let store: Arc<dyn Store> = redis;
         store
             .ping()
             .await
@@ -72,7 +74,12 @@ impl Application {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
 
         let prometheus = crate::metrics::install();
-        let engine = Engine::start(&settings, store.clone(), prometheus.clone());
+        let engine = Engine::start(
+            &settings,
+            store.clone(),
+            delivery.clone(),
+            prometheus.clone(),
+        );
         if settings.sources.is_empty() {
             tracing::warn!(
                 "no sources configured: POST /webhooks/* answers 404 until one is \

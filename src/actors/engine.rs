@@ -5,13 +5,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use actix::prelude::*;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use super::dispatcher::Dispatcher;
 use super::housekeeper::Housekeeper;
 use super::ingress_writer::IngressWriter;
-use super::messages::Drain;
+use super::messages::{Drain, DrainDeliveries, RefreshRoutes};
 use super::normalizer::Normalizer;
-use super::reclaimer::Reclaimer;
+use super::reclaimer::{DeliveryClaims, Reclaimer};
+use super::retry_timer::RetryTimer;
+use super::router::Router;
 use crate::config::{IngressSettings, Settings};
-use crate::store::Store;
+use crate::delivery::client::Outbound;
+use crate::delivery::routes::Routes;
+use crate::delivery::ssrf::AddressPolicy;
+use crate::store::{DeliveryStore, Store, StoreError};
 
 /// The running actors. Cheap to clone: addresses and handles only.
 #[derive(Clone)]
@@ -24,12 +30,28 @@ pub struct Engine {
     reclaimer: Addr<Reclaimer>,
     housekeeper: Addr<Housekeeper>,
     normalizer_arbiter: ArbiterHandle,
+    routes: Routes,
+    router: Addr<Router>,
+    dispatcher: Addr<Dispatcher>,
+    retry_timer: Addr<RetryTimer>,
+    dispatcher_arbiter: ArbiterHandle,
 }
 
 impl Engine {
     /// Must be called from within an actix system.
-    pub fn start(settings: &Settings, store: Arc<dyn Store>, prometheus: PrometheusHandle) -> Self {
+    pub fn start(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        delivery: Arc<dyn DeliveryStore>,
+        prometheus: PrometheusHandle,
+    ) -> Self {
         let consumer = settings.instance_id();
+        let routes = Routes::default();
+        let router = {
+            let (store, routes) = (delivery.clone(), routes.clone());
+            let interval = settings.delivery.route_refresh;
+            Supervisor::start(move |_| Router::new(store, routes, interval))
+        };
 
         // Parsing is CPU work: a thread of its own (at a lower priority) keeps it off the HTTP
         // workers, and a connection of its own keeps its commits from delaying journal writes.
@@ -42,20 +64,58 @@ impl Engine {
                 consumer.clone(),
                 settings.normalizer.clone(),
             );
-            Supervisor::start_in_arbiter(&normalizer_arbiter, move |_| Normalizer::new(store, c, s))
+            let r = routes.clone();
+            Supervisor::start_in_arbiter(&normalizer_arbiter, move |_| {
+                Normalizer::new(store, c, s, r)
+            })
         };
+
+        // Outbound HTTP (signing, TLS) gets a thread of its own too, and its own connection.
+        let dispatcher_arbiter = Arbiter::new().handle();
+        let dispatcher = {
+            let (store, c, s, r) = (
+                delivery.dedicated_delivery(),
+                consumer.clone(),
+                settings.delivery.clone(),
+                routes.clone(),
+            );
+            let client = Outbound::new(AddressPolicy::new(settings.delivery.ssrf.allow.clone()));
+            Supervisor::start_in_arbiter(&dispatcher_arbiter, move |_| {
+                Dispatcher::new(store, c, s, r, client)
+            })
+        };
+        let retry_timer = {
+            let (store, interval) = (delivery.clone(), settings.delivery.retry_poll);
+            Supervisor::start(move |_| RetryTimer::new(store, interval))
+        };
+        let claims = Arc::new(DeliveryClaims {
+            store: delivery.clone(),
+            min_idle: settings.delivery.reclaim_idle,
+            dispatcher: dispatcher.clone(),
+        });
 
         let reclaimer = {
             let (store, n) = (store.clone(), normalizer.clone());
             let s = settings.normalizer.clone();
             Supervisor::start(move |_| {
-                Reclaimer::new(store, consumer, s.reclaim_idle, s.reclaim_interval, n)
+                Reclaimer::new(
+                    store,
+                    consumer,
+                    s.reclaim_idle,
+                    s.reclaim_interval,
+                    n,
+                    claims,
+                )
             })
         };
 
         let housekeeper = {
             let (store, interval) = (store.clone(), settings.retention.housekeeping_interval);
-            Supervisor::start(move |_| Housekeeper::new(store, interval, prometheus))
+            let (delivery, routes) = (delivery.clone(), routes.clone());
+            let log_retention = settings.delivery.log_retention;
+            Supervisor::start(move |_| {
+                Housekeeper::new(store, delivery, routes, log_retention, interval, prometheus)
+            })
         };
 
         Engine {
@@ -66,7 +126,25 @@ impl Engine {
             reclaimer,
             housekeeper,
             normalizer_arbiter,
+            routes,
+            router,
+            dispatcher,
+            retry_timer,
+            dispatcher_arbiter,
         }
+    }
+
+    /// The routing table in use.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    /// Reloads the routing table now (after an endpoint change through this instance's API).
+    pub async fn refresh_routes(&self) -> Result<(), StoreError> {
+        self.router
+            .send(RefreshRoutes)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("router: {e}")))?
     }
 
     /// Starts a journal writer on the current thread's arbiter, with a connection of its own.
@@ -93,6 +171,9 @@ impl Engine {
             && self.normalizer.connected()
             && self.reclaimer.connected()
             && self.housekeeper.connected()
+            && self.router.connected()
+            && self.dispatcher.connected()
+            && self.retry_timer.connected()
     }
 
     /// Lets the normalizer finish its batch, then stops it. Call after the HTTP server stopped:
@@ -102,6 +183,10 @@ impl Engine {
             tracing::warn!(error = %e, "normalizer was gone at shutdown");
         }
         self.normalizer_arbiter.stop();
+        if let Err(e) = self.dispatcher.send(DrainDeliveries).await {
+            tracing::warn!(error = %e, "dispatcher was gone at shutdown");
+        }
+        self.dispatcher_arbiter.stop();
     }
 }
 

@@ -1,4 +1,5 @@
-//! `Housekeeper`: trims streams to their retention and samples backlog gauges.
+//! `Housekeeper`: trims streams to their retention, deletes old attempt logs, and samples
+//! backlog gauges.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,23 +8,46 @@ use actix::prelude::*;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::messages::Tick;
+use crate::delivery::routes::Routes;
 use crate::metrics as m;
-use crate::store::{Store, StoreError, StreamGauges};
+use crate::store::{DeliveryGauges, DeliveryStore, Store, StoreError, StreamGauges};
+use crate::time::unix_ms;
 
 pub struct Housekeeper {
     store: Arc<dyn Store>,
+    delivery: Arc<dyn DeliveryStore>,
+    routes: Routes,
+    log_retention: Duration,
     interval: Duration,
     prometheus: PrometheusHandle,
 }
 
 impl Housekeeper {
-    pub fn new(store: Arc<dyn Store>, interval: Duration, prometheus: PrometheusHandle) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        delivery: Arc<dyn DeliveryStore>,
+        routes: Routes,
+        log_retention: Duration,
+        interval: Duration,
+        prometheus: PrometheusHandle,
+    ) -> Self {
         Housekeeper {
             store,
+            delivery,
+            routes,
+            log_retention,
             interval,
             prometheus,
         }
     }
+}
+
+fn publish_delivery(g: &DeliveryGauges) {
+    metrics::gauge!(m::STREAM_LAG, "stream" => "deliveries").set(g.lag as f64);
+    metrics::gauge!(m::STREAM_PENDING, "stream" => "deliveries").set(g.pending as f64);
+    metrics::gauge!(m::STREAM_LENGTH, "stream" => "dead").set(g.dead as f64);
+    metrics::gauge!(m::RETRY_QUEUE, "state" => "scheduled").set(g.scheduled as f64);
+    metrics::gauge!(m::RETRY_QUEUE, "state" => "due").set(g.due as f64);
 }
 
 fn publish(g: &StreamGauges) {
@@ -54,22 +78,35 @@ impl Handler<Tick> for Housekeeper {
 
     fn handle(&mut self, _msg: Tick, _ctx: &mut Self::Context) -> Self::Result {
         self.prometheus.run_upkeep();
-        let store = self.store.clone();
+        let (store, delivery) = (self.store.clone(), self.delivery.clone());
+        let endpoints: Vec<String> = self
+            .routes
+            .current()
+            .endpoints()
+            .map(|e| e.endpoint.id.clone())
+            .collect();
+        let log_cutoff = unix_ms().saturating_sub(self.log_retention.as_millis() as u64);
         AtomicResponse::new(Box::pin(
             async move {
                 store.trim().await?;
-                store.stream_gauges().await
+                delivery.trim_deliveries().await?;
+                delivery.purge_attempt_logs(&endpoints, log_cutoff).await?;
+                let d = delivery.delivery_gauges(unix_ms()).await?;
+                Ok((store.stream_gauges().await?, d))
             }
             .into_actor(self)
             .map(
-                |result: Result<StreamGauges, StoreError>, _act, _ctx| match result {
-                    Ok(g) => {
-                        metrics::gauge!(m::REDIS_UP).set(1.0);
-                        publish(&g);
-                    }
-                    Err(e) => {
-                        metrics::gauge!(m::REDIS_UP).set(0.0);
-                        tracing::warn!(error = %e, "housekeeping failed");
+                |result: Result<(StreamGauges, DeliveryGauges), StoreError>, _act, _ctx| {
+                    match result {
+                        Ok((g, d)) => {
+                            metrics::gauge!(m::REDIS_UP).set(1.0);
+                            publish(&g);
+                            publish_delivery(&d);
+                        }
+                        Err(e) => {
+                            metrics::gauge!(m::REDIS_UP).set(0.0);
+                            tracing::warn!(error = %e, "housekeeping failed");
+                        }
                     }
                 },
             ),

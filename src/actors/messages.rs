@@ -24,8 +24,8 @@ pub enum JournalError {
     Unavailable(String),
 }
 
-/// Makes the `Normalizer` read its pending entries again: a crash left some, or the
-/// `Reclaimer` just took some over.
+/// Makes the `Normalizer` (or the `Dispatcher`) read its pending entries again: a crash left
+/// some, or the `Reclaimer` just took some over.
 pub struct ReadPending;
 
 impl Message for ReadPending {
@@ -50,5 +50,19 @@ impl Message for Poll {
 pub(crate) struct Tick;
 
 impl Message for Tick {
+    type Result = ();
+}
+
+/// Makes the `Router` reload the endpoint table now; answered once the new table is in use.
+pub struct RefreshRoutes;
+
+impl Message for RefreshRoutes {
+    type Result = Result<(), crate::store::StoreError>;
+}
+
+/// Makes the `Dispatcher` finish its attempts in flight and stop (shutdown).
+pub struct DrainDeliveries;
+
+impl Message for DrainDeliveries {
     type Result = ();
 }

@@ -11,9 +11,10 @@ use tokio::sync::oneshot;
 
 use super::messages::{Drain, Poll, ReadPending};
 use crate::config::NormalizerSettings;
+use crate::delivery::routes::Routes;
 use crate::meta::{Event, type_label};
 use crate::metrics as m;
-use crate::normalize::normalize;
+use crate::normalize::{attach_routes, normalize};
 use crate::store::{CommitOutcome, Normalized, ReadFrom, Store, StoreError};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -27,6 +28,7 @@ pub struct Normalizer {
     store: Arc<dyn Store>,
     consumer: String,
     settings: NormalizerSettings,
+    routes: Routes,
     /// Pending first: after a crash or restart this consumer may hold unacknowledged entries.
     mode: ReadFrom,
     backoff: Duration,
@@ -35,11 +37,17 @@ pub struct Normalizer {
 }
 
 impl Normalizer {
-    pub fn new(store: Arc<dyn Store>, consumer: String, settings: NormalizerSettings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        consumer: String,
+        settings: NormalizerSettings,
+        routes: Routes,
+    ) -> Self {
         Normalizer {
             store,
             consumer,
             settings,
+            routes,
             mode: ReadFrom::Pending,
             backoff: Duration::ZERO,
             polling: false,
@@ -70,6 +78,7 @@ async fn run_batch(
     consumer: String,
     mode: ReadFrom,
     settings: NormalizerSettings,
+    routes: Routes,
 ) -> Result<BatchReport, StoreError> {
     let records = store
         .read_journal(&consumer, mode, settings.batch, settings.block)
@@ -82,7 +91,15 @@ async fn run_batch(
         });
     }
     let started = Instant::now();
-    let normalized: Vec<Normalized> = records.into_iter().map(normalize).collect();
+    let table = routes.current();
+    let normalized: Vec<Normalized> = records
+        .into_iter()
+        .map(|r| {
+            let mut n = normalize(r);
+            attach_routes(&table, &mut n);
+            n
+        })
+        .collect();
     let outcomes = store.commit_normalized(&normalized).await?;
     metrics::histogram!(m::NORMALIZER_BATCH_DURATION).record(started.elapsed().as_secs_f64());
     Ok(BatchReport {
@@ -157,6 +174,7 @@ impl Handler<Poll> for Normalizer {
             self.consumer.clone(),
             mode,
             self.settings.clone(),
+            self.routes.clone(),
         );
         ctx.spawn(batch.into_actor(self).map(move |result, act, ctx| {
             act.polling = false;

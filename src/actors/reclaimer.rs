@@ -1,17 +1,27 @@
-//! `Reclaimer`: takes over journal entries that another consumer read but never acknowledged
-//! (its instance died), and hands them to this instance's `Normalizer`.
+//! `Reclaimer`: takes over journal entries and deliveries that another consumer read but never
+//! acknowledged (its instance died), and hands them to this instance's `Normalizer` and
+//! `Dispatcher`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::dispatcher::Dispatcher;
 use super::messages::{ReadPending, Tick};
 use super::normalizer::Normalizer;
 use crate::metrics as m;
-use crate::store::Store;
+use crate::store::{DeliveryStore, Store, StoreError};
 
 const CLAIM_BATCH: usize = 256;
+
+/// The delivery side of the reclaimer: whose deliveries it takes over and for whom.
+pub struct DeliveryClaims {
+    pub store: Arc<dyn DeliveryStore>,
+    /// Must exceed the longest endpoint timeout.
+    pub min_idle: Duration,
+    pub dispatcher: Addr<Dispatcher>,
+}
 
 pub struct Reclaimer {
     store: Arc<dyn Store>,
@@ -19,6 +29,7 @@ pub struct Reclaimer {
     min_idle: Duration,
     interval: Duration,
     normalizer: Addr<Normalizer>,
+    deliveries: Arc<DeliveryClaims>,
 }
 
 impl Reclaimer {
@@ -28,6 +39,7 @@ impl Reclaimer {
         min_idle: Duration,
         interval: Duration,
         normalizer: Addr<Normalizer>,
+        deliveries: Arc<DeliveryClaims>,
     ) -> Self {
         Reclaimer {
             store,
@@ -35,8 +47,27 @@ impl Reclaimer {
             min_idle,
             interval,
             normalizer,
+            deliveries,
         }
     }
+}
+
+/// Claims stalled journal entries, then stalled deliveries: (journal, deliveries) taken.
+async fn claim(
+    store: Arc<dyn Store>,
+    consumer: String,
+    min_idle: Duration,
+    deliveries: Arc<DeliveryClaims>,
+) -> Result<(usize, usize), StoreError> {
+    let journal = store
+        .claim_stale_journal(&consumer, min_idle, CLAIM_BATCH)
+        .await?;
+    let d = &deliveries;
+    let delivery = d
+        .store
+        .claim_stale_deliveries(&consumer, d.min_idle, CLAIM_BATCH)
+        .await?;
+    Ok((journal, delivery))
 }
 
 impl Actor for Reclaimer {
@@ -58,29 +89,36 @@ impl Handler<Tick> for Reclaimer {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, _msg: Tick, _ctx: &mut Self::Context) -> Self::Result {
-        let store = self.store.clone();
-        let consumer = self.consumer.clone();
-        let min_idle = self.min_idle;
-        AtomicResponse::new(Box::pin(
-            async move {
-                store
-                    .claim_stale_journal(&consumer, min_idle, CLAIM_BATCH)
-                    .await
-            }
-            .into_actor(self)
-            .map(|result, act, _ctx| match result {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(entries = n, "took over stalled journal entries");
-                    metrics::counter!(m::JOURNAL_CLAIMED).increment(n as u64);
-                    if act.normalizer.try_send(ReadPending).is_err() {
-                        // A full mailbox means the normalizer is busy; it reads its
-                        // pending entries at the next claim.
-                        metrics::counter!(m::MAILBOX_FULL, "actor" => "normalizer").increment(1);
-                    }
+        let fut = claim(
+            self.store.clone(),
+            self.consumer.clone(),
+            self.min_idle,
+            self.deliveries.clone(),
+        );
+        AtomicResponse::new(Box::pin(fut.into_actor(self).map(|result, act, _ctx| {
+            let (journal, deliveries) = match result {
+                Ok(counts) => counts,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reclaim failed");
+                    return;
                 }
-                Err(e) => tracing::warn!(error = %e, "reclaim failed"),
-            }),
-        ))
+            };
+            if journal > 0 {
+                tracing::info!(entries = journal, "took over stalled journal entries");
+                metrics::counter!(m::JOURNAL_CLAIMED).increment(journal as u64);
+                if act.normalizer.try_send(ReadPending).is_err() {
+                    // A full mailbox means the normalizer is busy; it reads its pending
+                    // entries at the next claim.
+                    metrics::counter!(m::MAILBOX_FULL, "actor" => "normalizer").increment(1);
+                }
+            }
+            if deliveries > 0 {
+                tracing::info!(entries = deliveries, "took over stalled deliveries");
+                metrics::counter!(m::DELIVERY_CLAIMED).increment(deliveries as u64);
+                if act.deliveries.dispatcher.try_send(ReadPending).is_err() {
+                    metrics::counter!(m::MAILBOX_FULL, "actor" => "dispatcher").increment(1);
+                }
+            }
+        })))
     }
 }

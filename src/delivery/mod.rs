@@ -6,6 +6,7 @@ pub mod client;
 pub mod endpoint;
 pub mod outcome;
 pub mod payload;
+pub mod request;
 pub mod routes;
 pub mod schedule;
 pub mod signing;

@@ -168,6 +168,31 @@ impl RouteTable {
     pub fn is_empty(&self) -> bool {
         self.endpoints.is_empty()
     }
+
+    pub fn endpoints(&self) -> impl Iterator<Item = &Arc<LiveEndpoint>> {
+        self.endpoints.values()
+    }
+}
+
+/// The current routing table, shared by the normalizer, the dispatcher and the API; replaced
+/// whole when endpoints change, so readers never see half an update.
+#[derive(Clone, Default)]
+pub struct Routes(Arc<std::sync::RwLock<Arc<RouteTable>>>);
+
+impl Routes {
+    pub fn current(&self) -> Arc<RouteTable> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn replace(&self, table: RouteTable) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
+    }
 }
 
 #[cfg(test)]

@@ -129,6 +129,27 @@ fn quantile(histogram: &[u64], q: f64) -> Option<u64> {
     None
 }
 
+/// The counters a round of resolutions adds, summed per bucket: each attempt counts for its
+/// endpoint and for [`crate::store::ALL_ENDPOINTS`].
+pub fn increments(resolutions: &[crate::store::Resolution]) -> Vec<(String, u64, String, i64)> {
+    let mut sums: BTreeMap<(String, u64, String), i64> = BTreeMap::new();
+    for r in resolutions {
+        let Some(log) = &r.log else { continue };
+        let success = r.next == crate::store::NextStep::Delivered;
+        let bucket = bucket_of(log.at);
+        for field in attempt_fields(success, log.duration_ms, &r.event_type) {
+            for scope in [r.endpoint_id.as_str(), crate::store::ALL_ENDPOINTS] {
+                *sums
+                    .entry((scope.to_string(), bucket, field.clone()))
+                    .or_default() += 1;
+            }
+        }
+    }
+    sums.into_iter()
+        .map(|((scope, bucket, field), n)| (scope, bucket, field, n))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

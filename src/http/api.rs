@@ -70,6 +70,7 @@ pub async fn list_events(
         return Err(ApiError::BadRequest("from must not be after to".into()));
     }
     let query = EventQuery {
+        tenant_id: None,
         platform: p.platform,
         event_type: p.event_type,
         account_id: p.account_id,

@@ -1,29 +1,47 @@
--- Stores the new events of a batch of journal entries and acknowledges the entries,
--- atomically: one call per normalizer batch, so the script's own overhead is paid once.
+-- Stores the new events of a batch of journal entries, creates their deliveries, and
+-- acknowledges the entries, atomically: one call per normalizer batch, so the script's own
+-- overhead is paid once.
 --
 -- KEYS[1] inbound stream   KEYS[2] events stream   KEYS[3] stats hash   KEYS[4] stats:types hash
+-- KEYS[5] deliveries stream
 -- then 4 keys per event, entries in order: dedup key, type index, platform index, account index
 -- ARGV[1] consumer group   ARGV[2] dedup TTL (s)   ARGV[3] MINID for trimming (ms)
--- ARGV[4] account index TTL (s)   ARGV[5] number of entries
+-- ARGV[4] account index TTL (s)   ARGV[5] number of entries   ARGV[6] key prefix
+-- ARGV[7] delivery status TTL (s)
 -- then per entry: journal id, source, received_at (ms), envelope object, number of events,
---   followed by 5 values per event: type, platform, account id, occurred_at (ms or ""), data
+--   followed by 8 values per event: type, platform, account id, occurred_at (ms or ""), data,
+--   JSON-mode endpoint ids, raw-mode endpoint ids, tenant ids (each comma-separated)
+--
+-- Delivery status and tenant index keys hold the new event's id, which only exists in here,
+-- so they are built from the prefix (ARGV[6]) rather than passed as KEYS.
 --
 -- Returns one list per entry holding, per event, its new id or 0 for a duplicate. Should a
 -- command fail midway, the entries not yet acknowledged are read again, and the dedup keys
 -- already set make that repeat harmless.
-local k, a = 5, 6
+local k, a = 6, 8
+local prefix, status_ttl = ARGV[6], ARGV[7]
 local new, dup = 0, 0
 local out = {}
+
+local function pending(status_key, eps)
+  for ep in string.gmatch(eps, '[^,]+') do
+    redis.call('HSET', status_key, ep, 'pending:1')
+  end
+  redis.call('EXPIRE', status_key, status_ttl)
+end
+
 for e = 1, tonumber(ARGV[5]) do
   local jid, src, rcv, obj = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local n = tonumber(ARGV[a + 4])
   a = a + 5
   local ids = {}
+  local raw_eps, raw_seen, raw_type, raw_account = {}, {}, nil, nil
   for i = 1, n do
-    local etype = ARGV[a]
+    local etype, platform, account = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+    local eps, reps, tenants = ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
     if redis.call('SET', KEYS[k], jid, 'NX', 'EX', ARGV[2]) then
       local id = redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[3], '*',
-        'type', etype, 'platform', ARGV[a + 1], 'account', ARGV[a + 2],
+        'type', etype, 'platform', platform, 'account', account,
         'occurred_at', ARGV[a + 3], 'source', src, 'received_at', rcv,
         'object', obj, 'journal_id', jid, 'data', ARGV[a + 4])
       -- An index is a convenience: failing to write one must not lose the event.
@@ -33,6 +51,23 @@ for e = 1, tonumber(ARGV[5]) do
       -- Type and platform indexes are few; an account's index goes when the account is idle.
       redis.call('EXPIRE', KEYS[k + 3], ARGV[4])
       redis.call('HINCRBY', KEYS[4], etype, 1)
+      if eps ~= '' then
+        redis.call('XADD', KEYS[5], '*', 'k', 'e', 'ev', id, 'eps', eps, 'att', '1',
+          'type', etype, 'platform', platform, 'account', account,
+          'occurred_at', ARGV[a + 3], 'source', src, 'received_at', rcv, 'data', ARGV[a + 4])
+        pending(prefix .. 'dstatus:e:' .. id, eps)
+      end
+      for ep in string.gmatch(reps, '[^,]+') do
+        if not raw_seen[ep] then
+          raw_seen[ep] = true
+          raw_eps[#raw_eps + 1] = ep
+          raw_type, raw_account = raw_type or etype, raw_account or account
+        end
+      end
+      for t in string.gmatch(tenants, '[^,]+') do
+        local idx = prefix .. 'idx:tenant:' .. t
+        pcall(redis.call, 'XADD', idx, 'MINID', '~', ARGV[3], id, 'e', '')
+      end
       new = new + 1
       ids[i] = id
     else
@@ -40,7 +75,14 @@ for e = 1, tonumber(ARGV[5]) do
       ids[i] = 0
     end
     k = k + 4
-    a = a + 5
+    a = a + 8
+  end
+  -- Raw mode forwards Meta's request itself, once per endpoint, when it brought anything new.
+  if #raw_eps > 0 then
+    local eps = table.concat(raw_eps, ',')
+    redis.call('XADD', KEYS[5], '*', 'k', 'r', 'ev', jid, 'eps', eps, 'att', '1',
+      'type', raw_type, 'account', raw_account, 'source', src, 'received_at', rcv)
+    pending(prefix .. 'dstatus:r:' .. jid, eps)
   end
   redis.call('XACK', KEYS[1], ARGV[1], jid)
   out[e] = ids

@@ -9,9 +9,27 @@
 //! | `{p}rejected` | stream (capped) | requests refused for their signature |
 //! | `{p}dedup:{digest}` | string with TTL | an event already stored |
 //! | `{p}stats`, `{p}stats:types` | hash | counters behind `GET /api/v1/stats` |
+//! | `{p}idx:tenant:{t}` | stream | ids of the events routed to a tenant's endpoints |
+//! | `{p}tenants` | hash | tenant id → tenant (JSON) |
+//! | `{p}apikeys` | hash | SHA-256 of a tenant API key → key record (JSON) |
+//! | `{p}endpoints` | hash | endpoint id → endpoint (JSON) |
+//! | `{p}endpoints:version` | string | bumped on every endpoint change; routers reload on change |
+//! | `{p}ephealth:{e}` | hash | an endpoint's last success/failure and why hookd disabled it |
+//! | `{p}deliveries` | stream | deliveries to attempt, read by the `delivery` group |
+//! | `{p}retry` | sorted set | deliveries waiting for their next attempt, scored by due time (ms) |
+//! | `{p}dead` | stream | deliveries whose attempts are exhausted |
+//! | `{p}attempts:{e}` | stream | an endpoint's attempt log |
+//! | `{p}dstatus:{k}:{id}` | hash with TTL | per endpoint, the state of an event's (`e`) or a raw request's (`r`) delivery |
+//! | `{p}dstats:{e}:{bucket}` | hash with TTL | delivery counters of an endpoint (or `_all`) per 5 minutes |
 
 /// The consumer group that splits the journal.
 pub const NORMALIZER_GROUP: &str = "normalizer";
+
+/// The consumer group that attempts deliveries.
+pub const DELIVERY_GROUP: &str = "delivery";
+
+/// The `dstats` scope that sums every endpoint.
+pub const ALL_ENDPOINTS: &str = "_all";
 
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -59,6 +77,47 @@ impl Keys {
     pub fn index_account(&self, account_id: &str) -> String {
         format!("{}idx:account:{account_id}", self.prefix)
     }
+    pub fn index_tenant(&self, tenant_id: &str) -> String {
+        format!("{}idx:tenant:{tenant_id}", self.prefix)
+    }
+    /// What the Lua scripts prepend to the keys they build themselves.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    pub fn tenants(&self) -> String {
+        self.key("tenants")
+    }
+    pub fn api_keys(&self) -> String {
+        self.key("apikeys")
+    }
+    pub fn endpoints(&self) -> String {
+        self.key("endpoints")
+    }
+    pub fn endpoints_version(&self) -> String {
+        self.key("endpoints:version")
+    }
+    pub fn endpoint_health(&self, endpoint_id: &str) -> String {
+        format!("{}ephealth:{endpoint_id}", self.prefix)
+    }
+    pub fn deliveries(&self) -> String {
+        self.key("deliveries")
+    }
+    pub fn retry(&self) -> String {
+        self.key("retry")
+    }
+    pub fn dead(&self) -> String {
+        self.key("dead")
+    }
+    pub fn attempts(&self, endpoint_id: &str) -> String {
+        format!("{}attempts:{endpoint_id}", self.prefix)
+    }
+    /// Must match what the scripts build: `dstatus:{kind}:{subject}`.
+    pub fn delivery_status(&self, kind: &str, subject: &str) -> String {
+        format!("{}dstatus:{kind}:{subject}", self.prefix)
+    }
+    pub fn delivery_stats(&self, scope: &str, bucket_ms: u64) -> String {
+        format!("{}dstats:{scope}:{bucket_ms}", self.prefix)
+    }
 }
 
 #[cfg(test)]
@@ -79,6 +138,18 @@ mod tests {
             k.index_type("page.feed"),
             k.index_platform("page"),
             k.index_account("1"),
+            k.index_tenant("t"),
+            k.tenants(),
+            k.api_keys(),
+            k.endpoints(),
+            k.endpoints_version(),
+            k.endpoint_health("e"),
+            k.deliveries(),
+            k.retry(),
+            k.dead(),
+            k.attempts("e"),
+            k.delivery_status("e", "1-0"),
+            k.delivery_stats("e", 0),
         ] {
             assert!(key.starts_with("t1:"), "{key}");
         }

@@ -3,19 +3,26 @@
 //! [`Store`] is the small interface the engine and the API use; [`RedisStore`] implements it
 //! on Redis Streams. A second, embedded backend can implement the same trait.
 
+mod delivery_types;
 mod keys;
 mod redis_checks;
+mod redis_delivery;
 mod redis_reply;
 mod redis_store;
 mod types;
 
-pub use keys::{Keys, NORMALIZER_GROUP};
+pub use delivery_types::*;
+pub use keys::{ALL_ENDPOINTS, DELIVERY_GROUP, Keys, NORMALIZER_GROUP};
 pub use redis_reply::is_stream_id;
 pub use redis_store::RedisStore;
 pub use types::*;
 
 use async_trait::async_trait;
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use crate::delivery::endpoint::{ApiKey, Endpoint, Tenant};
+use crate::delivery::routes::LiveEndpoint;
 
 /// Why a storage call failed. Every variant means "not done": callers answer 503 or retry.
 #[derive(Debug, thiserror::Error)]
@@ -95,4 +102,101 @@ pub trait Store: Send + Sync + 'static {
 
     /// Lengths and backlog of the streams, for gauges.
     async fn stream_gauges(&self) -> Result<StreamGauges, StoreError>;
+}
+
+/// Tenants, keys and endpoints, and the delivery pipeline's state.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync + 'static {
+    /// As [`Store::dedicated`].
+    fn dedicated_delivery(&self) -> std::sync::Arc<dyn DeliveryStore>;
+
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Stores a key under the SHA-256 (hex) of its secret.
+    async fn put_api_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError>;
+    async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Revokes a tenant's key by its public id; false when there is none.
+    async fn delete_api_key(&self, tenant_id: &str, key_id: &str) -> Result<bool, StoreError>;
+
+    /// Creates or replaces an endpoint and tells every instance's router.
+    async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
+    async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError>;
+    /// Clears what hookd set when it disabled the endpoint (410, failing too long).
+    async fn reset_endpoint_health(&self, id: &str) -> Result<(), StoreError>;
+    /// Every endpoint with its health.
+    async fn list_endpoints(&self) -> Result<Vec<LiveEndpoint>, StoreError>;
+    async fn get_endpoint(&self, id: &str) -> Result<Option<LiveEndpoint>, StoreError>;
+    /// Changes whenever any endpoint or its health changes.
+    async fn endpoints_version(&self) -> Result<u64, StoreError>;
+
+    /// Reads deliveries for `consumer`: new ones, or those it holds unacknowledged.
+    async fn read_deliveries(
+        &self,
+        consumer: &str,
+        from: ReadFrom,
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Takes over deliveries other consumers held longer than `min_idle`; returns how many.
+    async fn claim_stale_deliveries(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<usize, StoreError>;
+    /// Writes a round of outcomes and acknowledges the finished entries, atomically.
+    async fn commit_attempts(&self, commit: &AttemptCommit) -> Result<(), StoreError>;
+    /// A journaled request (raw mode forwards its body).
+    async fn journal_entry(&self, journal_id: &str) -> Result<Option<JournalEntry>, StoreError>;
+    /// Moves up to `max` due retries back to the deliveries stream; returns (moved, dropped).
+    async fn promote_due_retries(
+        &self,
+        now_ms: u64,
+        max: usize,
+    ) -> Result<(usize, usize), StoreError>;
+    /// Moves dead deliveries back to the deliveries stream for a fresh schedule.
+    async fn requeue_dead(&self, ids: &[String]) -> Result<usize, StoreError>;
+    /// Attempts one delivery again now; false when there is no such delivery.
+    async fn retry_delivery(
+        &self,
+        kind: DeliveryKind,
+        subject: &str,
+        endpoint_id: &str,
+        event_type: &str,
+    ) -> Result<bool, StoreError>;
+
+    async fn list_attempts(
+        &self,
+        endpoint_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<AttemptEntry>, StoreError>;
+    async fn get_attempt(
+        &self,
+        endpoint_id: &str,
+        id: &str,
+    ) -> Result<Option<AttemptEntry>, StoreError>;
+    async fn delivery_states(
+        &self,
+        kind: DeliveryKind,
+        subject: &str,
+    ) -> Result<Vec<DeliveryState>, StoreError>;
+    async fn list_dead(&self, query: &DeadQuery) -> Result<Page<DeadDelivery>, StoreError>;
+    /// The statistics buckets of `scope` (an endpoint id or [`ALL_ENDPOINTS`]) in a period.
+    async fn stats_buckets(
+        &self,
+        scope: &str,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<BTreeMap<String, u64>>, StoreError>;
+    /// Deletes attempt log entries older than `before_ms` of the given endpoints.
+    async fn purge_attempt_logs(
+        &self,
+        endpoint_ids: &[String],
+        before_ms: u64,
+    ) -> Result<u64, StoreError>;
+    /// Trims what delivery no longer needs: consumed deliveries entries, old dead letters.
+    async fn trim_deliveries(&self) -> Result<(), StoreError>;
+    async fn delivery_gauges(&self, now_ms: u64) -> Result<DeliveryGauges, StoreError>;
 }

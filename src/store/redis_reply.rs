@@ -5,6 +5,7 @@ use redis::Value;
 use serde_json::value::RawValue;
 
 use super::StoreError;
+use super::delivery_types::*;
 use super::types::*;
 
 /// The script's answer for one entry: per event its new id, or `None` for a duplicate.
@@ -31,12 +32,12 @@ pub(super) fn event_ids(
         .collect()
 }
 
-/// (pending, lag) of `group` from an `XINFO GROUPS` reply.
-pub(super) fn group_backlog(groups: Value, group: &str) -> (u64, u64) {
+/// The fields of `group` in an `XINFO GROUPS` reply.
+fn group_info(groups: Value, group: &str) -> Option<Vec<(String, Value)>> {
     let Value::Array(groups) = groups else {
-        return (0, 0);
+        return None;
     };
-    for g in groups {
+    groups.into_iter().find_map(|g| {
         let pairs: Vec<(String, Value)> = match g {
             Value::Array(flat) => flat
                 .chunks(2)
@@ -46,39 +47,52 @@ pub(super) fn group_backlog(groups: Value, group: &str) -> (u64, u64) {
                 .into_iter()
                 .filter_map(|(k, v)| Some((value_string(&k)?, v)))
                 .collect(),
-            _ => continue,
+            _ => return None,
         };
-        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v);
-        if get("name").and_then(value_string).as_deref() != Some(group) {
-            continue;
-        }
-        let num = |v: Option<&Value>| match v {
-            Some(Value::Int(n)) => *n as u64,
-            _ => 0,
-        };
-        return (num(get("pending")), num(get("lag")));
-    }
-    (0, 0)
+        let name = pairs.iter().find(|(k, _)| k == "name").map(|(_, v)| v);
+        (name.and_then(value_string).as_deref() == Some(group)).then_some(pairs)
+    })
+}
+
+/// (pending, lag) of `group` from an `XINFO GROUPS` reply.
+pub(super) fn group_backlog(groups: Value, group: &str) -> (u64, u64) {
+    let Some(pairs) = group_info(groups, group) else {
+        return (0, 0);
+    };
+    let num = |name: &str| match pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v) {
+        Some(Value::Int(n)) => *n as u64,
+        _ => 0,
+    };
+    (num("pending"), num("lag"))
+}
+
+/// The last id handed to `group`, from an `XINFO GROUPS` reply.
+pub(super) fn group_last_delivered(groups: Value, group: &str) -> Option<String> {
+    let pairs = group_info(groups, group)?;
+    pairs
+        .iter()
+        .find(|(k, _)| k == "last-delivered-id")
+        .and_then(|(_, v)| value_string(v))
 }
 
 /// A stream entry's fields, as received.
 pub(crate) struct Fields(Vec<(Vec<u8>, Vec<u8>)>);
 
 impl Fields {
-    fn bytes(&self, name: &str) -> Option<&[u8]> {
+    pub(super) fn bytes(&self, name: &str) -> Option<&[u8]> {
         self.0
             .iter()
             .find(|(k, _)| k == name.as_bytes())
             .map(|(_, v)| v.as_slice())
     }
 
-    fn text(&self, name: &str) -> String {
+    pub(super) fn text(&self, name: &str) -> String {
         self.bytes(name)
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default()
     }
 
-    fn number(&self, name: &str) -> u64 {
+    pub(super) fn number(&self, name: &str) -> u64 {
         self.bytes(name)
             .and_then(|b| std::str::from_utf8(b).ok())
             .and_then(|s| s.parse().ok())
@@ -203,6 +217,53 @@ pub(super) fn stored_event(id: String, f: &Fields) -> Result<StoredEvent, StoreE
         data,
         id,
     })
+}
+
+/// A deliveries entry; `None` when it is not one hookd wrote (it is then acknowledged and
+/// skipped rather than wedging the dispatcher).
+pub(super) fn delivery_record(id: String, f: &Fields) -> Option<DeliveryRecord> {
+    let kind = DeliveryKind::from_tag(&f.text("k"))?;
+    let endpoints: Vec<String> = f
+        .text("eps")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let occurred = f.number("occurred_at");
+    Some(DeliveryRecord {
+        id,
+        kind,
+        subject: f.text("ev"),
+        endpoints,
+        attempt: (f.number("att") as u32).max(1),
+        event_type: f.text("type"),
+        platform: f.text("platform"),
+        account_id: f.text("account"),
+        source: f.text("source"),
+        received_at_ms: f.number("received_at"),
+        occurred_at_ms: (occurred > 0).then_some(occurred),
+        data: f.text("data"),
+    })
+}
+
+pub(super) fn dead_delivery(id: String, f: &Fields) -> DeadDelivery {
+    DeadDelivery {
+        id,
+        kind: DeliveryKind::from_tag(&f.text("k")).unwrap_or(DeliveryKind::Event),
+        event_id: f.text("ev"),
+        endpoint_id: f.text("ep"),
+        tenant_id: f.text("tenant"),
+        event_type: f.text("type"),
+        attempts: f.number("att") as u32,
+        reason: f.text("reason"),
+        dead_at: f.number("at"),
+        received_at: f.number("received_at"),
+    }
+}
+
+pub(super) fn attempt_entry(id: String, f: &Fields) -> Option<AttemptEntry> {
+    let log = serde_json::from_slice(f.bytes("j")?).ok()?;
+    Some(AttemptEntry { id, log })
 }
 
 pub(super) fn quarantined_body(id: String, f: &Fields) -> QuarantinedBody {

@@ -13,7 +13,7 @@ use deadpool_redis::{Pool, Runtime};
 use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::keys::{Keys, NORMALIZER_GROUP};
+use super::keys::{DELIVERY_GROUP, Keys, NORMALIZER_GROUP};
 use super::redis_checks::production_warnings;
 use super::redis_reply::*;
 use super::types::*;
@@ -26,16 +26,21 @@ const COMMIT_EVENTS_LUA: &str = include_str!("commit_events.lua");
 
 pub struct RedisStore {
     /// Only for blocking reads (`XREADGROUP … BLOCK`).
-    pool: Pool,
-    shared: ConnectionManager,
-    client: redis::Client,
-    shared_cfg: ConnectionManagerConfig,
-    keys: Keys,
-    timeout: Duration,
-    stream_max_age: Duration,
-    dedup_ttl: Duration,
-    rejected_keep: usize,
-    commit_events: redis::Script,
+    pub(super) pool: Pool,
+    pub(super) shared: ConnectionManager,
+    pub(super) client: redis::Client,
+    pub(super) shared_cfg: ConnectionManagerConfig,
+    pub(super) keys: Keys,
+    pub(super) timeout: Duration,
+    pub(super) stream_max_age: Duration,
+    pub(super) dedup_ttl: Duration,
+    pub(super) rejected_keep: usize,
+    pub(super) commit_events: redis::Script,
+    pub(super) commit_attempts: redis::Script,
+    pub(super) requeue: redis::Script,
+    /// How long delivery states, statistics and attempt logs are kept.
+    pub(super) delivery_state_ttl: Duration,
+    pub(super) disable_after: Duration,
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -84,11 +89,15 @@ impl RedisStore {
             dedup_ttl: settings.retention.dedup_ttl,
             rejected_keep: settings.ingress.rejected_keep,
             commit_events: redis::Script::new(COMMIT_EVENTS_LUA),
+            commit_attempts: redis::Script::new(super::redis_delivery::COMMIT_ATTEMPTS_LUA),
+            requeue: redis::Script::new(super::redis_delivery::REQUEUE_LUA),
+            delivery_state_ttl: settings.delivery.log_retention,
+            disable_after: settings.delivery.disable_after,
         })
     }
 
     /// Runs `f` under the deadline, timing it and counting failures by `op`.
-    async fn timed<T>(
+    pub(super) async fn timed<T>(
         &self,
         op: &'static str,
         f: impl Future<Output = Result<T, StoreError>>,
@@ -107,17 +116,17 @@ impl RedisStore {
 
     /// The shared connection: multiplexed, so concurrent callers' commands are pipelined on
     /// one socket, and reconnected by itself after Redis comes back.
-    fn conn(&self) -> ConnectionManager {
+    pub(super) fn conn(&self) -> ConnectionManager {
         self.shared.clone()
     }
 
     /// A connection of its own, for blocking reads that would stall a shared one.
-    async fn blocking_conn(&self) -> Result<deadpool_redis::Connection, StoreError> {
+    pub(super) async fn blocking_conn(&self) -> Result<deadpool_redis::Connection, StoreError> {
         Ok(self.pool.get().await?)
     }
 
     /// Entries older than the retention have ids below this.
-    fn min_id(&self) -> String {
+    pub(super) fn min_id(&self) -> String {
         let age = self.stream_max_age.as_millis() as u64;
         format!("{}-0", crate::time::unix_ms().saturating_sub(age))
     }
@@ -126,7 +135,7 @@ impl RedisStore {
         self.stream_max_age.as_secs().max(1)
     }
 
-    async fn range(
+    pub(super) async fn range(
         &self,
         op: &'static str,
         key: String,
@@ -154,7 +163,7 @@ impl RedisStore {
     }
 
     /// One page of a stream, newest first, each entry read by `row`.
-    async fn newest_first<T>(
+    pub(super) async fn newest_first<T>(
         &self,
         op: &'static str,
         key: String,
@@ -183,12 +192,15 @@ impl RedisStore {
         inv.key(self.keys.inbound())
             .key(self.keys.events())
             .key(self.keys.stats())
-            .key(self.keys.stats_types());
+            .key(self.keys.stats_types())
+            .key(self.keys.deliveries());
         inv.arg(NORMALIZER_GROUP)
             .arg(self.dedup_ttl.as_secs().max(1))
             .arg(min_id)
             .arg(self.index_ttl_secs())
-            .arg(split.len());
+            .arg(split.len())
+            .arg(self.keys.prefix())
+            .arg(self.delivery_state_ttl.as_secs().max(1));
         for item in split {
             let Normalized::Events {
                 journal_id,
@@ -196,6 +208,7 @@ impl RedisStore {
                 received_at_ms,
                 object,
                 events,
+                routing,
             } = item
             else {
                 continue;
@@ -205,18 +218,118 @@ impl RedisStore {
                 .arg(received_at_ms)
                 .arg(object)
                 .arg(events.len());
-            for e in events {
+            for (i, e) in events.iter().enumerate() {
                 inv.key(self.keys.dedup(&e.dedup_key.digest_hex()))
                     .key(self.keys.index_type(&e.event_type))
                     .key(self.keys.index_platform(e.platform.as_str()))
                     .key(self.keys.index_account(&e.account_id));
-                push_event_args(&mut inv, e);
+                push_event_args(&mut inv, e, routing.get(i));
             }
         }
         inv
     }
 
-    async fn fetch_events(&self, ids: &[String]) -> Result<Vec<StoredEvent>, StoreError> {
+    /// The same store with a connection of its own. Lazy: the connection is made by the first
+    /// command, on the caller's thread, and its I/O is driven there from then on.
+    pub(super) fn with_own_connection(&self) -> RedisStore {
+        let own =
+            ConnectionManager::new_lazy_with_config(self.client.clone(), self.shared_cfg.clone())
+                .unwrap_or_else(|_| self.shared.clone());
+        RedisStore {
+            pool: self.pool.clone(),
+            shared: own,
+            client: self.client.clone(),
+            shared_cfg: self.shared_cfg.clone(),
+            keys: self.keys.clone(),
+            timeout: self.timeout,
+            stream_max_age: self.stream_max_age,
+            dedup_ttl: self.dedup_ttl,
+            rejected_keep: self.rejected_keep,
+            commit_events: self.commit_events.clone(),
+            commit_attempts: self.commit_attempts.clone(),
+            requeue: self.requeue.clone(),
+            delivery_state_ttl: self.delivery_state_ttl,
+            disable_after: self.disable_after,
+        }
+    }
+
+    /// Reads a consumer group's entries for `consumer`: new ones (blocking up to `block`), or
+    /// those it holds unacknowledged.
+    pub(super) async fn read_group(
+        &self,
+        op: &'static str,
+        key: String,
+        group: &str,
+        consumer: &str,
+        from: ReadFrom,
+        count: usize,
+        block: Duration,
+    ) -> Result<StreamEntries, StoreError> {
+        self.timed(op, async {
+            let mut cmd = redis::cmd("XREADGROUP");
+            cmd.arg("GROUP")
+                .arg(group)
+                .arg(consumer)
+                .arg("COUNT")
+                .arg(count);
+            let start = match from {
+                ReadFrom::New => {
+                    cmd.arg("BLOCK").arg(block.as_millis() as u64);
+                    ">"
+                }
+                ReadFrom::Pending => "0",
+            };
+            cmd.arg("STREAMS").arg(&key).arg(start);
+            let v: Value = match from {
+                ReadFrom::New => cmd.query_async(&mut self.blocking_conn().await?).await?,
+                ReadFrom::Pending => cmd.query_async(&mut self.conn()).await?,
+            };
+            Ok(parse_read_reply(v)?
+                .into_iter()
+                .flat_map(|(_stream, entries)| entries)
+                .collect())
+        })
+        .await
+    }
+
+    /// XAUTOCLAIM: takes over entries other consumers held longer than `min_idle`.
+    pub(super) async fn claim_stale(
+        &self,
+        op: &'static str,
+        key: String,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<usize, StoreError> {
+        self.timed(op, async {
+            let mut conn = self.conn();
+            let v: Value = redis::cmd("XAUTOCLAIM")
+                .arg(&key)
+                .arg(group)
+                .arg(consumer)
+                .arg(min_idle.as_millis() as u64)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(count)
+                .arg("JUSTID")
+                .query_async(&mut conn)
+                .await?;
+            match v {
+                Value::Array(parts) if parts.len() >= 2 => match &parts[1] {
+                    Value::Array(ids) => Ok(ids.len()),
+                    other => Err(StoreError::Protocol(format!("XAUTOCLAIM ids: {other:?}"))),
+                },
+                other => Err(StoreError::Protocol(format!("XAUTOCLAIM: {other:?}"))),
+            }
+        })
+        .await
+    }
+
+    pub(super) async fn fetch_events(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -245,23 +358,7 @@ impl RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     fn dedicated(&self) -> Arc<dyn Store> {
-        // Lazy: the connection is made by the first command, on the caller's thread, and its
-        // I/O is driven there from then on.
-        let own =
-            ConnectionManager::new_lazy_with_config(self.client.clone(), self.shared_cfg.clone())
-                .unwrap_or_else(|_| self.shared.clone());
-        Arc::new(RedisStore {
-            pool: self.pool.clone(),
-            shared: own,
-            client: self.client.clone(),
-            shared_cfg: self.shared_cfg.clone(),
-            keys: self.keys.clone(),
-            timeout: self.timeout,
-            stream_max_age: self.stream_max_age,
-            dedup_ttl: self.dedup_ttl,
-            rejected_keep: self.rejected_keep,
-            commit_events: self.commit_events.clone(),
-        })
+        Arc::new(self.with_own_connection())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -294,23 +391,29 @@ impl Store for RedisStore {
     }
 
     async fn prepare(&self) -> Result<(), StoreError> {
-        let inbound = self.keys.inbound();
+        let groups = [
+            (self.keys.inbound(), NORMALIZER_GROUP),
+            (self.keys.deliveries(), DELIVERY_GROUP),
+        ];
         self.timed("prepare", async {
             let mut conn = self.conn();
-            // From "0", so entries journaled before the group existed are split too.
-            let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(&inbound)
-                .arg(NORMALIZER_GROUP)
-                .arg("0")
-                .arg("MKSTREAM")
-                .query_async(&mut conn)
-                .await;
-            match created {
-                Ok(()) => Ok(()),
-                Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-                Err(e) => Err(e.into()),
+            for (key, group) in &groups {
+                // From "0", so entries written before the group existed are read too.
+                let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(key)
+                    .arg(group)
+                    .arg("0")
+                    .arg("MKSTREAM")
+                    .query_async(&mut conn)
+                    .await;
+                match created {
+                    Ok(()) => {}
+                    Err(e) if e.code() == Some("BUSYGROUP") => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
+            Ok(())
         })
         .await
     }
@@ -368,36 +471,24 @@ impl Store for RedisStore {
         count: usize,
         block: Duration,
     ) -> Result<Vec<JournalRecord>, StoreError> {
-        let inbound = self.keys.inbound();
-        self.timed("read_journal", async {
-            let mut cmd = redis::cmd("XREADGROUP");
-            cmd.arg("GROUP")
-                .arg(NORMALIZER_GROUP)
-                .arg(consumer)
-                .arg("COUNT")
-                .arg(count);
-            let start = match from {
-                ReadFrom::New => {
-                    cmd.arg("BLOCK").arg(block.as_millis() as u64);
-                    ">"
-                }
-                ReadFrom::Pending => "0",
-            };
-            cmd.arg("STREAMS").arg(&inbound).arg(start);
-            let v: Value = match from {
-                ReadFrom::New => cmd.query_async(&mut self.blocking_conn().await?).await?,
-                ReadFrom::Pending => cmd.query_async(&mut self.conn()).await?,
-            };
-            let mut out = Vec::new();
-            for (_stream, entries) in parse_read_reply(v)? {
-                for (id, fields) in entries {
-                    let entry = fields.map(|f| journal_entry(&f));
-                    out.push(JournalRecord { id, entry });
-                }
-            }
-            Ok(out)
-        })
-        .await
+        let entries = self
+            .read_group(
+                "read_journal",
+                self.keys.inbound(),
+                NORMALIZER_GROUP,
+                consumer,
+                from,
+                count,
+                block,
+            )
+            .await?;
+        Ok(entries
+            .into_iter()
+            .map(|(id, fields)| JournalRecord {
+                id,
+                entry: fields.map(|f| journal_entry(&f)),
+            })
+            .collect())
     }
 
     async fn claim_stale_journal(
@@ -406,28 +497,15 @@ impl Store for RedisStore {
         min_idle: Duration,
         count: usize,
     ) -> Result<usize, StoreError> {
-        let inbound = self.keys.inbound();
-        self.timed("claim_journal", async {
-            let mut conn = self.conn();
-            let v: Value = redis::cmd("XAUTOCLAIM")
-                .arg(&inbound)
-                .arg(NORMALIZER_GROUP)
-                .arg(consumer)
-                .arg(min_idle.as_millis() as u64)
-                .arg("0-0")
-                .arg("COUNT")
-                .arg(count)
-                .arg("JUSTID")
-                .query_async(&mut conn)
-                .await?;
-            match v {
-                Value::Array(parts) if parts.len() >= 2 => match &parts[1] {
-                    Value::Array(ids) => Ok(ids.len()),
-                    other => Err(StoreError::Protocol(format!("XAUTOCLAIM ids: {other:?}"))),
-                },
-                other => Err(StoreError::Protocol(format!("XAUTOCLAIM: {other:?}"))),
-            }
-        })
+        let key = self.keys.inbound();
+        self.claim_stale(
+            "claim_journal",
+            key,
+            NORMALIZER_GROUP,
+            consumer,
+            min_idle,
+            count,
+        )
         .await
     }
 
@@ -589,7 +667,9 @@ impl Store for RedisStore {
             (None, None) => None,
         };
         // Scan the most selective stream; the remaining filters are applied to what it yields.
-        let (key, filtered) = if let Some(a) = &q.account_id {
+        let (key, filtered) = if let Some(t) = &q.tenant_id {
+            (self.keys.index_tenant(t), true)
+        } else if let Some(a) = &q.account_id {
             (self.keys.index_account(a), true)
         } else if let Some(t) = &q.event_type {
             (self.keys.index_type(t), true)
@@ -762,10 +842,21 @@ impl Store for RedisStore {
     }
 }
 
-fn push_event_args(inv: &mut redis::ScriptInvocation<'_>, e: &Event) {
+fn push_event_args(inv: &mut redis::ScriptInvocation<'_>, e: &Event, routing: Option<&Routing>) {
+    let (eps, raw, tenants) = match routing {
+        Some(r) => (
+            r.endpoints.join(","),
+            r.raw_endpoints.join(","),
+            r.tenants.join(","),
+        ),
+        None => Default::default(),
+    };
     inv.arg(&e.event_type)
         .arg(e.platform.as_str())
         .arg(&e.account_id)
         .arg(e.occurred_at_ms.map(|t| t.to_string()).unwrap_or_default())
-        .arg(&e.data);
+        .arg(&e.data)
+        .arg(eps)
+        .arg(raw)
+        .arg(tenants);
 }

@@ -37,6 +37,14 @@ pub enum ReadFrom {
     Pending,
 }
 
+/// Where one event goes: endpoint ids by mode, and the tenants owning them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing {
+    pub endpoints: Vec<String>,
+    pub raw_endpoints: Vec<String>,
+    pub tenants: Vec<String>,
+}
+
 /// The result of splitting one journal entry.
 #[derive(Debug, Clone)]
 pub enum Normalized {
@@ -46,6 +54,8 @@ pub enum Normalized {
         received_at_ms: u64,
         object: String,
         events: Vec<Event>,
+        /// Per event, the endpoints that want it; empty when nothing is routed.
+        routing: Vec<Routing>,
     },
     /// The body could not be split: kept with the reason.
     Quarantine {
@@ -88,6 +98,8 @@ pub struct EventQuery {
     pub from_ms: Option<u64>,
     /// Received at or before, Unix ms.
     pub to_ms: Option<u64>,
+    /// Only events routed to this tenant's endpoints.
+    pub tenant_id: Option<String>,
     /// Continue after this event id (exclusive), newest first.
     pub cursor: Option<String>,
     pub limit: usize,

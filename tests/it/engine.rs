@@ -139,7 +139,8 @@ async fn a_failing_normalizer_is_restarted_counted_and_goes_on_splitting() {
         body: whatsapp_body(&["wamid.sup".into()]).into(),
     };
     store.append_journal(&[entry]).await.expect("journaled");
-    let engine = Engine::start(&settings, store.clone(), prometheus.clone());
+    let delivery: Arc<dyn DeliveryStore> = Arc::new(RedisStore::new(&settings).expect("store"));
+    let engine = Engine::start(&settings, store.clone(), delivery, prometheus.clone());
 
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.stats().await.expect("stats").events < 1 {
@@ -241,9 +242,10 @@ async fn the_normalizer_thread_runs_at_the_configured_niceness() {
     let mut settings = test_settings(&redis.url());
     // A value no other test uses, so the thread found is this engine's.
     settings.normalizer.nice = 7;
-    let store: Arc<dyn Store> = Arc::new(RedisStore::new(&settings).expect("store"));
+    let redis_store = Arc::new(RedisStore::new(&settings).expect("store"));
+    let store: Arc<dyn Store> = redis_store.clone();
     store.prepare().await.expect("prepare");
-    let engine = Engine::start(&settings, store, hookd::metrics::install());
+    let engine = Engine::start(&settings, store, redis_store, hookd::metrics::install());
     let deadline = Instant::now() + Duration::from_secs(5);
     while !thread_niceness().contains(&7) {
         assert!(

@@ -1,0 +1,612 @@
+//! `Dispatcher`: the deliveries stream's consumer. It reads entries while this instance has
+//! room for more attempts, hands each endpoint's share to that endpoint's lane (its own
+//! concurrency and rate limits, so a slow endpoint holds only its own slots), and commits
+//! outcomes in batches: attempt logs, retries, dead letters and acknowledgements together.
+//!
+//! It runs on an arbiter of its own. The actor is thin: what an attempt sends and what follows
+//! it are plain functions in [`crate::delivery`].
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{Notify, Semaphore, mpsc};
+
+use super::messages::{DrainDeliveries, ReadPending};
+use crate::config::DeliverySettings;
+use crate::delivery::client::{Attempted, Outbound};
+use crate::delivery::outcome::{Next, after_attempt};
+use crate::delivery::payload::{OutboundEvent, event_body, webhook_id};
+use crate::delivery::request::signed_request;
+use crate::delivery::routes::{LiveEndpoint, Routes};
+use crate::delivery::schedule::classify;
+use crate::delivery::{RESPONSE_KEEP_BYTES, stats};
+use crate::metrics as m;
+use crate::store::{
+    AttemptCommit, AttemptLog, DeliveryKind, DeliveryRecord, DeliveryStore, NextStep, ReadFrom,
+    Resolution, StoreError,
+};
+use crate::time::unix_ms;
+
+/// Outcomes committed in one round at most.
+const COMMIT_MAX: usize = 512;
+/// How long the blocking read waits for new deliveries.
+const READ_BLOCK: Duration = Duration::from_secs(1);
+
+/// One endpoint's share of this instance: its concurrency, its rate, its queue.
+struct Lane {
+    permits: Semaphore,
+    limiter: Option<DefaultDirectRateLimiter>,
+    /// Attempts waiting for or holding a permit.
+    queued: Cell<usize>,
+    capacity: usize,
+    /// The endpoint version the lane was built for.
+    updated_at: u64,
+}
+
+/// One endpoint's share of a delivery, finished (attempted or not).
+struct Finished {
+    entry_id: String,
+    resolution: Resolution,
+    platform: String,
+    status: Option<u16>,
+}
+
+struct Shared {
+    store: Arc<dyn DeliveryStore>,
+    consumer: String,
+    settings: DeliverySettings,
+    routes: Routes,
+    client: Outbound,
+    lanes: RefCell<HashMap<String, Rc<Lane>>>,
+    /// Endpoint shares started and not yet committed.
+    in_flight: Cell<usize>,
+    /// Entries being worked on → endpoint shares not yet resolved.
+    held: RefCell<HashMap<String, usize>>,
+    wake: Notify,
+    draining: Cell<bool>,
+    read_pending: Cell<bool>,
+    results: mpsc::UnboundedSender<Finished>,
+    receiver: RefCell<Option<mpsc::UnboundedReceiver<Finished>>>,
+}
+
+pub struct Dispatcher {
+    shared: Rc<Shared>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn DeliveryStore>,
+        consumer: String,
+        settings: DeliverySettings,
+        routes: Routes,
+        client: Outbound,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Dispatcher {
+            shared: Rc::new(Shared {
+                store,
+                consumer,
+                settings,
+                routes,
+                client,
+                lanes: RefCell::new(HashMap::new()),
+                in_flight: Cell::new(0),
+                held: RefCell::new(HashMap::new()),
+                wake: Notify::new(),
+                draining: Cell::new(false),
+                // Whatever this consumer held before a crash or restart comes first.
+                read_pending: Cell::new(true),
+                results: tx,
+                receiver: RefCell::new(Some(rx)),
+            }),
+        }
+    }
+}
+
+impl Actor for Dispatcher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(16);
+        // The committer outlives restarts of the read loop: outcomes already produced must
+        // still be written.
+        if let Some(rx) = self.shared.receiver.borrow_mut().take() {
+            actix::spawn(commit_loop(self.shared.clone(), rx));
+        }
+        let shared = self.shared.clone();
+        ctx.spawn(read_loop(shared).into_actor(self).map(|result, _, ctx| {
+            if let Err(e) = result {
+                tracing::error!(error = %e, "dispatcher failed; restarting it");
+            }
+            ctx.stop();
+        }));
+    }
+}
+
+impl Supervised for Dispatcher {
+    fn restarting(&mut self, _ctx: &mut Self::Context) {
+        metrics::counter!(m::ACTOR_RESTARTS, "actor" => "dispatcher").increment(1);
+        self.shared.read_pending.set(true);
+    }
+}
+
+impl Handler<ReadPending> for Dispatcher {
+    type Result = ();
+
+    fn handle(&mut self, _msg: ReadPending, _ctx: &mut Self::Context) {
+        self.shared.read_pending.set(true);
+    }
+}
+
+impl Handler<DrainDeliveries> for Dispatcher {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _msg: DrainDeliveries, _ctx: &mut Self::Context) -> Self::Result {
+        let shared = self.shared.clone();
+        shared.draining.set(true);
+        shared.wake.notify_waiters();
+        Box::pin(async move {
+            // Attempts still running when the time is up are not acknowledged: another
+            // instance (or this one, restarted) sends them again under the same webhook-id.
+            let limit = shared.settings.endpoint_timeout + Duration::from_secs(2);
+            let waited = tokio::time::timeout(limit, async {
+                while shared.in_flight.get() > 0 {
+                    shared.wake.notified().await;
+                }
+            })
+            .await;
+            if waited.is_err() {
+                tracing::warn!(
+                    in_flight = shared.in_flight.get(),
+                    "stopping with deliveries in flight; they will be sent again"
+                );
+            }
+        })
+    }
+}
+
+/// Reads deliveries while there is room, until draining. A protocol error ends it (and the
+/// actor restarts); an unreachable store is waited out.
+async fn read_loop(sh: Rc<Shared>) -> Result<(), StoreError> {
+    let batch = sh.settings.batch;
+    let mut backoff = Duration::ZERO;
+    loop {
+        while !sh.draining.get() && sh.in_flight.get() + batch > sh.settings.max_in_flight {
+            sh.wake.notified().await;
+        }
+        if sh.draining.get() {
+            return Ok(());
+        }
+        let mode = if sh.read_pending.replace(false) {
+            ReadFrom::Pending
+        } else {
+            ReadFrom::New
+        };
+        let records = match sh
+            .store
+            .read_deliveries(&sh.consumer, mode, batch, READ_BLOCK)
+            .await
+        {
+            Ok(r) => {
+                backoff = Duration::ZERO;
+                r
+            }
+            Err(StoreError::Protocol(e)) => return Err(StoreError::Protocol(e)),
+            Err(e) => {
+                if mode == ReadFrom::Pending {
+                    sh.read_pending.set(true);
+                }
+                backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                tracing::warn!(error = %e, retry_in = ?backoff, "dispatcher cannot read deliveries");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let mut fresh = 0;
+        for record in records {
+            // A pending read also returns entries this instance is working on right now.
+            if sh.held.borrow().contains_key(&record.id) {
+                continue;
+            }
+            fresh += 1;
+            dispatch(&sh, record);
+        }
+        if mode == ReadFrom::Pending && fresh > 0 {
+            sh.read_pending.set(true);
+        }
+        metrics::gauge!(m::DELIVERY_IN_FLIGHT).set(sh.in_flight.get() as f64);
+    }
+}
+
+/// Starts every endpoint's share of one entry.
+fn dispatch(sh: &Rc<Shared>, record: DeliveryRecord) {
+    let mut endpoints = record.endpoints.clone();
+    endpoints.sort();
+    endpoints.dedup();
+    if endpoints.is_empty() {
+        // Nothing to do: acknowledged with the next commit.
+        sh.held.borrow_mut().insert(record.id.clone(), 0);
+        return finish_empty(sh, record);
+    }
+    sh.held
+        .borrow_mut()
+        .insert(record.id.clone(), endpoints.len());
+    let record = Rc::new(record);
+    let table = sh.routes.current();
+    for ep in endpoints {
+        sh.in_flight.set(sh.in_flight.get() + 1);
+        let Some(live) = table.endpoint(&ep).cloned() else {
+            resolve(sh, &record, &ep, "", NextStep::Drop, None, None);
+            continue;
+        };
+        if !live.active() {
+            let reason = match &live.health.disabled_reason {
+                Some(r) => format!("endpoint disabled ({r})"),
+                None => "endpoint disabled".to_string(),
+            };
+            let tenant = live.endpoint.tenant_id.clone();
+            metrics::counter!(m::DEAD_LETTERS, "reason" => "disabled").increment(1);
+            resolve(
+                sh,
+                &record,
+                &ep,
+                &tenant,
+                NextStep::Dead { reason },
+                None,
+                None,
+            );
+            continue;
+        }
+        let lane = lane_for(sh, &live);
+        if lane.queued.get() >= lane.capacity {
+            let delay = live
+                .endpoint
+                .timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(sh.settings.endpoint_timeout)
+                .max(Duration::from_secs(1));
+            metrics::counter!(m::DELIVERY_DEFERRED).increment(1);
+            let due_ms = unix_ms() + delay.as_millis() as u64;
+            let tenant = live.endpoint.tenant_id.clone();
+            resolve(
+                sh,
+                &record,
+                &ep,
+                &tenant,
+                NextStep::Defer { due_ms },
+                None,
+                None,
+            );
+            continue;
+        }
+        lane.queued.set(lane.queued.get() + 1);
+        actix::spawn(attempt(sh.clone(), lane, live, record.clone()));
+    }
+}
+
+fn finish_empty(sh: &Rc<Shared>, record: DeliveryRecord) {
+    // Counted as one share so the commit loop acknowledges the entry.
+    sh.held.borrow_mut().insert(record.id.clone(), 1);
+    sh.in_flight.set(sh.in_flight.get() + 1);
+    let rc = Rc::new(record);
+    resolve(sh, &rc, "", "", NextStep::Drop, None, None);
+}
+
+/// Hands one endpoint's outcome to the commit loop.
+fn resolve(
+    sh: &Rc<Shared>,
+    record: &DeliveryRecord,
+    endpoint_id: &str,
+    tenant_id: &str,
+    next: NextStep,
+    log: Option<AttemptLog>,
+    status: Option<u16>,
+) {
+    let finished = Finished {
+        entry_id: record.id.clone(),
+        platform: record.platform.clone(),
+        status,
+        resolution: Resolution {
+            kind: record.kind,
+            subject: record.subject.clone(),
+            endpoint_id: endpoint_id.to_string(),
+            tenant_id: tenant_id.to_string(),
+            event_type: record.event_type.clone(),
+            attempt: record.attempt,
+            received_at_ms: record.received_at_ms,
+            next,
+            log,
+        },
+    };
+    // The receiver lives as long as the arbiter; a send can only fail during teardown.
+    let _ = sh.results.send(finished);
+}
+
+fn lane_for(sh: &Rc<Shared>, live: &LiveEndpoint) -> Rc<Lane> {
+    let e = &live.endpoint;
+    let mut lanes = sh.lanes.borrow_mut();
+    if let Some(lane) = lanes.get(&e.id).filter(|l| l.updated_at == e.updated_at) {
+        return lane.clone();
+    }
+    let concurrency = e
+        .max_in_flight
+        .map(|n| n as usize)
+        .unwrap_or(sh.settings.endpoint_max_in_flight);
+    let lane = Rc::new(Lane {
+        permits: Semaphore::new(concurrency),
+        limiter: e
+            .rate_limit
+            .and_then(NonZeroU32::new)
+            .map(|r| RateLimiter::direct(Quota::per_second(r))),
+        queued: Cell::new(0),
+        // Waiting work per endpoint is capped (a batch's worth, or four rounds of its
+        // concurrency), so one stuck endpoint holds at most half of this instance's room and
+        // its queue drains well within `reclaim_idle`; the rest waits in Redis.
+        capacity: (concurrency * 4)
+            .max(sh.settings.batch)
+            .min(sh.settings.max_in_flight / 2)
+            .max(1),
+        updated_at: e.updated_at,
+    });
+    lanes.insert(e.id.clone(), lane.clone());
+    lane
+}
+
+/// One attempt: wait for the endpoint's permit and rate, send, decide what follows.
+async fn attempt(
+    sh: Rc<Shared>,
+    lane: Rc<Lane>,
+    live: Arc<LiveEndpoint>,
+    record: Rc<DeliveryRecord>,
+) {
+    let permit = lane.permits.acquire().await;
+    if let Some(limiter) = &lane.limiter {
+        limiter.until_ready().await;
+    }
+    let (next, log, status) = send_once(&sh, &live, &record).await;
+    drop(permit);
+    lane.queued.set(lane.queued.get() - 1);
+    let ep = &live.endpoint;
+    resolve(&sh, &record, &ep.id, &ep.tenant_id, next, log, status);
+}
+
+/// Builds, signs and sends the request; returns what follows, the attempt log and the status.
+async fn send_once(
+    sh: &Shared,
+    live: &LiveEndpoint,
+    record: &DeliveryRecord,
+) -> (NextStep, Option<AttemptLog>, Option<u16>) {
+    let ep = &live.endpoint;
+    let raw = record.kind == DeliveryKind::Raw;
+    let body = match body_of(sh, record).await {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            metrics::counter!(m::DEAD_LETTERS, "reason" => "missing").increment(1);
+            let reason = "the original request is no longer in the journal".to_string();
+            return (NextStep::Dead { reason }, None, None);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read a raw delivery's body; deferring it");
+            let due_ms = unix_ms() + 1000;
+            return (NextStep::Defer { due_ms }, None, None);
+        }
+    };
+    let started_ms = unix_ms();
+    let wid = webhook_id(raw, &record.subject);
+    let result = match signed_request(ep, &wid, body, started_ms, sh.settings.endpoint_timeout) {
+        Ok(req) => sh.client.post(req).await,
+        Err(e) => Attempted {
+            error: Some(e.to_string()),
+            blocked: true,
+            ..Attempted::default()
+        },
+    };
+    let schedule: Vec<Duration> = match &ep.retry_schedule_ms {
+        Some(ms) => ms.iter().map(|m| Duration::from_millis(*m)).collect(),
+        None => sh.settings.retry_schedule.clone(),
+    };
+    let verdict = classify(
+        result.status,
+        result.retry_after.as_deref(),
+        sh.settings.retry_after_max,
+    );
+    let unit: f64 = rand::random();
+    let next = if result.blocked {
+        // A refused address or a broken URL will not fix itself by waiting.
+        NextStep::Dead {
+            reason: result.error.clone().unwrap_or_default(),
+        }
+    } else {
+        match after_attempt(
+            verdict,
+            record.attempt,
+            &schedule,
+            sh.settings.retry_jitter,
+            unit,
+        ) {
+            Next::Delivered => NextStep::Delivered,
+            Next::Retry { delay } => NextStep::Retry {
+                due_ms: unix_ms() + delay.as_millis() as u64,
+            },
+            Next::Dead => NextStep::Dead {
+                reason: format!("{} attempts failed", record.attempt),
+            },
+            Next::Gone => NextStep::Gone,
+        }
+    };
+    let mut response = result.response;
+    if response.len() > RESPONSE_KEEP_BYTES {
+        let mut cut = RESPONSE_KEEP_BYTES;
+        while !response.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        response.truncate(cut);
+    }
+    let log = AttemptLog {
+        endpoint_id: ep.id.clone(),
+        kind: record.kind,
+        event_id: record.subject.clone(),
+        event_type: record.event_type.clone(),
+        webhook_id: wid,
+        attempt: record.attempt,
+        at: started_ms,
+        duration_ms: result.duration.as_millis() as u64,
+        status: result.status,
+        error: result.error,
+        response,
+    };
+    (next, Some(log), result.status)
+}
+
+/// The bytes to send: the event as JSON, or Meta's original body in raw mode.
+async fn body_of(sh: &Shared, record: &DeliveryRecord) -> Result<Option<Bytes>, StoreError> {
+    match record.kind {
+        DeliveryKind::Event => {
+            let data = match serde_json::value::RawValue::from_string(record.data.clone()) {
+                Ok(d) => d,
+                Err(_) => return Ok(None),
+            };
+            Ok(Some(Bytes::from(event_body(&OutboundEvent {
+                id: &record.subject,
+                event_type: &record.event_type,
+                platform: &record.platform,
+                source: &record.source,
+                account_id: &record.account_id,
+                received_at: record.received_at_ms,
+                occurred_at: record.occurred_at_ms,
+                data: &data,
+            }))))
+        }
+        DeliveryKind::Raw => Ok(sh
+            .store
+            .journal_entry(&record.subject)
+            .await?
+            .map(|e| e.body)),
+    }
+}
+
+/// Commits outcomes in batches; an entry is acknowledged with its last endpoint's outcome.
+/// A failed commit is retried as it is (nothing was written), so nothing is lost and the
+/// instance stops reading until Redis is back.
+async fn commit_loop(sh: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<Finished>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < COMMIT_MAX {
+            match rx.try_recv() {
+                Ok(f) => batch.push(f),
+                Err(_) => break,
+            }
+        }
+        let mut commit = AttemptCommit::default();
+        {
+            let mut held = sh.held.borrow_mut();
+            for f in &batch {
+                if let Some(left) = held.get_mut(&f.entry_id) {
+                    *left = left.saturating_sub(1);
+                    if *left == 0 {
+                        held.remove(&f.entry_id);
+                        commit.acks.push(f.entry_id.clone());
+                    }
+                }
+            }
+        }
+        commit.resolutions = batch
+            .iter()
+            .filter(|f| !f.resolution.endpoint_id.is_empty())
+            .map(|f| f.resolution.clone())
+            .collect();
+        commit.stats = stats::increments(&commit.resolutions);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let started = Instant::now();
+            match sh.store.commit_attempts(&commit).await {
+                Ok(()) => {
+                    metrics::histogram!(m::DELIVERY_COMMIT_DURATION)
+                        .record(started.elapsed().as_secs_f64());
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "cannot commit delivery outcomes");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        let label = sh.settings.endpoint_metrics_label;
+        for f in &batch {
+            record_metrics(f, label);
+        }
+        sh.in_flight.set(sh.in_flight.get() - batch.len());
+        metrics::gauge!(m::DELIVERY_IN_FLIGHT).set(sh.in_flight.get() as f64);
+        sh.wake.notify_waiters();
+    }
+}
+
+fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        _ => "error",
+    }
+}
+
+fn record_metrics(f: &Finished, endpoint_label: bool) {
+    let r = &f.resolution;
+    let Some(log) = &r.log else { return };
+    let outcome = match &r.next {
+        NextStep::Delivered => "delivered",
+        NextStep::Retry { .. } => "retry",
+        NextStep::Gone => "gone",
+        _ => "dead",
+    };
+    let endpoint = if endpoint_label {
+        r.endpoint_id.clone()
+    } else {
+        String::new()
+    };
+    let mut labels = vec![
+        ("outcome", outcome.to_string()),
+        ("status_class", status_class(f.status).to_string()),
+    ];
+    if endpoint_label {
+        labels.push(("endpoint", endpoint.clone()));
+    }
+    metrics::counter!(m::DELIVERY_ATTEMPTS, &labels).increment(1);
+    let seconds = log.duration_ms as f64 / 1000.0;
+    if endpoint_label {
+        metrics::histogram!(m::DELIVERY_DURATION, "endpoint" => endpoint).record(seconds);
+    } else {
+        metrics::histogram!(m::DELIVERY_DURATION).record(seconds);
+    }
+    match &r.next {
+        NextStep::Delivered => {
+            let e2e = unix_ms().saturating_sub(r.received_at_ms) as f64 / 1000.0;
+            metrics::histogram!(m::END_TO_END, "platform" => f.platform.clone()).record(e2e);
+        }
+        NextStep::Retry { .. } => metrics::counter!(m::RETRIES_SCHEDULED).increment(1),
+        NextStep::Gone => metrics::counter!(m::DEAD_LETTERS, "reason" => "gone").increment(1),
+        NextStep::Dead { .. } => {
+            let reason = if log.status.is_none()
+                && log
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("not a public address"))
+            {
+                "blocked"
+            } else {
+                "exhausted"
+            };
+            metrics::counter!(m::DEAD_LETTERS, "reason" => reason).increment(1);
+        }
+        _ => {}
+    }
+}

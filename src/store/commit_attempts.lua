@@ -1,0 +1,92 @@
+-- Records what became of a batch of deliveries and acknowledges the finished entries,
+-- atomically: attempt logs, delivery states, retries, dead letters, endpoint health and
+-- statistics either all land with the acknowledgements or none do (and the entries are
+-- attempted again, under the same webhook-id).
+--
+-- KEYS[1] deliveries stream   KEYS[2] retry sorted set   KEYS[3] dead stream
+-- ARGV[1] consumer group   ARGV[2] now (ms)   ARGV[3] key prefix   ARGV[4] state/stats TTL (s)
+-- ARGV[5] MINID of attempt logs   ARGV[6] disable after (ms)   ARGV[7] MINID of the dead stream
+-- ARGV[8] number of resolutions   ARGV[9] number of acks   ARGV[10] number of stat increments
+-- then 11 values per resolution: kind (e|r), subject, endpoint, tenant, event type, attempt,
+--   next (delivered|retry|defer|dead|gone|drop), due (ms), reason, attempt log (JSON or ""),
+--   received_at (ms)
+-- then the delivery entry ids to acknowledge
+-- then 3 values per stat increment: key, field, amount
+local prefix, ttl, now = ARGV[3], ARGV[4], tonumber(ARGV[2])
+local disable_after = tonumber(ARGV[6])
+local version_key = prefix .. 'endpoints:version'
+
+local function succeeded(ep)
+  local h = prefix .. 'ephealth:' .. ep
+  redis.call('HSET', h, 'last_success', now)
+  redis.call('HDEL', h, 'failing_since')
+end
+
+local function disable(ep, reason)
+  local h = prefix .. 'ephealth:' .. ep
+  if redis.call('HEXISTS', h, 'disabled_reason') == 0 then
+    redis.call('HSET', h, 'disabled_reason', reason, 'disabled_at', now)
+    redis.call('INCR', version_key)
+  end
+end
+
+local function failed(ep)
+  local h = prefix .. 'ephealth:' .. ep
+  redis.call('HSET', h, 'last_failure', now)
+  redis.call('HSETNX', h, 'failing_since', now)
+  local since = tonumber(redis.call('HGET', h, 'failing_since'))
+  if now - since >= disable_after then
+    disable(ep, 'failing')
+  end
+end
+
+local a = 11
+for _ = 1, tonumber(ARGV[8]) do
+  local kind, subj, ep, tenant = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local etype, att, nxt, due = ARGV[a + 4], tonumber(ARGV[a + 5]), ARGV[a + 6], ARGV[a + 7]
+  local reason, log, rcv = ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
+  a = a + 11
+  local status_key = prefix .. 'dstatus:' .. kind .. ':' .. subj
+  local log_id = ''
+  if log ~= '' then
+    log_id = redis.call('XADD', prefix .. 'attempts:' .. ep, 'MINID', '~', ARGV[5], '*', 'j', log)
+  end
+  local state = nil
+  if nxt == 'delivered' then
+    state = 'delivered:' .. att .. ':' .. log_id
+    succeeded(ep)
+  elseif nxt == 'retry' then
+    redis.call('ZADD', KEYS[2], due, table.concat({kind, subj, ep, att + 1, etype}, '|'))
+    state = 'failed:' .. att .. ':' .. log_id
+    failed(ep)
+  elseif nxt == 'defer' then
+    -- Not attempted (the endpoint's queue was full): same attempt number, later.
+    redis.call('ZADD', KEYS[2], due, table.concat({kind, subj, ep, att, etype}, '|'))
+  elseif nxt == 'dead' or nxt == 'gone' then
+    local dead_id = redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[7], '*', 'k', kind,
+      'ev', subj, 'ep', ep, 'tenant', tenant, 'type', etype, 'att', att, 'reason', reason,
+      'at', now, 'received_at', rcv)
+    state = 'dead:' .. att .. ':' .. log_id .. ':' .. dead_id
+    if log ~= '' then failed(ep) end
+    if nxt == 'gone' then disable(ep, 'gone') end
+  elseif nxt == 'drop' then
+    redis.call('HDEL', status_key, ep)
+  end
+  if state then
+    redis.call('HSET', status_key, ep, state)
+    redis.call('EXPIRE', status_key, ttl)
+  end
+end
+
+local n_acks = tonumber(ARGV[9])
+if n_acks > 0 then
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, a, a + n_acks - 1))
+end
+a = a + n_acks
+
+for _ = 1, tonumber(ARGV[10]) do
+  redis.call('HINCRBY', ARGV[a], ARGV[a + 1], ARGV[a + 2])
+  redis.call('EXPIRE', ARGV[a], ttl)
+  a = a + 3
+end
+return 1

@@ -1,0 +1,256 @@
+//! What goes in and out of the [`DeliveryStore`](super::DeliveryStore).
+
+use serde::{Deserialize, Serialize};
+
+/// What a delivery carries: one event (JSON mode) or one Meta request (raw mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryKind {
+    Event,
+    Raw,
+}
+
+impl DeliveryKind {
+    /// The one-letter tag used in keys and entries.
+    pub fn tag(self) -> &'static str {
+        match self {
+            DeliveryKind::Event => "e",
+            DeliveryKind::Raw => "r",
+        }
+    }
+
+    pub fn from_tag(tag: &str) -> Option<DeliveryKind> {
+        match tag {
+            "e" => Some(DeliveryKind::Event),
+            "r" => Some(DeliveryKind::Raw),
+            _ => None,
+        }
+    }
+}
+
+/// An entry of the deliveries stream: one subject for one or more endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    /// The entry's id in the deliveries stream (what is acknowledged).
+    pub id: String,
+    pub kind: DeliveryKind,
+    /// The event id, or the journal id in raw mode.
+    pub subject: String,
+    pub endpoints: Vec<String>,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub event_type: String,
+    pub platform: String,
+    pub account_id: String,
+    pub source: String,
+    pub received_at_ms: u64,
+    pub occurred_at_ms: Option<u64>,
+    /// The event's JSON (JSON mode).
+    pub data: String,
+}
+
+/// Where a delivery to one endpoint goes after this round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextStep {
+    Delivered,
+    /// Attempted and failed; the next attempt is due then.
+    Retry {
+        due_ms: u64,
+    },
+    /// Not attempted (the endpoint's queue was full); the same attempt is due then.
+    Defer {
+        due_ms: u64,
+    },
+    /// Given up: to the dead stream.
+    Dead {
+        reason: String,
+    },
+    /// `410 Gone`: to the dead stream, and the endpoint is disabled.
+    Gone,
+    /// The endpoint no longer exists.
+    Drop,
+}
+
+/// One attempt as logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptLog {
+    pub endpoint_id: String,
+    pub kind: DeliveryKind,
+    /// The event id (or the journal id in raw mode).
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub webhook_id: String,
+    pub attempt: u32,
+    /// When the attempt started, Unix ms.
+    pub at: u64,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The response body, cut at 4 KiB.
+    pub response: String,
+}
+
+/// What became of one endpoint's share of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub kind: DeliveryKind,
+    pub subject: String,
+    pub endpoint_id: String,
+    pub tenant_id: String,
+    pub event_type: String,
+    pub attempt: u32,
+    pub received_at_ms: u64,
+    pub next: NextStep,
+    pub log: Option<AttemptLog>,
+}
+
+/// Everything one commit of the dispatcher writes.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptCommit {
+    pub resolutions: Vec<Resolution>,
+    /// Deliveries entries every endpoint of which is resolved.
+    pub acks: Vec<String>,
+    /// `(scope, bucket start, field, amount)`: statistics counters to add.
+    pub stats: Vec<(String, u64, String, i64)>,
+}
+
+/// A logged attempt with its id in the endpoint's log.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptEntry {
+    pub id: String,
+    #[serde(flatten)]
+    pub log: AttemptLog,
+}
+
+/// A delivery whose attempts ran out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadDelivery {
+    pub id: String,
+    pub kind: DeliveryKind,
+    pub event_id: String,
+    pub endpoint_id: String,
+    pub tenant_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub attempts: u32,
+    pub reason: String,
+    pub dead_at: u64,
+    pub received_at: u64,
+}
+
+/// Filters of the dead-letter list and of bulk replay.
+#[derive(Debug, Clone, Default)]
+pub struct DeadQuery {
+    /// Only these endpoints (a tenant's); `None` for all.
+    pub endpoint_ids: Option<Vec<String>>,
+    pub event_type: Option<String>,
+    /// Dead at or after / at or before, Unix ms.
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+impl DeadQuery {
+    pub fn matches(&self, d: &DeadDelivery) -> bool {
+        self.endpoint_ids
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&d.endpoint_id))
+            && self.event_type.as_ref().is_none_or(|t| &d.event_type == t)
+    }
+}
+
+/// The state of an event's delivery to one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryState {
+    pub endpoint_id: String,
+    /// `pending` (first attempt not made yet), `delivering` (a retry is under way),
+    /// `failed` (the last attempt failed, another is scheduled), `delivered`, `dead`.
+    pub status: String,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_attempt_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_id: Option<String>,
+}
+
+impl DeliveryState {
+    /// Reads `state:attempt[:log id[:dead id]]` as the scripts write it.
+    pub fn parse(endpoint_id: String, value: &str) -> DeliveryState {
+        let mut parts = value.split(':');
+        let status = parts.next().unwrap_or_default().to_string();
+        let attempts: u32 = parts.next().and_then(|a| a.parse().ok()).unwrap_or(0);
+        let non_empty = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
+        let last_attempt_id = non_empty(parts.next());
+        let dead_id = non_empty(parts.next());
+        // `pending:1` was written before any attempt: no attempt was made yet.
+        let attempts = if status == "pending" || status == "delivering" {
+            attempts.saturating_sub(1)
+        } else {
+            attempts
+        };
+        DeliveryState {
+            endpoint_id,
+            status,
+            attempts,
+            last_attempt_id,
+            dead_id,
+        }
+    }
+}
+
+/// The overall state of an event from its deliveries: the worst one wins.
+pub fn overall_status(states: &[DeliveryState]) -> Option<&'static str> {
+    const ORDER: [&str; 5] = ["dead", "failed", "delivering", "pending", "delivered"];
+    ORDER
+        .into_iter()
+        .find(|s| states.iter().any(|d| d.status == *s))
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryGauges {
+    /// Deliveries entries not yet read by the delivery group.
+    pub lag: u64,
+    /// Read but not yet acknowledged.
+    pub pending: u64,
+    /// Waiting in the retry set.
+    pub scheduled: u64,
+    /// Of those, already due.
+    pub due: u64,
+    pub dead: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_read_as_the_scripts_write_them() {
+        let d = DeliveryState::parse("ep".into(), "dead:8:1-1:2-2");
+        assert_eq!(d.status, "dead");
+        assert_eq!(d.attempts, 8);
+        assert_eq!(d.last_attempt_id.as_deref(), Some("1-1"));
+        assert_eq!(d.dead_id.as_deref(), Some("2-2"));
+        let p = DeliveryState::parse("ep".into(), "pending:1");
+        assert_eq!(
+            (p.status.as_str(), p.attempts, p.last_attempt_id),
+            ("pending", 0, None)
+        );
+        let f = DeliveryState::parse("ep".into(), "failed:2:3-0");
+        assert_eq!((f.attempts, f.dead_id), (2, None));
+    }
+
+    #[test]
+    fn the_worst_delivery_decides_the_event_status() {
+        let s = |v: &str| DeliveryState::parse("e".into(), v);
+        assert_eq!(
+            overall_status(&[s("delivered:1:1-0"), s("failed:1:2-0")]),
+            Some("failed")
+        );
+        assert_eq!(overall_status(&[s("delivered:1:1-0")]), Some("delivered"));
+        assert_eq!(overall_status(&[]), None);
+    }
+}

@@ -1,0 +1,85 @@
+-- Puts deliveries back on the deliveries stream, atomically with taking them from where they
+-- waited, so several hookd instances can run it at once and each delivery moves once.
+--
+-- KEYS[1] deliveries stream   KEYS[2] retry sorted set   KEYS[3] dead stream   KEYS[4] events
+-- ARGV[1] mode   ARGV[2] key prefix   ARGV[3] state TTL (s)
+--   due:  ARGV[4] now (ms), ARGV[5] how many at most   → {moved, dropped}
+--   dead: ARGV[4…] dead entry ids                      → moved
+--   one:  ARGV[4] kind, ARGV[5] subject, ARGV[6] endpoint, ARGV[7] event type  → 1 or 0
+-- A delivery whose event retention already trimmed cannot be rebuilt and is dropped.
+local prefix, ttl = ARGV[2], ARGV[3]
+
+local function enqueue(kind, subj, ep, att, etype, state)
+  local args
+  if kind == 'e' then
+    local found = redis.call('XRANGE', KEYS[4], subj, subj)
+    if #found == 0 then return false end
+    args = {'XADD', KEYS[1], '*', 'k', 'e', 'ev', subj, 'eps', ep, 'att', att}
+    local f = found[1][2]
+    for i = 1, #f, 2 do
+      if f[i] ~= 'object' and f[i] ~= 'journal_id' then
+        args[#args + 1] = f[i]
+        args[#args + 1] = f[i + 1]
+      end
+    end
+  else
+    args = {'XADD', KEYS[1], '*', 'k', 'r', 'ev', subj, 'eps', ep, 'att', att, 'type', etype}
+  end
+  redis.call(unpack(args))
+  local status_key = prefix .. 'dstatus:' .. kind .. ':' .. subj
+  redis.call('HSET', status_key, ep, state .. ':' .. att)
+  redis.call('EXPIRE', status_key, ttl)
+  return true
+end
+
+local function split(member)
+  local parts = {}
+  for p in string.gmatch(member, '[^|]+') do parts[#parts + 1] = p end
+  return parts
+end
+
+local mode = ARGV[1]
+if mode == 'due' then
+  local members = redis.call('ZRANGE', KEYS[2], '-inf', ARGV[4], 'BYSCORE', 'LIMIT', 0, ARGV[5])
+  local moved, dropped = 0, 0
+  for _, m in ipairs(members) do
+    local p = split(m)
+    if enqueue(p[1], p[2], p[3], p[4], p[5] or '', 'delivering') then
+      moved = moved + 1
+    else
+      dropped = dropped + 1
+    end
+    redis.call('ZREM', KEYS[2], m)
+  end
+  return {moved, dropped}
+elseif mode == 'dead' then
+  local moved = 0
+  for i = 4, #ARGV do
+    local found = redis.call('XRANGE', KEYS[3], ARGV[i], ARGV[i])
+    if #found == 1 then
+      local f, d = found[1][2], {}
+      for j = 1, #f, 2 do d[f[j]] = f[j + 1] end
+      if enqueue(d.k, d.ev, d.ep, '1', d.type or '', 'pending') then moved = moved + 1 end
+      redis.call('XDEL', KEYS[3], ARGV[i])
+    end
+  end
+  return moved
+elseif mode == 'one' then
+  local kind, subj, ep, etype = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+  local current = redis.call('HGET', prefix .. 'dstatus:' .. kind .. ':' .. subj, ep)
+  if not current then return 0 end
+  local state, att = string.match(current, '^([^:]+):(%d+)')
+  att = tonumber(att) or 1
+  local next_att = 1
+  if state == 'failed' then
+    -- Take it off the schedule: this attempt replaces the one that was waiting.
+    redis.call('ZREM', KEYS[2], table.concat({kind, subj, ep, att + 1, etype}, '|'))
+    next_att = att + 1
+  elseif state == 'dead' then
+    local dead_id = string.match(current, '^dead:[^:]*:[^:]*:(.+)$')
+    if dead_id then redis.call('XDEL', KEYS[3], dead_id) end
+  end
+  if enqueue(kind, subj, ep, tostring(next_att), etype, 'pending') then return 1 end
+  return 0
+end
+return redis.error_reply('unknown mode ' .. tostring(mode))
