@@ -90,6 +90,7 @@ impl Application {
         let state = web::Data::new(AppState::new(
             settings.clone(),
             store,
+            delivery,
             engine.clone(),
             prometheus,
         ));

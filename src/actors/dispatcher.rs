@@ -542,6 +542,9 @@ async fn commit_loop(sh: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<Finished>) 
         let label = sh.settings.endpoint_metrics_label;
         for f in &batch {
             record_metrics(f, label);
+            if f.resolution.next == NextStep::Gone {
+                sh.routes.disable(&f.resolution.endpoint_id, "gone");
+            }
         }
         sh.in_flight.set(sh.in_flight.get() - batch.len());
         metrics::gauge!(m::DELIVERY_IN_FLIGHT).set(sh.in_flight.get() as f64);

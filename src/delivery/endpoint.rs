@@ -8,6 +8,14 @@ use serde::{Deserialize, Serialize};
 use super::{MAX_TIMEOUT, signing};
 use crate::meta::Platform;
 
+/// A new random id with a prefix that tells what it names (`t_`, `ep_`, `hk_`).
+pub fn new_id(prefix: &str, bytes: usize) -> String {
+    use rand::RngCore;
+    let mut raw = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut raw);
+    format!("{prefix}{}", hex::encode(raw))
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Tenant {
     pub id: String,

@@ -187,6 +187,26 @@ impl Routes {
             .clone()
     }
 
+    /// Marks an endpoint disabled at once (this instance just saw it answer 410 or fail too
+    /// long); the reload that follows the stored change agrees.
+    pub fn disable(&self, endpoint_id: &str, reason: &str) {
+        let mut guard = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let endpoints = guard
+            .endpoints()
+            .map(|live| {
+                let mut live = LiveEndpoint::clone(live);
+                if live.endpoint.id == endpoint_id && live.health.disabled_reason.is_none() {
+                    live.health.disabled_reason = Some(reason.to_string());
+                }
+                live
+            })
+            .collect();
+        *guard = Arc::new(RouteTable::build(endpoints));
+    }
+
     pub fn replace(&self, table: RouteTable) {
         *self
             .0

@@ -1,16 +1,17 @@
-//! The read side of the management API (`/api/v1`): events, statistics, quarantine and
-//! rejected requests. Every route needs the admin key.
+//! The read side of the management API (`/api/v1`): events with their delivery state,
+//! statistics, quarantine and rejected requests. Events are visible to the admin and, for the
+//! events routed to their endpoints, to tenants; the rest needs the admin key.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::Admin;
+use super::auth::{Admin, Caller};
 use super::error::ApiError;
 use crate::meta::Platform;
-use crate::store::EventQuery;
+use crate::store::{DeliveryKind, EventQuery, overall_status};
 
-const DEFAULT_PAGE_SIZE: usize = 50;
+pub(super) const DEFAULT_PAGE_SIZE: usize = 50;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +35,7 @@ pub struct PageParams {
     limit: Option<usize>,
 }
 
-fn page_size(limit: Option<usize>, max: usize) -> Result<usize, ApiError> {
+pub(super) fn page_size(limit: Option<usize>, max: usize) -> Result<usize, ApiError> {
     match limit.unwrap_or(DEFAULT_PAGE_SIZE.min(max)) {
         0 => Err(ApiError::BadRequest("limit must be at least 1".into())),
         n if n > max => Err(ApiError::BadRequest(format!("limit must be at most {max}"))),
@@ -42,7 +43,7 @@ fn page_size(limit: Option<usize>, max: usize) -> Result<usize, ApiError> {
     }
 }
 
-fn cursor(c: Option<String>) -> Result<Option<String>, ApiError> {
+pub(super) fn cursor(c: Option<String>) -> Result<Option<String>, ApiError> {
     match c {
         Some(c) if !crate::store::is_stream_id(&c) => Err(ApiError::BadRequest(
             "cursor must be a value returned as next_cursor".into(),
@@ -52,7 +53,7 @@ fn cursor(c: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 pub async fn list_events(
-    _: Admin,
+    caller: Caller,
     state: web::Data<AppState>,
     params: web::Query<EventsParams>,
 ) -> Result<HttpResponse, ApiError> {
@@ -70,7 +71,7 @@ pub async fn list_events(
         return Err(ApiError::BadRequest("from must not be after to".into()));
     }
     let query = EventQuery {
-        tenant_id: None,
+        tenant_id: caller.tenant().map(str::to_string),
         platform: p.platform,
         event_type: p.event_type,
         account_id: p.account_id,
@@ -82,15 +83,47 @@ pub async fn list_events(
     Ok(HttpResponse::Ok().json(state.store.list_events(&query).await?))
 }
 
+/// An event with the state of its deliveries (a tenant sees only its endpoints' ones, and
+/// only events routed to them).
 pub async fn get_event(
-    _: Admin,
+    caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    match state.store.get_event(&id).await? {
-        Some(event) => Ok(HttpResponse::Ok().json(event)),
-        None => Err(ApiError::NotFound("event")),
+    let event = state
+        .store
+        .get_event(&id)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
+    let mut deliveries = state
+        .delivery
+        .delivery_states(DeliveryKind::Event, &id)
+        .await?;
+    let mut raw = state
+        .delivery
+        .delivery_states(DeliveryKind::Raw, &event.journal_id)
+        .await?;
+    if let Some(tenant) = caller.tenant() {
+        let own: Vec<String> = state
+            .delivery
+            .list_endpoints()
+            .await?
+            .into_iter()
+            .filter(|l| l.endpoint.tenant_id == tenant)
+            .map(|l| l.endpoint.id)
+            .collect();
+        deliveries.retain(|d| own.contains(&d.endpoint_id));
+        raw.retain(|d| own.contains(&d.endpoint_id));
+        if deliveries.is_empty() && raw.is_empty() {
+            return Err(ApiError::NotFound("event"));
+        }
     }
+    let status = overall_status(&deliveries);
+    let mut body = serde_json::to_value(&event).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    body["status"] = serde_json::json!(status);
+    body["deliveries"] = serde_json::json!(deliveries);
+    body["raw_deliveries"] = serde_json::json!(raw);
+    Ok(HttpResponse::Ok().json(body))
 }
 
 pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -1,8 +1,11 @@
-//! The management API's bearer key, checked in constant time.
+//! The management API's bearer keys: the admin key from the configuration (checked in constant
+//! time) and tenant keys (looked up by their SHA-256; only the hash is stored).
 
 use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use futures_util::future::LocalBoxFuture;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
@@ -10,6 +13,71 @@ use super::error::ApiError;
 
 /// Proof that the request carried the admin key. Take it as a handler argument.
 pub struct Admin;
+
+/// Who is calling: the admin (sees everything) or a tenant (sees its own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Admin,
+    Tenant(String),
+}
+
+impl Caller {
+    /// Whether this caller may see what belongs to `tenant_id`.
+    pub fn owns(&self, tenant_id: &str) -> bool {
+        match self {
+            Caller::Admin => true,
+            Caller::Tenant(t) => t == tenant_id,
+        }
+    }
+
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Caller::Admin => None,
+            Caller::Tenant(t) => Some(t),
+        }
+    }
+}
+
+/// Tenant API keys start with this, so a leaked one is recognisable.
+pub const TENANT_KEY_PREFIX: &str = "hk_";
+
+/// The stored form of a tenant key.
+pub fn key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn bearer(req: &HttpRequest) -> Option<&[u8]> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Caller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+            return Box::pin(async { Err(ApiError::Unauthorized) });
+        };
+        let header = bearer(req);
+        if bearer_matches(header, &state.settings.api.admin_key) {
+            return Box::pin(async { Ok(Caller::Admin) });
+        }
+        let token = header
+            .and_then(|h| h.strip_prefix(b"Bearer "))
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .filter(|t| t.starts_with(TENANT_KEY_PREFIX))
+            .map(key_hash);
+        Box::pin(async move {
+            let hash = token.ok_or(ApiError::Unauthorized)?;
+            match state.delivery.api_key(&hash).await? {
+                Some(key) => Ok(Caller::Tenant(key.tenant_id)),
+                None => Err(ApiError::Unauthorized),
+            }
+        })
+    }
+}
 
 /// Whether `header` (an `Authorization` value) carries `key` as a bearer token.
 pub fn bearer_matches(header: Option<&[u8]>, key: &str) -> bool {
@@ -27,15 +95,13 @@ impl FromRequest for Admin {
         let Some(state) = req.app_data::<web::Data<AppState>>() else {
             return ready(Err(ApiError::Unauthorized));
         };
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .map(|v| v.as_bytes());
-        ready(if bearer_matches(header, &state.settings.api.admin_key) {
-            Ok(Admin)
-        } else {
-            Err(ApiError::Unauthorized)
-        })
+        ready(
+            if bearer_matches(bearer(req), &state.settings.api.admin_key) {
+                Ok(Admin)
+            } else {
+                Err(ApiError::Unauthorized)
+            },
+        )
     }
 }
 

@@ -15,16 +15,30 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    Invalid(#[from] crate::delivery::endpoint::Invalid),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl ApiError {
+    /// A 422 about `field`.
+    pub fn invalid(field: &'static str, problem: impl Into<String>) -> ApiError {
+        ApiError::Invalid(crate::delivery::endpoint::Invalid {
+            field,
+            problem: problem.into(),
+        })
+    }
+
     fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "unauthorized",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Invalid(_) => "invalid",
             ApiError::Store(_) => "storage_unavailable",
         }
     }
@@ -36,6 +50,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -48,6 +64,10 @@ impl ResponseError for ApiError {
         if matches!(self, ApiError::Store(_)) {
             res.insert_header(("Retry-After", "5"));
         }
-        res.json(json!({"error": {"code": self.code(), "message": self.to_string()}}))
+        let mut error = json!({"code": self.code(), "message": self.to_string()});
+        if let ApiError::Invalid(i) = self {
+            error["field"] = json!(i.field);
+        }
+        res.json(json!({ "error": error }))
     }
 }

@@ -2,9 +2,12 @@
 
 pub mod api;
 pub mod auth;
+pub mod deliveries;
+pub mod endpoints;
 pub mod error;
 pub mod health;
 pub mod ingress;
+pub mod tenants;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +18,9 @@ use tokio::sync::Semaphore;
 
 use crate::actors::Engine;
 use crate::config::Settings;
-use crate::store::Store;
+use crate::delivery::client::Outbound;
+use crate::delivery::ssrf::AddressPolicy;
+use crate::store::{DeliveryStore, Store};
 use error::ApiError;
 use ingress::Source;
 
@@ -27,7 +32,11 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub sources: HashMap<String, Source>,
     pub store: Arc<dyn Store>,
+    pub delivery: Arc<dyn DeliveryStore>,
     pub engine: Engine,
+    /// For test sends from the API (deliveries use the dispatcher's own client).
+    pub outbound: Outbound,
+    pub address_policy: AddressPolicy,
     pub prometheus: PrometheusHandle,
     /// Bounds the background writes of rejection records.
     pub rejection_writers: Arc<Semaphore>,
@@ -37,9 +46,11 @@ impl AppState {
     pub fn new(
         settings: Arc<Settings>,
         store: Arc<dyn Store>,
+        delivery: Arc<dyn DeliveryStore>,
         engine: Engine,
         prometheus: PrometheusHandle,
     ) -> AppState {
+        let address_policy = AddressPolicy::new(settings.delivery.ssrf.allow.clone());
         let sources = settings
             .sources
             .iter()
@@ -59,7 +70,10 @@ impl AppState {
             settings,
             sources,
             store,
+            delivery,
             engine,
+            outbound: Outbound::new(address_policy.clone()),
+            address_policy,
             prometheus,
             rejection_writers: ingress::rejection_writers(),
         }
@@ -70,13 +84,65 @@ impl AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let query_errors = web::QueryConfig::default()
         .error_handler(|e, _| ApiError::BadRequest(format!("invalid query: {e}")).into());
+    let json_errors = web::JsonConfig::default()
+        .limit(256 * 1024)
+        .error_handler(|e, _| {
+            use actix_web::error::JsonPayloadError;
+            match e {
+                // Well-formed JSON with a wrong field or type: say which.
+                JsonPayloadError::Deserialize(d) if d.is_data() => {
+                    ApiError::invalid("body", d.to_string()).into()
+                }
+                other => ApiError::BadRequest(format!("invalid JSON body: {other}")).into(),
+            }
+        });
     cfg.app_data(query_errors)
+        .app_data(json_errors)
         .route("/webhooks/{source}", web::get().to(ingress::handshake))
         .route("/webhooks/{source}", web::post().to(ingress::receive))
         .service(
             web::scope("/api/v1")
                 .route("/events", web::get().to(api::list_events))
                 .route("/events/{id}", web::get().to(api::get_event))
+                .route(
+                    "/events/{id}/deliveries/{endpoint_id}/retry",
+                    web::post().to(deliveries::retry_one),
+                )
+                .route("/event-types", web::get().to(deliveries::event_types))
+                .route("/tenants", web::post().to(tenants::create))
+                .route("/tenants", web::get().to(tenants::list))
+                .route("/tenants/{id}", web::get().to(tenants::get))
+                .route("/tenants/{id}/keys", web::post().to(tenants::create_key))
+                .route(
+                    "/tenants/{id}/keys/{key_id}",
+                    web::delete().to(tenants::delete_key),
+                )
+                .route("/endpoints", web::post().to(endpoints::create))
+                .route("/endpoints", web::get().to(endpoints::list))
+                .route("/endpoints/{id}", web::get().to(endpoints::get))
+                .route("/endpoints/{id}", web::patch().to(endpoints::update))
+                .route("/endpoints/{id}", web::delete().to(endpoints::delete))
+                .route("/endpoints/{id}/secret", web::get().to(endpoints::secret))
+                .route(
+                    "/endpoints/{id}/secret/rotate",
+                    web::post().to(endpoints::rotate_secret),
+                )
+                .route("/endpoints/{id}/test", web::post().to(endpoints::test_send))
+                .route(
+                    "/endpoints/{id}/attempts",
+                    web::get().to(endpoints::attempts),
+                )
+                .route(
+                    "/endpoints/{id}/stats",
+                    web::get().to(endpoints::endpoint_stats),
+                )
+                .route(
+                    "/deliveries/stats",
+                    web::get().to(deliveries::overall_stats),
+                )
+                .route("/dead", web::get().to(deliveries::list_dead))
+                .route("/dead/replay", web::post().to(deliveries::replay))
+                .route("/attempts", web::delete().to(deliveries::purge_attempts))
                 .route("/stats", web::get().to(api::stats))
                 .route("/quarantine", web::get().to(api::list_quarantine))
                 .route("/rejected", web::get().to(api::list_rejected)),

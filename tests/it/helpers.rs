@@ -131,6 +131,9 @@ pub fn test_settings(redis_url: &str) -> Settings {
     s.api.admin_key = ADMIN_KEY.into();
     s.retention.housekeeping_interval = Duration::from_millis(200);
     s.normalizer.block = Duration::from_millis(200);
+    s.delivery.ssrf.allow = vec!["127.0.0.1/32".parse().expect("cidr")];
+    s.delivery.retry_poll = Duration::from_millis(50);
+    s.delivery.route_refresh = Duration::from_millis(200);
     s.sources.insert(
         "test".into(),
         hookd::config::SourceSettings {
@@ -209,6 +212,64 @@ impl TestApp {
         let res = self.api(path).await;
         assert!(res.status().is_success(), "{path}: {}", res.status());
         res.json().await.expect("json")
+    }
+
+    /// A management API call with `key` as bearer; returns the status and the JSON body (Null
+    /// when there is none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Creates a tenant and one key for it; returns (tenant id, key).
+    pub async fn tenant(&self, name: &str) -> (String, String) {
+        let (status, t) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/tenants",
+                ADMIN_KEY,
+                Some(serde_json::json!({"name": name})),
+            )
+            .await;
+        assert_eq!(status, 201, "{t}");
+        let id = t["id"].as_str().expect("tenant id").to_string();
+        let (status, k) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/tenants/{id}/keys"),
+                ADMIN_KEY,
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{k}");
+        (id, k["key"].as_str().expect("key").to_string())
+    }
+
+    /// Creates an endpoint with a tenant key; returns its JSON (with the secret).
+    pub async fn endpoint(&self, key: &str, body: serde_json::Value) -> serde_json::Value {
+        let (status, e) = self
+            .call(reqwest::Method::POST, "/api/v1/endpoints", key, Some(body))
+            .await;
+        assert_eq!(status, 201, "{e}");
+        e
     }
 
     pub async fn stats(&self) -> serde_json::Value {

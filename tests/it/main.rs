@@ -3,7 +3,9 @@
 mod api;
 mod chaos;
 mod dedup;
+mod delivery;
 mod engine;
 mod fixtures;
 mod helpers;
 mod ingress;
+mod receiver;

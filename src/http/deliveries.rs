@@ -1,0 +1,279 @@
+//! Delivery operations (`/api/v1`): the event catalogue, overall delivery statistics, dead
+//! letters and their replay, retrying one delivery now, deleting old attempt logs.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::api::{cursor, page_size};
+use super::auth::Caller;
+use super::endpoints::{PeriodParams, owned, period};
+use super::error::ApiError;
+use crate::delivery::stats;
+use crate::meta::KNOWN_EVENT_TYPES;
+use crate::metrics as m;
+use crate::store::{ALL_ENDPOINTS, DeadQuery, DeliveryKind, DeliveryStore};
+use crate::time::unix_ms;
+
+pub async fn event_types() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "items": KNOWN_EVENT_TYPES,
+        "patterns": ["*", "whatsapp.*", "messenger.*", "page.*", "instagram.*", "other.*"],
+        "note": "fields Meta adds later arrive as platform.field and can be subscribed to by name",
+    }))
+}
+
+/// The endpoints a caller may act on: `None` for the admin (all).
+async fn scope(state: &AppState, caller: &Caller) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(tenant) = caller.tenant() else {
+        return Ok(None);
+    };
+    Ok(Some(
+        state
+            .delivery
+            .list_endpoints()
+            .await?
+            .into_iter()
+            .filter(|l| l.endpoint.tenant_id == tenant)
+            .map(|l| l.endpoint.id)
+            .collect(),
+    ))
+}
+
+pub async fn overall_stats(
+    caller: Caller,
+    state: web::Data<AppState>,
+    params: web::Query<PeriodParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (from, to) = period(&params, state.settings.delivery.log_retention)?;
+    let buckets = match scope(&state, &caller).await? {
+        None => {
+            state
+                .delivery
+                .stats_buckets(ALL_ENDPOINTS, from, to)
+                .await?
+        }
+        Some(endpoints) => {
+            let mut all = Vec::new();
+            for ep in endpoints {
+                all.extend(state.delivery.stats_buckets(&ep, from, to).await?);
+            }
+            all
+        }
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "from": from,
+        "to": to,
+        "stats": stats::summarize(&buckets),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadParams {
+    endpoint_id: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    /// Dead at or after / at or before, Unix ms.
+    from: Option<u64>,
+    to: Option<u64>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The dead-letter filter a caller asked for, narrowed to what it may see.
+async fn dead_query(
+    state: &AppState,
+    caller: &Caller,
+    endpoint_id: Option<String>,
+    event_type: Option<String>,
+    from: Option<u64>,
+    to: Option<u64>,
+) -> Result<DeadQuery, ApiError> {
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err(ApiError::BadRequest("from must not be after to".into()));
+    }
+    let endpoint_ids = match endpoint_id {
+        Some(ep) => {
+            owned(state, caller, &ep).await?;
+            Some(vec![ep])
+        }
+        None => scope(state, caller).await?,
+    };
+    Ok(DeadQuery {
+        endpoint_ids,
+        event_type,
+        from_ms: from,
+        to_ms: to,
+        cursor: None,
+        limit: 0,
+    })
+}
+
+pub async fn list_dead(
+    caller: Caller,
+    state: web::Data<AppState>,
+    params: web::Query<DeadParams>,
+) -> Result<HttpResponse, ApiError> {
+    let p = params.into_inner();
+    let mut q = dead_query(&state, &caller, p.endpoint_id, p.event_type, p.from, p.to).await?;
+    q.cursor = cursor(p.cursor)?;
+    q.limit = page_size(p.limit, state.settings.api.max_page_size)?;
+    Ok(HttpResponse::Ok().json(state.delivery.list_dead(&q).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayInput {
+    endpoint_id: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    from: Option<u64>,
+    to: Option<u64>,
+    /// Count what would be replayed, change nothing.
+    #[serde(default)]
+    dry_run: bool,
+    /// Deliveries per second (at most `delivery.replay_rate`).
+    rate: Option<u32>,
+}
+
+/// Dead letters matched by one replay request at most.
+const REPLAY_MAX: usize = 1_000_000;
+
+/// Every dead delivery matching `q`, oldest first within the newest-first pages.
+async fn matching_dead(
+    store: &dyn DeliveryStore,
+    mut q: DeadQuery,
+) -> Result<Vec<String>, ApiError> {
+    q.limit = 1000;
+    let mut ids = Vec::new();
+    loop {
+        let page = store.list_dead(&q).await?;
+        ids.extend(page.items.into_iter().map(|d| d.id));
+        match page.next_cursor {
+            Some(c) if ids.len() < REPLAY_MAX => q.cursor = Some(c),
+            _ => break,
+        }
+    }
+    ids.reverse();
+    Ok(ids)
+}
+
+/// Replays dead deliveries by filter, at a bounded rate, in the background. `dry_run` counts.
+pub async fn replay(
+    caller: Caller,
+    state: web::Data<AppState>,
+    input: web::Json<ReplayInput>,
+) -> Result<HttpResponse, ApiError> {
+    let r = input.into_inner();
+    let max_rate = state.settings.delivery.replay_rate;
+    let rate = match r.rate {
+        Some(0) => return Err(ApiError::invalid("rate", "at least 1 per second")),
+        Some(n) => n.min(max_rate),
+        None => max_rate,
+    };
+    let q = dead_query(&state, &caller, r.endpoint_id, r.event_type, r.from, r.to).await?;
+    let ids = matching_dead(state.delivery.as_ref(), q).await?;
+    if r.dry_run {
+        return Ok(HttpResponse::Ok().json(json!({ "matched": ids.len(), "dry_run": true })));
+    }
+    let matched = ids.len();
+    let store = state.delivery.clone();
+    actix_web::rt::spawn(replay_at_rate(store, ids, rate));
+    Ok(HttpResponse::Accepted().json(json!({
+        "matched": matched,
+        "rate": rate,
+        "estimated_seconds": matched.div_ceil(rate.max(1) as usize),
+    })))
+}
+
+/// Puts dead deliveries back in slices of a tenth of a second's worth.
+async fn replay_at_rate(store: std::sync::Arc<dyn DeliveryStore>, ids: Vec<String>, rate: u32) {
+    let slice = (rate as usize / 10).max(1);
+    let pause = Duration::from_secs_f64(slice as f64 / rate as f64);
+    let mut replayed = 0;
+    for chunk in ids.chunks(slice) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match store.requeue_dead(chunk).await {
+                Ok(n) => {
+                    replayed += n;
+                    metrics::counter!(m::REPLAYED).increment(n as u64);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "replay paused: cannot reach the store");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        tokio::time::sleep(pause).await;
+    }
+    tracing::info!(replayed, "replay finished");
+}
+
+/// Attempts one event's delivery to one endpoint again now.
+pub async fn retry_one(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (event_id, endpoint_id) = path.into_inner();
+    owned(&state, &caller, &endpoint_id).await?;
+    let event = state
+        .store
+        .get_event(&event_id)
+        .await?
+        .ok_or(ApiError::NotFound("event"))?;
+    let queued = state
+        .delivery
+        .retry_delivery(
+            DeliveryKind::Event,
+            &event_id,
+            &endpoint_id,
+            &event.event_type,
+        )
+        .await?;
+    if !queued {
+        return Err(ApiError::NotFound("delivery"));
+    }
+    Ok(HttpResponse::Accepted().json(json!({ "queued": true })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeParams {
+    /// Delete attempt logs older than this, e.g. `3d`.
+    older_than: String,
+}
+
+pub async fn purge_attempts(
+    caller: Caller,
+    state: web::Data<AppState>,
+    params: web::Query<PurgeParams>,
+) -> Result<HttpResponse, ApiError> {
+    let age = humantime::parse_duration(&params.older_than)
+        .map_err(|e| ApiError::BadRequest(format!("older_than: {e}")))?;
+    let endpoints = match scope(&state, &caller).await? {
+        Some(own) => own,
+        None => state
+            .delivery
+            .list_endpoints()
+            .await?
+            .into_iter()
+            .map(|l| l.endpoint.id)
+            .collect(),
+    };
+    let before = unix_ms().saturating_sub(age.as_millis() as u64);
+    let deleted = state
+        .delivery
+        .purge_attempt_logs(&endpoints, before)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "deleted": deleted, "before": before })))
+}

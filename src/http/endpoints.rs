@@ -1,0 +1,429 @@
+//! Subscriber endpoints (`/api/v1/endpoints`): create, read, change, delete, rotate the
+//! secret, send a test event, read the attempt log and statistics. A tenant sees only its own;
+//! another tenant's endpoint is "not found".
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, web};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::AppState;
+use super::api::{cursor, page_size};
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::delivery::endpoint::{Endpoint, EndpointInput, PreviousSecret, UrlRules, apply, new_id};
+use crate::delivery::payload::{OutboundEvent, event_body, webhook_id};
+use crate::delivery::request::signed_request;
+use crate::delivery::routes::{EndpointHealth, LiveEndpoint};
+use crate::delivery::{signing, stats};
+use crate::meta::Platform;
+use crate::time::unix_ms;
+
+/// An endpoint as the API shows it: everything but its secrets, plus its health.
+#[derive(Serialize)]
+struct EndpointView<'a> {
+    id: &'a str,
+    tenant_id: &'a str,
+    url: &'a str,
+    description: &'a str,
+    event_types: &'a [String],
+    account_ids: &'a [String],
+    enabled: bool,
+    /// Enabled and not disabled by hookd.
+    active: bool,
+    rate_limit: Option<u32>,
+    max_in_flight: Option<u32>,
+    timeout_ms: Option<u64>,
+    retry_schedule_ms: &'a Option<Vec<u64>>,
+    headers: &'a BTreeMap<String, String>,
+    raw: bool,
+    created_at: u64,
+    updated_at: u64,
+    #[serde(flatten)]
+    health: &'a EndpointHealth,
+    /// Only when it was just created or set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+}
+
+fn view<'a>(live: &'a LiveEndpoint, with_secret: bool) -> EndpointView<'a> {
+    let e = &live.endpoint;
+    EndpointView {
+        id: &e.id,
+        tenant_id: &e.tenant_id,
+        url: &e.url,
+        description: &e.description,
+        event_types: &e.event_types,
+        account_ids: &e.account_ids,
+        enabled: e.enabled,
+        active: live.active(),
+        rate_limit: e.rate_limit,
+        max_in_flight: e.max_in_flight,
+        timeout_ms: e.timeout_ms,
+        retry_schedule_ms: &e.retry_schedule_ms,
+        headers: &e.headers,
+        raw: e.raw,
+        created_at: e.created_at,
+        updated_at: e.updated_at,
+        health: &live.health,
+        secret: with_secret.then_some(e.secret.as_str()),
+    }
+}
+
+fn rules(state: &AppState) -> UrlRules<'_> {
+    UrlRules {
+        https_only: state.settings.delivery.ssrf.https_only,
+        guard: &state.address_policy,
+    }
+}
+
+/// The endpoint, if the caller may see it.
+pub(super) async fn owned(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<LiveEndpoint, ApiError> {
+    match state.delivery.get_endpoint(id).await? {
+        Some(live) if caller.owns(&live.endpoint.tenant_id) => Ok(live),
+        _ => Err(ApiError::NotFound("endpoint")),
+    }
+}
+
+/// Applies an endpoint change to this instance's routing at once (others poll for it).
+async fn refresh(state: &AppState) {
+    if let Err(e) = state.engine.refresh_routes().await {
+        tracing::warn!(error = %e, "endpoint saved; routing picks it up at the next refresh");
+    }
+}
+
+pub async fn create(
+    caller: Caller,
+    state: web::Data<AppState>,
+    input: web::Json<EndpointInput>,
+) -> Result<HttpResponse, ApiError> {
+    let mut input = input.into_inner();
+    let tenant_id = match (&caller, input.tenant_id.take()) {
+        (Caller::Tenant(own), None) => own.clone(),
+        (Caller::Tenant(own), Some(t)) if &t == own => t,
+        (Caller::Tenant(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "tenant_id",
+                "a tenant key creates its own endpoints",
+            ));
+        }
+        (Caller::Admin, Some(t)) => t,
+        (Caller::Admin, None) => {
+            return Err(ApiError::invalid(
+                "tenant_id",
+                "required with the admin key",
+            ));
+        }
+    };
+    if state.delivery.get_tenant(&tenant_id).await?.is_none() {
+        return Err(ApiError::invalid(
+            "tenant_id",
+            format!("no tenant {tenant_id}"),
+        ));
+    }
+    if input.url.is_none() {
+        return Err(ApiError::invalid("url", "required"));
+    }
+    if input.event_types.is_none() {
+        return Err(ApiError::invalid(
+            "event_types",
+            "required, e.g. [\"whatsapp.*\"]",
+        ));
+    }
+    let now = unix_ms();
+    let mut endpoint = Endpoint {
+        id: new_id("ep_", 8),
+        tenant_id,
+        url: String::new(),
+        description: String::new(),
+        event_types: Vec::new(),
+        account_ids: Vec::new(),
+        secret: signing::generate_secret(),
+        previous_secrets: Vec::new(),
+        enabled: true,
+        rate_limit: None,
+        max_in_flight: None,
+        timeout_ms: None,
+        retry_schedule_ms: None,
+        headers: BTreeMap::new(),
+        raw: false,
+        created_at: now,
+        updated_at: now,
+    };
+    apply(&mut endpoint, input, &rules(&state))?;
+    state.delivery.put_endpoint(&endpoint).await?;
+    refresh(&state).await;
+    let live = LiveEndpoint {
+        endpoint,
+        health: EndpointHealth::default(),
+    };
+    Ok(HttpResponse::Created().json(view(&live, true)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    tenant_id: Option<String>,
+}
+
+pub async fn list(
+    caller: Caller,
+    state: web::Data<AppState>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let all = state.delivery.list_endpoints().await?;
+    let wanted = params.into_inner().tenant_id;
+    let items: Vec<EndpointView<'_>> = all
+        .iter()
+        .filter(|l| caller.owns(&l.endpoint.tenant_id))
+        .filter(|l| wanted.as_ref().is_none_or(|t| &l.endpoint.tenant_id == t))
+        .map(|l| view(l, false))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+pub async fn get(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let live = owned(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(view(&live, false)))
+}
+
+pub async fn update(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    input: web::Json<EndpointInput>,
+) -> Result<HttpResponse, ApiError> {
+    let mut live = owned(&state, &caller, &id).await?;
+    let input = input.into_inner();
+    if input.tenant_id.is_some() {
+        return Err(ApiError::invalid(
+            "tenant_id",
+            "an endpoint cannot change tenant",
+        ));
+    }
+    if input.secret.is_some() {
+        return Err(ApiError::invalid(
+            "secret",
+            "change it with POST /api/v1/endpoints/{id}/secret/rotate",
+        ));
+    }
+    let re_enable = input.enabled == Some(true);
+    apply(&mut live.endpoint, input, &rules(&state))?;
+    live.endpoint.updated_at = unix_ms().max(live.endpoint.updated_at + 1);
+    state.delivery.put_endpoint(&live.endpoint).await?;
+    if re_enable && live.health.disabled_reason.is_some() {
+        // Turning an endpoint on clears what hookd's own disabling set (410, failing).
+        state
+            .delivery
+            .reset_endpoint_health(&live.endpoint.id)
+            .await?;
+    }
+    refresh(&state).await;
+    let live = owned(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(view(&live, false)))
+}
+
+pub async fn delete(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    owned(&state, &caller, &id).await?;
+    state.delivery.delete_endpoint(&id).await?;
+    refresh(&state).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn secret(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let live = owned(&state, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "secret": live.endpoint.secret })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateInput {
+    /// The new secret; generated when absent.
+    secret: Option<String>,
+}
+
+pub async fn rotate_secret(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    input: Option<web::Json<RotateInput>>,
+) -> Result<HttpResponse, ApiError> {
+    let mut live = owned(&state, &caller, &id).await?;
+    let new = match input.and_then(|i| i.into_inner().secret) {
+        Some(s) => {
+            signing::secret_key(&s).map_err(|e| ApiError::invalid("secret", e.to_string()))?;
+            s
+        }
+        None => signing::generate_secret(),
+    };
+    let now = unix_ms();
+    let expires_at = now + state.settings.delivery.secret_overlap.as_millis() as u64;
+    let e = &mut live.endpoint;
+    e.previous_secrets.retain(|p| p.expires_at > now);
+    e.previous_secrets.push(PreviousSecret {
+        secret: std::mem::replace(&mut e.secret, new),
+        expires_at,
+    });
+    e.updated_at = now.max(e.updated_at + 1);
+    state.delivery.put_endpoint(e).await?;
+    refresh(&state).await;
+    Ok(HttpResponse::Ok().json(json!({
+        "secret": live.endpoint.secret,
+        "previous_secret_expires_at": expires_at,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestInput {
+    /// The event type of the sample, e.g. `whatsapp.messages`.
+    #[serde(rename = "type")]
+    event_type: String,
+}
+
+/// Sends a sample event now and answers with what the endpoint did. Nothing is stored.
+pub async fn test_send(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    input: web::Json<TestInput>,
+) -> Result<HttpResponse, ApiError> {
+    let live = owned(&state, &caller, &id).await?;
+    let event_type = input.into_inner().event_type;
+    let platform = event_type
+        .split_once('.')
+        .and_then(|(p, f)| Platform::parse(p).filter(|_| !f.is_empty()))
+        .ok_or_else(|| ApiError::invalid("type", "an event type such as whatsapp.messages"))?;
+    let now = unix_ms();
+    let event_id = format!("{now}-0");
+    let data = serde_json::value::RawValue::from_string(
+        json!({"sample": true, "type": event_type}).to_string(),
+    )
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let body = event_body(&OutboundEvent {
+        id: &event_id,
+        event_type: &event_type,
+        platform: platform.as_str(),
+        source: "test",
+        account_id: "0",
+        received_at: now,
+        occurred_at: Some(now),
+        data: &data,
+    });
+    let wid = format!("test_{}", webhook_id(false, &event_id));
+    let mut endpoint = live.endpoint.clone();
+    // A test always sends the documented JSON, also to a raw-mode endpoint.
+    endpoint.raw = false;
+    let request = signed_request(
+        &endpoint,
+        &wid,
+        Bytes::from(body),
+        now,
+        state.settings.delivery.endpoint_timeout,
+    )
+    .map_err(|e| ApiError::invalid("url", e.to_string()))?;
+    let result = state.outbound.post(request).await;
+    Ok(HttpResponse::Ok().json(json!({
+        "webhook_id": wid,
+        "status": result.status,
+        "duration_ms": result.duration.as_millis() as u64,
+        "response": result.response,
+        "error": result.error,
+        "delivered": result.status.is_some_and(|s| (200..300).contains(&s)),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageParams {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn attempts(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    params: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    owned(&state, &caller, &id).await?;
+    let p = params.into_inner();
+    let limit = page_size(p.limit, state.settings.api.max_page_size)?;
+    let page = state
+        .delivery
+        .list_attempts(&id, cursor(p.cursor)?.as_deref(), limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodParams {
+    /// How far back from now, e.g. `1h`, `7d` (default 24h).
+    period: Option<String>,
+    /// Or an explicit range, Unix ms.
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+/// The statistics window, at most the time statistics are kept.
+pub(super) fn period(p: &PeriodParams, keep: std::time::Duration) -> Result<(u64, u64), ApiError> {
+    let now = unix_ms();
+    let to = p.to.unwrap_or(now);
+    let from = match (p.from, &p.period) {
+        (Some(f), None) => f,
+        (None, Some(text)) => {
+            let d = humantime::parse_duration(text)
+                .map_err(|e| ApiError::BadRequest(format!("period {text:?}: {e}")))?;
+            to.saturating_sub(d.as_millis() as u64)
+        }
+        (None, None) => to.saturating_sub(86_400_000),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "give either period or from, not both".into(),
+            ));
+        }
+    };
+    if from > to {
+        return Err(ApiError::BadRequest("from must not be after to".into()));
+    }
+    Ok((from.max(now.saturating_sub(keep.as_millis() as u64)), to))
+}
+
+pub async fn endpoint_stats(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    params: web::Query<PeriodParams>,
+) -> Result<HttpResponse, ApiError> {
+    let live = owned(&state, &caller, &id).await?;
+    let (from, to) = period(&params, state.settings.delivery.log_retention)?;
+    let buckets = state.delivery.stats_buckets(&id, from, to).await?;
+    let mut s = stats::summarize(&buckets);
+    s.last_success = live.health.last_success;
+    s.last_failure = live.health.last_failure;
+    Ok(HttpResponse::Ok().json(json!({
+        "endpoint_id": live.endpoint.id,
+        "from": from,
+        "to": to,
+        "stats": s,
+    })))
+}
