@@ -371,13 +371,16 @@ impl Settings {
         positive("delivery.retry_poll", d.retry_poll)?;
         positive("delivery.route_refresh", d.route_refresh)?;
         positive("delivery.disable_after", d.disable_after)?;
-        if d.reclaim_idle <= d.endpoint_timeout.max(crate::delivery::MAX_TIMEOUT) {
+        if d.endpoint_timeout > crate::delivery::MAX_TIMEOUT {
+            return Err(invalid(
+                "delivery.endpoint_timeout",
+                format!("at most {:?}", crate::delivery::MAX_TIMEOUT),
+            ));
+        }
+        if d.reclaim_idle <= d.endpoint_timeout * 2 {
             return Err(invalid(
                 "delivery.reclaim_idle",
-                format!(
-                    "must exceed the largest endpoint timeout ({:?}), or live deliveries are taken over",
-                    crate::delivery::MAX_TIMEOUT
-                ),
+                "must exceed twice delivery.endpoint_timeout, or live deliveries are taken over",
             ));
         }
         if d.log_retention < Duration::from_secs(60) {

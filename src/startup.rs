@@ -79,7 +79,9 @@ impl Application {
             store.clone(),
             delivery.clone(),
             prometheus.clone(),
-        );
+        )
+        .await
+        .map_err(StartError::Prepare)?;
         if settings.sources.is_empty() {
             tracing::warn!(
                 "no sources configured: POST /webhooks/* answers 404 until one is \

@@ -243,7 +243,9 @@ fn dispatch(sh: &Rc<Shared>, record: DeliveryRecord) {
     for ep in endpoints {
         sh.in_flight.set(sh.in_flight.get() + 1);
         let Some(live) = table.endpoint(&ep).cloned() else {
-            resolve(sh, &record, &ep, "", NextStep::Drop, None, None);
+            // Another instance may have routed to an endpoint created a moment ago that this
+            // instance's table does not hold yet: ask the store before giving up on it.
+            actix::spawn(unknown_endpoint(sh.clone(), record.clone(), ep));
             continue;
         };
         if !live.active() {
@@ -288,6 +290,45 @@ fn dispatch(sh: &Rc<Shared>, record: DeliveryRecord) {
         }
         lane.queued.set(lane.queued.get() + 1);
         actix::spawn(attempt(sh.clone(), lane, live, record.clone()));
+    }
+}
+
+/// An endpoint missing from the table: attempted if the store has it, dropped if it was
+/// deleted, retried later if the store cannot say.
+async fn unknown_endpoint(sh: Rc<Shared>, record: Rc<DeliveryRecord>, ep: String) {
+    match sh.store.get_endpoint(&ep).await {
+        Ok(Some(live)) if live.active() => {
+            let lane = lane_for(&sh, &live);
+            lane.queued.set(lane.queued.get() + 1);
+            attempt(sh, lane, Arc::new(live), record).await;
+        }
+        Ok(Some(live)) => {
+            let reason = "endpoint disabled".to_string();
+            let tenant = live.endpoint.tenant_id.clone();
+            resolve(
+                &sh,
+                &record,
+                &ep,
+                &tenant,
+                NextStep::Dead { reason },
+                None,
+                None,
+            );
+        }
+        Ok(None) => resolve(&sh, &record, &ep, "", NextStep::Drop, None, None),
+        Err(e) => {
+            tracing::warn!(error = %e, endpoint = %ep, "cannot look an endpoint up; deferring");
+            let due_ms = unix_ms() + 1000;
+            resolve(
+                &sh,
+                &record,
+                &ep,
+                "",
+                NextStep::Defer { due_ms },
+                None,
+                None,
+            );
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use super::retry_timer::RetryTimer;
 use super::router::Router;
 use crate::config::{IngressSettings, Settings};
 use crate::delivery::client::Outbound;
-use crate::delivery::routes::Routes;
+use crate::delivery::routes::{RouteTable, Routes};
 use crate::delivery::ssrf::AddressPolicy;
 use crate::store::{DeliveryStore, Store, StoreError};
 
@@ -38,15 +38,18 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Must be called from within an actix system.
-    pub fn start(
+    /// Loads the routing table, then starts the actors. Must be called from within an actix
+    /// system. The table comes first: an event split, or a delivery read, before it is known
+    /// would find no endpoints.
+    pub async fn start(
         settings: &Settings,
         store: Arc<dyn Store>,
         delivery: Arc<dyn DeliveryStore>,
         prometheus: PrometheusHandle,
-    ) -> Self {
+    ) -> Result<Self, StoreError> {
         let consumer = settings.instance_id();
         let routes = Routes::default();
+        routes.replace(RouteTable::build(delivery.list_endpoints().await?));
         let router = {
             let (store, routes) = (delivery.clone(), routes.clone());
             let interval = settings.delivery.route_refresh;
@@ -118,7 +121,7 @@ impl Engine {
             })
         };
 
-        Engine {
+        Ok(Engine {
             writers: Arc::new(Mutex::new(Vec::new())),
             store,
             ingress_settings: settings.ingress.clone(),
@@ -131,7 +134,7 @@ impl Engine {
             dispatcher,
             retry_timer,
             dispatcher_arbiter,
-        }
+        })
     }
 
     /// The routing table in use.

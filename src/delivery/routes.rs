@@ -114,9 +114,9 @@ impl RouteTable {
                 TypePattern::Exact(t) => {
                     let platform = t.split('.').next().and_then(Platform::parse);
                     if let Some(p) = platform {
-                        match wanted.entry(p).or_insert_with(|| Some(Vec::new())) {
-                            Some(list) => list.push(t),
-                            None => {} // already every type
+                        // `None` already means every type of the platform.
+                        if let Some(list) = wanted.entry(p).or_insert_with(|| Some(Vec::new())) {
+                            list.push(t);
                         }
                     }
                 }

@@ -343,8 +343,7 @@ impl DeliveryStore for RedisStore {
         let entries = self
             .read_group(
                 "read_deliveries",
-                key.clone(),
-                DELIVERY_GROUP,
+                (key.clone(), DELIVERY_GROUP),
                 consumer,
                 from,
                 count,

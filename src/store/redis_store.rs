@@ -258,8 +258,7 @@ impl RedisStore {
     pub(super) async fn read_group(
         &self,
         op: &'static str,
-        key: String,
-        group: &str,
+        (key, group): (String, &str),
         consumer: &str,
         from: ReadFrom,
         count: usize,
@@ -474,8 +473,7 @@ impl Store for RedisStore {
         let entries = self
             .read_group(
                 "read_journal",
-                self.keys.inbound(),
-                NORMALIZER_GROUP,
+                (self.keys.inbound(), NORMALIZER_GROUP),
                 consumer,
                 from,
                 count,

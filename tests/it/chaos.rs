@@ -1,7 +1,6 @@
 //! Failures: Redis going away under load, hookd killed under load.
 
 use std::collections::{BTreeSet, HashMap};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -10,8 +9,8 @@ use futures_util::StreamExt;
 use hookd::meta::signature::sign;
 
 use crate::helpers::{
-    ADMIN_KEY, RedisServer, SECRET, TestApp, VERIFY_TOKEN, free_port, journal_backlog,
-    test_settings, whatsapp_body,
+    HookdProcess, RedisServer, SECRET, TestApp, free_port, journal_backlog, test_settings,
+    whatsapp_body,
 };
 
 /// One answered request: which wamid it carried, its status, its journal id, how long it took.
@@ -159,67 +158,6 @@ async fn with_redis_down_ingress_answers_503_never_200_and_recovers_when_it_retu
         unavailable.len(),
         received
     );
-}
-
-struct HookdProcess(Child);
-
-impl HookdProcess {
-    /// The hookd binary with a quick takeover of stalled journal entries.
-    fn spawn(redis_url: &str, prefix: &str, port: u16, instance: &str) -> HookdProcess {
-        let child = Command::new(env!("CARGO_BIN_EXE_hookd"))
-            .arg("serve")
-            .env("HOOKD_REDIS__URL", redis_url)
-            .env("HOOKD_REDIS__PREFIX", prefix)
-            .env("HOOKD_REDIS__COMMAND_TIMEOUT", "500ms")
-            .env("HOOKD_NORMALIZER__BLOCK", "200ms")
-            .env("HOOKD_NORMALIZER__RECLAIM_IDLE", "1500ms")
-            .env("HOOKD_NORMALIZER__RECLAIM_INTERVAL", "200ms")
-            .env("HOOKD_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("HOOKD_SERVER__INSTANCE_ID", instance)
-            .env("HOOKD_API__ADMIN_KEY", ADMIN_KEY)
-            .env(
-                "HOOKD_SOURCES__TEST__APP_SECRETS",
-                format!("[\"{SECRET}\"]"),
-            )
-            .env("HOOKD_SOURCES__TEST__VERIFY_TOKEN", VERIFY_TOKEN)
-            .env("HOOKD_LOG__LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hookd binary starts");
-        HookdProcess(child)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.0.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "hookd did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for HookdProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 async fn wait_ready(base: &str) {

@@ -140,7 +140,9 @@ async fn a_failing_normalizer_is_restarted_counted_and_goes_on_splitting() {
     };
     store.append_journal(&[entry]).await.expect("journaled");
     let delivery: Arc<dyn DeliveryStore> = Arc::new(RedisStore::new(&settings).expect("store"));
-    let engine = Engine::start(&settings, store.clone(), delivery, prometheus.clone());
+    let engine = Engine::start(&settings, store.clone(), delivery, prometheus.clone())
+        .await
+        .expect("engine starts");
 
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.stats().await.expect("stats").events < 1 {
@@ -245,7 +247,9 @@ async fn the_normalizer_thread_runs_at_the_configured_niceness() {
     let redis_store = Arc::new(RedisStore::new(&settings).expect("store"));
     let store: Arc<dyn Store> = redis_store.clone();
     store.prepare().await.expect("prepare");
-    let engine = Engine::start(&settings, store, redis_store, hookd::metrics::install());
+    let engine = Engine::start(&settings, store, redis_store, hookd::metrics::install())
+        .await
+        .expect("engine starts");
     let deadline = Instant::now() + Duration::from_secs(5);
     while !thread_niceness().contains(&7) {
         assert!(

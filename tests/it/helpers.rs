@@ -375,3 +375,71 @@ pub fn whatsapp_body(wamids: &[String]) -> Vec<u8> {
     }))
     .expect("json")
 }
+
+/// The hookd binary in a process of its own, for tests that kill it.
+pub struct HookdProcess(Child);
+
+impl HookdProcess {
+    /// The hookd binary with a quick takeover of stalled journal entries.
+    pub fn spawn(redis_url: &str, prefix: &str, port: u16, instance: &str) -> HookdProcess {
+        let child = Command::new(env!("CARGO_BIN_EXE_hookd"))
+            .arg("serve")
+            .env("HOOKD_REDIS__URL", redis_url)
+            .env("HOOKD_REDIS__PREFIX", prefix)
+            .env("HOOKD_REDIS__COMMAND_TIMEOUT", "500ms")
+            .env("HOOKD_NORMALIZER__BLOCK", "200ms")
+            .env("HOOKD_NORMALIZER__RECLAIM_IDLE", "1500ms")
+            .env("HOOKD_NORMALIZER__RECLAIM_INTERVAL", "200ms")
+            .env("HOOKD_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("HOOKD_SERVER__INSTANCE_ID", instance)
+            .env("HOOKD_API__ADMIN_KEY", ADMIN_KEY)
+            .env(
+                "HOOKD_SOURCES__TEST__APP_SECRETS",
+                format!("[\"{SECRET}\"]"),
+            )
+            .env("HOOKD_SOURCES__TEST__VERIFY_TOKEN", VERIFY_TOKEN)
+            .env("HOOKD_LOG__LEVEL", "warn")
+            // Deliveries: a local receiver, quick retries and a quick takeover.
+            .env("HOOKD_DELIVERY__SSRF__ALLOW", "[\"127.0.0.1/32\"]")
+            .env("HOOKD_DELIVERY__ENDPOINT_TIMEOUT", "1s")
+            .env("HOOKD_DELIVERY__RECLAIM_IDLE", "3s")
+            .env("HOOKD_DELIVERY__RETRY_POLL", "50ms")
+            .env("HOOKD_DELIVERY__ROUTE_REFRESH", "200ms")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hookd binary starts");
+        HookdProcess(child)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "hookd did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for HookdProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -4,6 +4,7 @@ mod api;
 mod chaos;
 mod dedup;
 mod delivery;
+mod delivery_chaos;
 mod engine;
 mod fixtures;
 mod helpers;
