@@ -1,9 +1,11 @@
 //! Sends unique, signed WhatsApp webhook bodies and reports throughput and latency.
 //!
-//! cargo run --release --example loadgen -- URL SECRET CONCURRENCY SECONDS [RATE]
+//! cargo run --release --example loadgen -- URL SECRET CONCURRENCY SECONDS [RATE] [EVENTS]
 //!
 //! RATE 0 (default) sends as fast as CONCURRENCY connections allow (closed loop); a RATE
 //! above 0 paces requests at that many per second (open loop), for latency at a given load.
+//! EVENTS (default 1) is the number of messages per body: Meta batches several updates into
+//! one POST when traffic is high.
 //! Prints one line: `RESULT rps=… p50_ms=… p99_ms=… ok=… errors=…`.
 
 use std::sync::Arc;
@@ -12,9 +14,18 @@ use std::time::{Duration, Instant};
 
 use hookd::meta::signature::sign;
 
-fn body(n: u64) -> Vec<u8> {
+fn body(n: u64, events: u64) -> Vec<u8> {
+    let messages: Vec<String> = (0..events)
+        .map(|i| {
+            let id = n * 1000 + i;
+            format!(
+                r#"{{"from":"16505551234","id":"wamid.LOAD{id:023}","timestamp":"1749416383","type":"text","text":{{"body":"Does it come in another color? {id}"}}}}"#
+            )
+        })
+        .collect();
     format!(
-        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"106540352242922"}},"contacts":[{{"profile":{{"name":"Load Test"}},"wa_id":"16505551234"}}],"messages":[{{"from":"16505551234","id":"wamid.LOAD{n:020}","timestamp":"1749416383","type":"text","text":{{"body":"Does it come in another color? {n}"}}}}]}},"field":"messages"}}]}}]}}"#
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"106540352242922"}},"contacts":[{{"profile":{{"name":"Load Test"}},"wa_id":"16505551234"}}],"messages":[{}]}},"field":"messages"}}]}}]}}"#,
+        messages.join(",")
     )
     .into_bytes()
 }
@@ -30,6 +41,7 @@ fn main() {
     let concurrency: usize = arg(&args, 2, 64);
     let seconds: u64 = arg(&args, 3, 10);
     let rate: u64 = arg(&args, 4, 0);
+    let events: u64 = arg(&args, 5, 1).clamp(1, 999);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -41,10 +53,18 @@ fn main() {
         concurrency,
         Duration::from_secs(seconds),
         rate,
+        events,
     ));
 }
 
-async fn run(url: String, secret: String, concurrency: usize, duration: Duration, rate: u64) {
+async fn run(
+    url: String,
+    secret: String,
+    concurrency: usize,
+    duration: Duration,
+    rate: u64,
+    events: u64,
+) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(10))
@@ -53,7 +73,7 @@ async fn run(url: String, secret: String, concurrency: usize, duration: Duration
     // Unique ids across runs, so a rerun against the same Redis is not all duplicates.
     let base = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64 * 1000)
+        .map(|d| d.as_micros() as u64)
         .unwrap_or(0);
     let next = Arc::new(AtomicU64::new(base));
     let errors = Arc::new(AtomicU64::new(0));
@@ -76,7 +96,7 @@ async fn run(url: String, secret: String, concurrency: usize, duration: Duration
                 if let Some(t) = ticker.as_mut() {
                     t.tick().await;
                 }
-                let body = body(next.fetch_add(1, Ordering::Relaxed));
+                let body = body(next.fetch_add(1, Ordering::Relaxed), events);
                 let sig = sign(secret.as_bytes(), &body);
                 let sent = Instant::now();
                 let res = client

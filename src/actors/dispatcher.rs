@@ -510,10 +510,9 @@ async fn send_once(
 async fn body_of(sh: &Shared, record: &DeliveryRecord) -> Result<Option<Bytes>, StoreError> {
     match record.kind {
         DeliveryKind::Event => {
-            let data = match serde_json::value::RawValue::from_string(record.data.clone()) {
-                Ok(d) => d,
-                Err(_) => return Ok(None),
-            };
+            if record.data.is_empty() {
+                return Ok(None);
+            }
             Ok(Some(Bytes::from(event_body(&OutboundEvent {
                 id: &record.subject,
                 event_type: &record.event_type,
@@ -522,7 +521,7 @@ async fn body_of(sh: &Shared, record: &DeliveryRecord) -> Result<Option<Bytes>, 
                 account_id: &record.account_id,
                 received_at: record.received_at_ms,
                 occurred_at: record.occurred_at_ms,
-                data: &data,
+                data: &record.data,
             }))))
         }
         DeliveryKind::Raw => Ok(sh

@@ -1,14 +1,11 @@
 //! What an endpoint receives: the documented event JSON, and the id that stays the same across
 //! every attempt so receivers can drop repeats.
 
-use serde::Serialize;
-use serde_json::value::RawValue;
-
-/// One event as delivered. `data` is the event exactly as split from Meta's body.
-#[derive(Debug, Clone, Serialize)]
+/// One event as delivered. `data` is the event exactly as split from Meta's body (JSON that
+/// hookd itself wrote, so it is copied as it is rather than parsed again).
+#[derive(Debug, Clone)]
 pub struct OutboundEvent<'a> {
     pub id: &'a str,
-    #[serde(rename = "type")]
     pub event_type: &'a str,
     pub platform: &'a str,
     pub source: &'a str,
@@ -17,12 +14,34 @@ pub struct OutboundEvent<'a> {
     pub received_at: u64,
     /// When it happened according to Meta, Unix ms, when the body says.
     pub occurred_at: Option<u64>,
-    pub data: &'a RawValue,
+    pub data: &'a str,
 }
 
-/// The body of a JSON-mode delivery.
-pub fn event_body(event: &OutboundEvent<'_>) -> Vec<u8> {
-    serde_json::to_vec(event).expect("an event of strings, numbers and JSON serialises")
+/// The body of a JSON-mode delivery:
+/// `{"id","type","platform","source","account_id","received_at","occurred_at","data"}`.
+pub fn event_body(e: &OutboundEvent<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(e.data.len() + 192);
+    let strings = [
+        ("{\"id\":", e.id),
+        (",\"type\":", e.event_type),
+        (",\"platform\":", e.platform),
+        (",\"source\":", e.source),
+        (",\"account_id\":", e.account_id),
+    ];
+    for (key, value) in strings {
+        out.extend_from_slice(key.as_bytes());
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, value);
+    }
+    out.extend_from_slice(format!(",\"received_at\":{}", e.received_at).as_bytes());
+    match e.occurred_at {
+        Some(t) => out.extend_from_slice(format!(",\"occurred_at\":{t}").as_bytes()),
+        None => out.extend_from_slice(b",\"occurred_at\":null"),
+    }
+    out.extend_from_slice(b",\"data\":");
+    out.extend_from_slice(e.data.as_bytes());
+    out.push(b'}');
+    out
 }
 
 /// `webhook-id`: stable for an event (or, in raw mode, a Meta request) across attempts,
@@ -41,22 +60,22 @@ mod tests {
 
     #[test]
     fn the_body_has_the_documented_fields_and_the_data_verbatim() {
-        let data =
-            RawValue::from_string(r#"{"id":"wamid.X","n":12345678901234567890}"#.into()).unwrap();
+        let data = r#"{"id":"wamid.X","n":12345678901234567890}"#;
         let body = event_body(&OutboundEvent {
             id: "1-0",
             event_type: "whatsapp.messages",
             platform: "whatsapp",
-            source: "main",
+            source: "ma\"in",
             account_id: "123",
             received_at: 5,
             occurred_at: None,
-            data: &data,
+            data,
         });
         let text = String::from_utf8(body).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).expect("valid JSON");
         assert_eq!(
             text,
-            r#"{"id":"1-0","type":"whatsapp.messages","platform":"whatsapp","source":"main","account_id":"123","received_at":5,"occurred_at":null,"data":{"id":"wamid.X","n":12345678901234567890}}"#
+            r#"{"id":"1-0","type":"whatsapp.messages","platform":"whatsapp","source":"ma\"in","account_id":"123","received_at":5,"occurred_at":null,"data":{"id":"wamid.X","n":12345678901234567890}}"#
         );
         assert_eq!(webhook_id(false, "1-0"), "evt_1-0");
     }

@@ -9,7 +9,7 @@ use super::AppState;
 use super::auth::{Admin, Caller};
 use super::error::ApiError;
 use crate::meta::Platform;
-use crate::store::{DeliveryKind, EventQuery, overall_status};
+use crate::store::{DeliveryKind, DeliveryState, EventQuery, overall_status};
 
 pub(super) const DEFAULT_PAGE_SIZE: usize = 50;
 
@@ -95,28 +95,45 @@ pub async fn get_event(
         .get_event(&id)
         .await?
         .ok_or(ApiError::NotFound("event"))?;
-    let mut deliveries = state
+    let recorded = state
         .delivery
         .delivery_states(DeliveryKind::Event, &id)
         .await?;
+    // An endpoint the event was routed to without a recorded state has no attempt yet.
+    let mut deliveries: Vec<DeliveryState> = event
+        .endpoints
+        .iter()
+        .map(|ep| {
+            recorded
+                .iter()
+                .find(|d| &d.endpoint_id == ep)
+                .cloned()
+                .unwrap_or_else(|| DeliveryState::parse(ep.clone(), "pending:1"))
+        })
+        .collect();
+    // Replays and manual retries of deliveries not in the routing record still show.
+    for d in recorded {
+        if !deliveries.iter().any(|x| x.endpoint_id == d.endpoint_id) {
+            deliveries.push(d);
+        }
+    }
     let mut raw = state
         .delivery
         .delivery_states(DeliveryKind::Raw, &event.journal_id)
         .await?;
-    if let Some(tenant) = caller.tenant() {
-        let own: Vec<String> = state
-            .delivery
-            .list_endpoints()
-            .await?
-            .into_iter()
-            .filter(|l| l.endpoint.tenant_id == tenant)
-            .map(|l| l.endpoint.id)
-            .collect();
-        deliveries.retain(|d| own.contains(&d.endpoint_id));
-        raw.retain(|d| own.contains(&d.endpoint_id));
-        if deliveries.is_empty() && raw.is_empty() {
-            return Err(ApiError::NotFound("event"));
-        }
+    // Deliveries to endpoints deleted since are left out; a tenant sees its own only.
+    let visible: Vec<String> = state
+        .delivery
+        .list_endpoints()
+        .await?
+        .into_iter()
+        .filter(|l| caller.owns(&l.endpoint.tenant_id))
+        .map(|l| l.endpoint.id)
+        .collect();
+    deliveries.retain(|d| visible.contains(&d.endpoint_id));
+    raw.retain(|d| visible.contains(&d.endpoint_id));
+    if caller.tenant().is_some() && deliveries.is_empty() && raw.is_empty() {
+        return Err(ApiError::NotFound("event"));
     }
     let status = overall_status(&deliveries);
     let mut body = serde_json::to_value(&event).map_err(|e| ApiError::BadRequest(e.to_string()))?;

@@ -16,7 +16,12 @@ local prefix, ttl, now = ARGV[3], ARGV[4], tonumber(ARGV[2])
 local disable_after = tonumber(ARGV[6])
 local version_key = prefix .. 'endpoints:version'
 
-local function succeeded(ep)
+-- Endpoint health is written once per endpoint per batch, not per delivery.
+local succeeded_eps, failed_eps = {}, {}
+local function succeeded(ep) succeeded_eps[ep] = true end
+local function failed(ep) failed_eps[ep] = true end
+
+local function write_success(ep)
   local h = prefix .. 'ephealth:' .. ep
   redis.call('HSET', h, 'last_success', now)
   redis.call('HDEL', h, 'failing_since')
@@ -30,7 +35,7 @@ local function disable(ep, reason)
   end
 end
 
-local function failed(ep)
+local function write_failure(ep)
   local h = prefix .. 'ephealth:' .. ep
   redis.call('HSET', h, 'last_failure', now)
   redis.call('HSETNX', h, 'failing_since', now)
@@ -77,6 +82,16 @@ for _ = 1, tonumber(ARGV[8]) do
     redis.call('EXPIRE', status_key, ttl)
   end
 end
+
+-- An endpoint that also succeeded in this batch is not failing: its failure is only noted.
+for ep in pairs(failed_eps) do
+  if succeeded_eps[ep] then
+    redis.call('HSET', prefix .. 'ephealth:' .. ep, 'last_failure', now)
+  else
+    write_failure(ep)
+  end
+end
+for ep in pairs(succeeded_eps) do write_success(ep) end
 
 local n_acks = tonumber(ARGV[9])
 if n_acks > 0 then

@@ -12,8 +12,8 @@
 --   followed by 8 values per event: type, platform, account id, occurred_at (ms or ""), data,
 --   JSON-mode endpoint ids, raw-mode endpoint ids, tenant ids (each comma-separated)
 --
--- Delivery status and tenant index keys hold the new event's id, which only exists in here,
--- so they are built from the prefix (ARGV[6]) rather than passed as KEYS.
+-- Raw delivery status and tenant index keys hold ids that only exist in here, so they are
+-- built from the prefix (ARGV[6]) rather than passed as KEYS.
 --
 -- Returns one list per entry holding, per event, its new id or 0 for a duplicate. Should a
 -- command fail midway, the entries not yet acknowledged are read again, and the dedup keys
@@ -22,6 +22,8 @@ local k, a = 6, 8
 local prefix, status_ttl = ARGV[6], ARGV[7]
 local new, dup = 0, 0
 local out = {}
+-- Counted per type over the batch, written once per type at the end.
+local by_type = {}
 
 local function pending(status_key, eps)
   for ep in string.gmatch(eps, '[^,]+') do
@@ -40,22 +42,23 @@ for e = 1, tonumber(ARGV[5]) do
     local etype, platform, account = ARGV[a], ARGV[a + 1], ARGV[a + 2]
     local eps, reps, tenants = ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
     if redis.call('SET', KEYS[k], jid, 'NX', 'EX', ARGV[2]) then
+      -- The event keeps the endpoints it was routed to: a delivery with no state recorded yet
+      -- is pending, so nothing more is written per event until its first attempt.
       local id = redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[3], '*',
         'type', etype, 'platform', platform, 'account', account,
         'occurred_at', ARGV[a + 3], 'source', src, 'received_at', rcv,
-        'object', obj, 'journal_id', jid, 'data', ARGV[a + 4])
+        'object', obj, 'journal_id', jid, 'eps', eps, 'data', ARGV[a + 4])
       -- An index is a convenience: failing to write one must not lose the event.
       for j = 1, 3 do
         pcall(redis.call, 'XADD', KEYS[k + j], 'MINID', '~', ARGV[3], id, 'e', '')
       end
       -- Type and platform indexes are few; an account's index goes when the account is idle.
       redis.call('EXPIRE', KEYS[k + 3], ARGV[4])
-      redis.call('HINCRBY', KEYS[4], etype, 1)
+      by_type[etype] = (by_type[etype] or 0) + 1
       if eps ~= '' then
         redis.call('XADD', KEYS[5], '*', 'k', 'e', 'ev', id, 'eps', eps, 'att', '1',
           'type', etype, 'platform', platform, 'account', account,
           'occurred_at', ARGV[a + 3], 'source', src, 'received_at', rcv, 'data', ARGV[a + 4])
-        pending(prefix .. 'dstatus:e:' .. id, eps)
       end
       for ep in string.gmatch(reps, '[^,]+') do
         if not raw_seen[ep] then
@@ -87,6 +90,7 @@ for e = 1, tonumber(ARGV[5]) do
   redis.call('XACK', KEYS[1], ARGV[1], jid)
   out[e] = ids
 end
+for etype, n in pairs(by_type) do redis.call('HINCRBY', KEYS[4], etype, n) end
 if new > 0 then redis.call('HINCRBY', KEYS[3], 'events', new) end
 if dup > 0 then redis.call('HINCRBY', KEYS[3], 'duplicates', dup) end
 return out

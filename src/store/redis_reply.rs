@@ -215,6 +215,12 @@ pub(super) fn stored_event(id: String, f: &Fields) -> Result<StoredEvent, StoreE
         occurred_at: (occurred > 0).then_some(occurred),
         journal_id: f.text("journal_id"),
         data,
+        endpoints: f
+            .text("eps")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
         id,
     })
 }

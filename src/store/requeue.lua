@@ -17,7 +17,7 @@ local function enqueue(kind, subj, ep, att, etype, state)
     args = {'XADD', KEYS[1], '*', 'k', 'e', 'ev', subj, 'eps', ep, 'att', att}
     local f = found[1][2]
     for i = 1, #f, 2 do
-      if f[i] ~= 'object' and f[i] ~= 'journal_id' then
+      if f[i] ~= 'object' and f[i] ~= 'journal_id' and f[i] ~= 'eps' then
         args[#args + 1] = f[i]
         args[#args + 1] = f[i + 1]
       end

@@ -127,6 +127,9 @@ pub struct StoredEvent {
     pub occurred_at: Option<u64>,
     pub journal_id: String,
     pub data: Box<RawValue>,
+    /// The JSON-mode endpoints the event was routed to (their states are read separately).
+    #[serde(skip)]
+    pub endpoints: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
