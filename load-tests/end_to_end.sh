@@ -33,31 +33,11 @@ RECV_PORT=${RECV_PORT:-18092}
 WHSEC="whsec_$(head -c 32 /dev/urandom | base64)"
 
 cargo build --release --quiet --bin hookd --example e2e-receiver --example loadgen
-BIN=target/release
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK" --save "" \
-  --appendonly yes --appendfsync everysec --maxmemory-policy noeviction >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-
-HOOKD_REDIS__URL="redis://127.0.0.1:$REDIS_PORT" HOOKD_SERVER__LISTEN="127.0.0.1:$HOOKD_PORT" \
-HOOKD_SOURCES__LOAD__APP_SECRETS="[\"$SECRET\"]" HOOKD_SOURCES__LOAD__VERIFY_TOKEN=t \
-HOOKD_API__ADMIN_KEY=$ADMIN HOOKD_LOG__LEVEL=warn \
-HOOKD_DELIVERY__SSRF__ALLOW='["127.0.0.1/32"]' \
-  "$BIN/hookd" serve >"$WORK/hookd.log" 2>&1 &
-HOOKD_PID=$!
-PIDS+=($HOOKD_PID)
+source load-tests/common.sh
+start_redis "$REDIS_PORT"
 "$BIN/examples/e2e-receiver" "127.0.0.1:$RECV_PORT" "$WHSEC" >"$WORK/recv.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$HOOKD_PORT/health/ready" >/dev/null && break
-  sleep 0.1
-done
-curl -sf "http://127.0.0.1:$HOOKD_PORT/health/ready" >/dev/null || { cat "$WORK/hookd.log"; exit 1; }
+start_hookd "$HOOKD_PORT" "$REDIS_PORT" "$SECRET" "$ADMIN" HOOKD_DELIVERY__SSRF__ALLOW='["127.0.0.1/32"]'
 
 api() { curl -sf -X "$1" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' \
   "http://127.0.0.1:$HOOKD_PORT$2" ${3:+-d "$3"}; }

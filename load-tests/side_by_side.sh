@@ -21,31 +21,11 @@ HOOKD_PORT=${HOOKD_PORT:-18080}
 NULL_PORT=${NULL_PORT:-18081}
 
 cargo build --release --quiet --bin hookd --example null-receiver --example loadgen
-BIN=target/release
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK" --save "" \
-  --appendonly yes --appendfsync everysec --maxmemory-policy noeviction >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-
-HOOKD_REDIS__URL="redis://127.0.0.1:$REDIS_PORT" HOOKD_SERVER__LISTEN="127.0.0.1:$HOOKD_PORT" \
-HOOKD_SOURCES__LOAD__APP_SECRETS="[\"$SECRET\"]" HOOKD_SOURCES__LOAD__VERIFY_TOKEN=t \
-HOOKD_API__ADMIN_KEY=load-test-admin-key HOOKD_LOG__LEVEL=warn \
-  "$BIN/hookd" serve >"$WORK/hookd.log" 2>&1 &
-HOOKD_PID=$!
-PIDS+=($HOOKD_PID)
+source load-tests/common.sh
+start_redis "$REDIS_PORT"
+start_hookd "$HOOKD_PORT" "$REDIS_PORT" "$SECRET" load-test-admin-key
 "$BIN/examples/null-receiver" "127.0.0.1:$NULL_PORT" "$SECRET" >"$WORK/null.log" 2>&1 &
 PIDS+=($!)
-
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$HOOKD_PORT/health/ready" >/dev/null && break
-  sleep 0.1
-done
-curl -sf "http://127.0.0.1:$HOOKD_PORT/health/ready" >/dev/null || { cat "$WORK/hookd.log"; exit 1; }
 
 run() { "$BIN/examples/loadgen" "$1" "$SECRET" "$CONC" "$SECS" "${2:-0}"; }
 lag() { redis-cli -p "$REDIS_PORT" XINFO GROUPS hookd:inbound | awk 'prev=="lag"{print $1} {prev=$1}'; }

@@ -120,12 +120,17 @@ impl Actor for Dispatcher {
         if let Some(rx) = self.shared.receiver.borrow_mut().take() {
             actix::spawn(commit_loop(self.shared.clone(), rx));
         }
+        if self.shared.draining.get() {
+            return;
+        }
         let shared = self.shared.clone();
         ctx.spawn(read_loop(shared).into_actor(self).map(|result, _, ctx| {
+            // The loop ends for good only when draining; the actor then stays idle until its
+            // arbiter stops (stopping it would make the supervisor start it again).
             if let Err(e) = result {
                 tracing::error!(error = %e, "dispatcher failed; restarting it");
+                ctx.stop();
             }
-            ctx.stop();
         }));
     }
 }

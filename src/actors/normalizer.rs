@@ -15,7 +15,7 @@ use crate::delivery::routes::Routes;
 use crate::meta::{Event, type_label};
 use crate::metrics as m;
 use crate::normalize::{attach_routes, normalize};
-use crate::store::{CommitOutcome, Normalized, ReadFrom, Store, StoreError};
+use crate::store::{CommitOutcome, JournalRecord, Normalized, ReadFrom, Store, StoreError};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -31,6 +31,8 @@ pub struct Normalizer {
     routes: Routes,
     /// Pending first: after a crash or restart this consumer may hold unacknowledged entries.
     mode: ReadFrom,
+    /// The next batch, read while the last one was being committed.
+    read_ahead: Vec<JournalRecord>,
     backoff: Duration,
     polling: bool,
     draining: Vec<oneshot::Sender<()>>,
@@ -49,6 +51,7 @@ impl Normalizer {
             settings,
             routes,
             mode: ReadFrom::Pending,
+            read_ahead: Vec::new(),
             backoff: Duration::ZERO,
             polling: false,
             draining: Vec::new(),
@@ -67,27 +70,37 @@ impl Normalizer {
     }
 }
 
-/// What one batch did, for metrics.
+/// What one batch did, for metrics, and the batch read behind it.
 struct BatchReport {
     read: usize,
     outcomes: Vec<(Normalized, CommitOutcome)>,
+    read_ahead: Vec<JournalRecord>,
 }
 
+/// Splits and commits one batch (`read_ahead`, or one read now). New entries for the next
+/// batch are read while the commit runs, on another connection, so Redis's round trips
+/// overlap instead of adding up; the commits themselves stay in order.
 async fn run_batch(
     store: Arc<dyn Store>,
     consumer: String,
     mode: ReadFrom,
     settings: NormalizerSettings,
     routes: Routes,
+    read_ahead: Vec<JournalRecord>,
 ) -> Result<BatchReport, StoreError> {
-    let records = store
-        .read_journal(&consumer, mode, settings.batch, settings.block)
-        .await?;
+    let records = if read_ahead.is_empty() {
+        store
+            .read_journal(&consumer, mode, settings.batch, settings.block)
+            .await?
+    } else {
+        read_ahead
+    };
     let read = records.len();
     if read == 0 {
         return Ok(BatchReport {
             read,
             outcomes: Vec::new(),
+            read_ahead: Vec::new(),
         });
     }
     let started = Instant::now();
@@ -100,11 +113,28 @@ async fn run_batch(
             n
         })
         .collect();
-    let outcomes = store.commit_normalized(&normalized).await?;
+    let ahead = async {
+        match mode {
+            // Without waiting: an empty journal must not hold back this commit's result.
+            ReadFrom::New => {
+                store
+                    .read_journal(&consumer, ReadFrom::New, settings.batch, Duration::ZERO)
+                    .await
+            }
+            ReadFrom::Pending => Ok(Vec::new()),
+        }
+    };
+    let (committed, ahead) =
+        futures_util::future::join(store.commit_normalized(&normalized), ahead).await;
+    // Entries read ahead of a failed commit stay pending for this consumer and are read
+    // again with the rest; a failed read ahead is read again the same way.
+    let outcomes = committed?;
+    let read_ahead = ahead?;
     metrics::histogram!(m::NORMALIZER_BATCH_DURATION).record(started.elapsed().as_secs_f64());
     Ok(BatchReport {
         read,
         outcomes: normalized.into_iter().zip(outcomes).collect(),
+        read_ahead,
     })
 }
 
@@ -155,6 +185,8 @@ impl Actor for Normalizer {
 impl Supervised for Normalizer {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         metrics::counter!(m::ACTOR_RESTARTS, "actor" => "normalizer").increment(1);
+        // Whatever was read ahead is pending for this consumer: the pending read gets it.
+        self.read_ahead.clear();
         self.mode = ReadFrom::Pending;
         self.polling = false;
     }
@@ -175,6 +207,7 @@ impl Handler<Poll> for Normalizer {
             mode,
             self.settings.clone(),
             self.routes.clone(),
+            std::mem::take(&mut self.read_ahead),
         );
         ctx.spawn(batch.into_actor(self).map(move |result, act, ctx| {
             act.polling = false;
@@ -184,8 +217,9 @@ impl Handler<Poll> for Normalizer {
                 act.mode = ReadFrom::Pending;
             }
             match result {
-                Ok(report) => {
+                Ok(mut report) => {
                     act.backoff = Duration::ZERO;
+                    act.read_ahead = std::mem::take(&mut report.read_ahead);
                     record_metrics(&report);
                     if mode == ReadFrom::Pending && report.read == 0 {
                         act.mode = ReadFrom::New;

@@ -69,6 +69,30 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// A new endpoint of `tenant_id` with a fresh id and secret and nothing subscribed yet;
+    /// [`apply`] fills in the rest.
+    pub fn new(tenant_id: &str, now_ms: u64) -> Endpoint {
+        Endpoint {
+            id: new_id("ep_", 8),
+            tenant_id: tenant_id.to_string(),
+            url: String::new(),
+            description: String::new(),
+            event_types: Vec::new(),
+            account_ids: Vec::new(),
+            secret: signing::generate_secret(),
+            previous_secrets: Vec::new(),
+            enabled: true,
+            rate_limit: None,
+            max_in_flight: None,
+            timeout_ms: None,
+            retry_schedule_ms: None,
+            headers: BTreeMap::new(),
+            raw: false,
+            created_at: now_ms,
+            updated_at: now_ms,
+        }
+    }
+
     /// Signing keys in force at `now_ms`: the current secret first, then unexpired old ones.
     pub fn signing_keys(&self, now_ms: u64) -> Vec<Vec<u8>> {
         std::iter::once(self.secret.as_str())
@@ -362,25 +386,7 @@ mod tests {
     use crate::delivery::ssrf::AddressPolicy;
 
     fn blank() -> Endpoint {
-        Endpoint {
-            id: "ep_1".into(),
-            tenant_id: "t_1".into(),
-            url: String::new(),
-            description: String::new(),
-            event_types: vec![],
-            account_ids: vec![],
-            secret: signing::generate_secret(),
-            previous_secrets: vec![],
-            enabled: true,
-            rate_limit: None,
-            max_in_flight: None,
-            timeout_ms: None,
-            retry_schedule_ms: None,
-            headers: BTreeMap::new(),
-            raw: false,
-            created_at: 0,
-            updated_at: 0,
-        }
+        Endpoint::new("t_1", 0)
     }
 
     fn input(json: &str) -> EndpointInput {

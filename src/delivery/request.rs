@@ -75,27 +75,15 @@ pub fn signed_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::signing::generate_secret;
 
     fn endpoint(raw: bool) -> Endpoint {
         Endpoint {
-            id: "ep".into(),
-            tenant_id: "t".into(),
             url: "https://example.com/hook".into(),
-            description: String::new(),
             event_types: vec!["*".into()],
-            account_ids: vec![],
-            secret: generate_secret(),
-            previous_secrets: vec![],
-            enabled: true,
-            rate_limit: None,
-            max_in_flight: None,
             timeout_ms: Some(1500),
-            retry_schedule_ms: None,
             headers: [("X-Team".to_string(), "blue".to_string())].into(),
             raw,
-            created_at: 0,
-            updated_at: 0,
+            ..Endpoint::new("t", 0)
         }
     }
 

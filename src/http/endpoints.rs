@@ -13,7 +13,7 @@ use super::AppState;
 use super::api::{cursor, page_size};
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::delivery::endpoint::{Endpoint, EndpointInput, PreviousSecret, UrlRules, apply, new_id};
+use crate::delivery::endpoint::{Endpoint, EndpointInput, PreviousSecret, UrlRules, apply};
 use crate::delivery::payload::{OutboundEvent, event_body, webhook_id};
 use crate::delivery::request::signed_request;
 use crate::delivery::routes::{EndpointHealth, LiveEndpoint};
@@ -136,26 +136,7 @@ pub async fn create(
             "required, e.g. [\"whatsapp.*\"]",
         ));
     }
-    let now = unix_ms();
-    let mut endpoint = Endpoint {
-        id: new_id("ep_", 8),
-        tenant_id,
-        url: String::new(),
-        description: String::new(),
-        event_types: Vec::new(),
-        account_ids: Vec::new(),
-        secret: signing::generate_secret(),
-        previous_secrets: Vec::new(),
-        enabled: true,
-        rate_limit: None,
-        max_in_flight: None,
-        timeout_ms: None,
-        retry_schedule_ms: None,
-        headers: BTreeMap::new(),
-        raw: false,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut endpoint = Endpoint::new(&tenant_id, unix_ms());
     apply(&mut endpoint, input, &rules(&state))?;
     state.delivery.put_endpoint(&endpoint).await?;
     refresh(&state).await;

@@ -55,7 +55,8 @@ pub trait Store: Send + Sync + 'static {
     /// Returns each entry's journal id, in order.
     async fn append_journal(&self, batch: &[JournalEntry]) -> Result<Vec<String>, StoreError>;
 
-    /// Reads journal entries for `consumer`: new ones, or those it holds unacknowledged.
+    /// Reads journal entries for `consumer`: new ones (waiting up to `block` for some; zero
+    /// does not wait), or those it holds unacknowledged.
     async fn read_journal(
         &self,
         consumer: &str,

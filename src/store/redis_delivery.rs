@@ -60,6 +60,47 @@ impl RedisStore {
         .await
     }
 
+    /// Stores `value` as JSON in field `field` of hash `key`.
+    async fn hset_json<T: serde::Serialize + Sync>(
+        &self,
+        op: &'static str,
+        key: String,
+        field: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(value).map_err(|e| json_error(op, e))?;
+        self.timed(op, async {
+            let _: () = redis::cmd("HSET")
+                .arg(&key)
+                .arg(field)
+                .arg(json)
+                .query_async(&mut self.conn())
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Reads field `field` of hash `key` as JSON.
+    async fn hget_json<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &'static str,
+        key: String,
+        field: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let raw: Option<String> = self
+            .timed(op, async {
+                Ok(redis::cmd("HGET")
+                    .arg(&key)
+                    .arg(field)
+                    .query_async(&mut self.conn())
+                    .await?)
+            })
+            .await?;
+        raw.map(|j| serde_json::from_str(&j).map_err(|e| json_error(op, e)))
+            .transpose()
+    }
+
     fn requeue_invocation(&self, mode: &str) -> redis::ScriptInvocation<'_> {
         let mut inv = self.requeue.prepare_invoke();
         inv.key(self.keys.deliveries())
@@ -87,33 +128,12 @@ impl DeliveryStore for RedisStore {
     }
 
     async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        let json = serde_json::to_string(tenant).map_err(|e| json_error("tenant", e))?;
-        let key = self.keys.tenants();
-        self.timed("put_tenant", async {
-            let _: () = redis::cmd("HSET")
-                .arg(&key)
-                .arg(&tenant.id)
-                .arg(json)
-                .query_async(&mut self.conn())
-                .await?;
-            Ok(())
-        })
-        .await
+        self.hset_json("put_tenant", self.keys.tenants(), &tenant.id, tenant)
+            .await
     }
 
     async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
-        let key = self.keys.tenants();
-        let raw: Option<String> = self
-            .timed("get_tenant", async {
-                Ok(redis::cmd("HGET")
-                    .arg(&key)
-                    .arg(id)
-                    .query_async(&mut self.conn())
-                    .await?)
-            })
-            .await?;
-        raw.map(|j| serde_json::from_str(&j).map_err(|e| json_error("tenant", e)))
-            .transpose()
+        self.hget_json("get_tenant", self.keys.tenants(), id).await
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
@@ -135,33 +155,13 @@ impl DeliveryStore for RedisStore {
     }
 
     async fn put_api_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError> {
-        let json = serde_json::to_string(key).map_err(|e| json_error("api key", e))?;
-        let k = self.keys.api_keys();
-        self.timed("put_api_key", async {
-            let _: () = redis::cmd("HSET")
-                .arg(&k)
-                .arg(key_hash)
-                .arg(json)
-                .query_async(&mut self.conn())
-                .await?;
-            Ok(())
-        })
-        .await
+        self.hset_json("put_api_key", self.keys.api_keys(), key_hash, key)
+            .await
     }
 
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
-        let k = self.keys.api_keys();
-        let raw: Option<String> = self
-            .timed("api_key", async {
-                Ok(redis::cmd("HGET")
-                    .arg(&k)
-                    .arg(key_hash)
-                    .query_async(&mut self.conn())
-                    .await?)
-            })
-            .await?;
-        raw.map(|j| serde_json::from_str(&j).map_err(|e| json_error("api key", e)))
-            .transpose()
+        self.hget_json("api_key", self.keys.api_keys(), key_hash)
+            .await
     }
 
     async fn delete_api_key(&self, tenant_id: &str, key_id: &str) -> Result<bool, StoreError> {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use deadpool_redis::{Pool, Runtime};
-use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, Value};
 
 use super::keys::{DELIVERY_GROUP, Keys, NORMALIZER_GROUP};
 use super::redis_checks::production_warnings;
@@ -24,9 +24,35 @@ use crate::metrics as m;
 
 const COMMIT_EVENTS_LUA: &str = include_str!("commit_events.lua");
 
+/// What a pool of connections for blocking reads is built from.
+#[derive(Clone)]
+pub(super) struct PoolSettings {
+    info: redis::ConnectionInfo,
+    connection: redis::AsyncConnectionConfig,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// No connection is made until the first call, from the caller's thread.
+    fn build(&self, size: usize) -> Result<Pool, StoreError> {
+        let manager =
+            deadpool_redis::Manager::new_with_config(self.info.clone(), self.connection.clone())?;
+        Pool::builder(manager)
+            .max_size(size)
+            .wait_timeout(Some(self.command_timeout))
+            .create_timeout(Some(self.connect_timeout))
+            .recycle_timeout(Some(self.command_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
 pub struct RedisStore {
     /// Only for blocking reads (`XREADGROUP … BLOCK`).
     pub(super) pool: Pool,
+    pub(super) pool_cfg: PoolSettings,
     pub(super) shared: ConnectionManager,
     pub(super) client: redis::Client,
     pub(super) shared_cfg: ConnectionManagerConfig,
@@ -62,24 +88,30 @@ impl RedisStore {
         let conn_cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(r.connect_timeout))
             .set_response_timeout(Some(r.command_timeout));
-        let manager = deadpool_redis::Manager::new_with_config(r.url.as_str(), conn_cfg)?;
+        // Nagle's algorithm would hold a pipeline's second write until the first is
+        // acknowledged (up to the peer's delayed-ACK timer, 40 ms on Linux).
+        let info = r
+            .url
+            .as_str()
+            .into_connection_info()?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let pool_cfg = PoolSettings {
+            info: info.clone(),
+            connection: conn_cfg,
+            connect_timeout: r.connect_timeout,
+            command_timeout: r.command_timeout,
+        };
+        let pool = pool_cfg.build(r.pool_size)?;
         let shared_cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(r.connect_timeout))
             .set_response_timeout(Some(r.command_timeout))
             .set_min_delay(std::time::Duration::from_millis(50))
             .set_max_delay(std::time::Duration::from_secs(1));
-        let client = redis::Client::open(r.url.as_str())?;
+        let client = redis::Client::open(info)?;
         let shared = ConnectionManager::new_lazy_with_config(client.clone(), shared_cfg.clone())?;
-        let pool = Pool::builder(manager)
-            .max_size(r.pool_size)
-            .wait_timeout(Some(r.command_timeout))
-            .create_timeout(Some(r.connect_timeout))
-            .recycle_timeout(Some(r.command_timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(RedisStore {
             pool,
+            pool_cfg,
             shared,
             client,
             shared_cfg,
@@ -235,8 +267,12 @@ impl RedisStore {
         let own =
             ConnectionManager::new_lazy_with_config(self.client.clone(), self.shared_cfg.clone())
                 .unwrap_or_else(|_| self.shared.clone());
+        // Blocking reads get connections of their own too: a pooled connection's I/O is
+        // driven by the thread that opened it, and a consumer must not do another's parsing.
+        let pool = self.pool_cfg.build(2).unwrap_or_else(|_| self.pool.clone());
         RedisStore {
-            pool: self.pool.clone(),
+            pool,
+            pool_cfg: self.pool_cfg.clone(),
             shared: own,
             client: self.client.clone(),
             shared_cfg: self.shared_cfg.clone(),
@@ -272,10 +308,12 @@ impl RedisStore {
                 .arg("COUNT")
                 .arg(count);
             let start = match from {
-                ReadFrom::New => {
+                // BLOCK 0 would wait forever: a zero block means "do not wait".
+                ReadFrom::New if !block.is_zero() => {
                     cmd.arg("BLOCK").arg(block.as_millis() as u64);
                     ">"
                 }
+                ReadFrom::New => ">",
                 ReadFrom::Pending => "0",
             };
             cmd.arg("STREAMS").arg(&key).arg(start);

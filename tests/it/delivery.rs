@@ -7,7 +7,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{RedisServer, SECRET, TestApp, fixture_bodies, test_settings, whatsapp_body};
+use crate::helpers::{
+    ADMIN_KEY, RedisServer, SECRET, TestApp, fixture_bodies, test_settings, whatsapp_body,
+};
 use crate::receiver::{Receiver, Reply};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -81,16 +83,8 @@ async fn every_fixture_event_reaches_a_catch_all_endpoint_once_with_a_valid_sign
     // Delivered state is visible per event.
     let one = got_after[0].json();
     let id = one["id"].as_str().expect("id");
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let e = app.api_json(&format!("/api/v1/events/{id}")).await;
-        if e["status"] == "delivered" {
-            assert_eq!(e["deliveries"][0]["attempts"], 1);
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never delivered: {e}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    let e = event_status(&app, id, "delivered").await;
+    assert_eq!(e["deliveries"][0]["attempts"], 1);
 }
 
 #[actix_web::test]
@@ -303,42 +297,19 @@ async fn exact_wildcard_and_account_filters_route_and_tenants_never_see_each_oth
 }
 
 async fn wait_attempts(app: &TestApp, key: &str, ep: &str, n: usize) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (_, page) = app
-            .call(
-                Method::GET,
-                &format!("/api/v1/endpoints/{ep}/attempts"),
-                key,
-                None,
-            )
-            .await;
-        let items = page["items"].as_array().cloned().unwrap_or_default();
-        if items.len() >= n {
-            return items;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} of {n} attempts logged",
-            items.len()
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    let path = format!("/api/v1/endpoints/{ep}/attempts");
+    let page = app
+        .get_until(&path, key, |p| {
+            p["items"].as_array().is_some_and(|i| i.len() >= n)
+        })
+        .await;
+    page["items"].as_array().cloned().unwrap_or_default()
 }
 
 async fn event_status(app: &TestApp, id: &str, want: &str) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let e = app.api_json(&format!("/api/v1/events/{id}")).await;
-        if e["status"] == want {
-            return e;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "status never {want}: {e}"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    let path = format!("/api/v1/events/{id}");
+    app.get_until(&path, ADMIN_KEY, |e| e["status"] == want)
+        .await
 }
 
 #[actix_web::test]
@@ -416,22 +387,11 @@ async fn gone_disables_the_endpoint_and_dead_letters_the_delivery() {
     app.post_signed(&whatsapp_body(&["wamid.gone".into()]), SECRET)
         .await;
     receiver.wait_for(1, WAIT).await;
-    let deadline = std::time::Instant::now() + WAIT;
-    let view = loop {
-        let (_, v) = app
-            .call(
-                Method::GET,
-                &format!("/api/v1/endpoints/{ep_id}"),
-                &key,
-                None,
-            )
-            .await;
-        if v["disabled_reason"] == "gone" {
-            break v;
-        }
-        assert!(std::time::Instant::now() < deadline, "never disabled: {v}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    };
+    let view = app
+        .get_until(&format!("/api/v1/endpoints/{ep_id}"), &key, |v| {
+            v["disabled_reason"] == "gone"
+        })
+        .await;
     assert_eq!(view["active"], false);
     let (_, dead) = app.call(Method::GET, "/api/v1/dead", &key, None).await;
     assert_eq!(dead["items"].as_array().map(Vec::len), Some(1), "{dead}");
@@ -467,23 +427,12 @@ async fn exhausted_deliveries_go_dead_and_bulk_replay_delivers_them() {
     let wamids: Vec<String> = (0..5).map(|i| format!("wamid.dead{i}")).collect();
     app.post_signed(&whatsapp_body(&wamids), SECRET).await;
     receiver.wait_for(15, WAIT).await; // 3 attempts each
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (_, dead) = app
-            .call(
-                Method::GET,
-                &format!("/api/v1/dead?endpoint_id={ep_id}"),
-                &key,
-                None,
-            )
-            .await;
-        if dead["items"].as_array().map(Vec::len) == Some(5) {
-            assert_eq!(dead["items"][0]["attempts"], 3);
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "not dead: {dead}");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    let dead = app
+        .get_until(&format!("/api/v1/dead?endpoint_id={ep_id}"), &key, |d| {
+            d["items"].as_array().map(Vec::len) == Some(5)
+        })
+        .await;
+    assert_eq!(dead["items"][0]["attempts"], 3);
     let first = receiver.received()[0].json()["id"]
         .as_str()
         .expect("id")
@@ -701,25 +650,13 @@ async fn the_ssrf_guard_refuses_private_addresses_unless_allow_listed() {
         .await;
     app.post_signed(&whatsapp_body(&["wamid.ssrf".into()]), SECRET)
         .await;
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (_, dead) = app.call(Method::GET, "/api/v1/dead", &key, None).await;
-        if let Some(d) = dead["items"].as_array().and_then(|i| i.first()) {
-            assert!(
-                d["reason"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("not a public address"),
-                "{d}"
-            );
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never refused: {dead}"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    let dead = app
+        .get_until("/api/v1/dead", &key, |d| {
+            d["items"].as_array().is_some_and(|i| !i.is_empty())
+        })
+        .await;
+    let reason = dead["items"][0]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("not a public address"), "{dead}");
     assert_eq!(receiver.count(), 0, "nothing reached the loopback receiver");
     let attempts = wait_attempts(&app, &key, ep["id"].as_str().unwrap_or(""), 1).await;
     assert!(attempts[0]["status"].is_null());

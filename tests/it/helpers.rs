@@ -239,6 +239,27 @@ impl TestApp {
         )
     }
 
+    /// GETs `path` with `key` until `done` holds for the JSON answer (20 s at most); returns it.
+    pub async fn get_until(
+        &self,
+        path: &str,
+        key: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, body) = self.call(reqwest::Method::GET, path, key, None).await;
+            if done(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} never as expected: {body}"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Creates a tenant and one key for it; returns (tenant id, key).
     pub async fn tenant(&self, name: &str) -> (String, String) {
         let (status, t) = self

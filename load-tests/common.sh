@@ -1,0 +1,35 @@
+# Shared by the load scripts: a scratch directory, process cleanup, a Redis of their own (AOF
+# everysec, the production setting) and hookd. Source it from the repository root.
+
+BIN=target/release
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_redis PORT
+start_redis() {
+  redis-server --port "$1" --bind 127.0.0.1 --dir "$WORK" --save "" \
+    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction >"$WORK/redis.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
+# start_hookd PORT REDIS_PORT SECRET ADMIN_KEY [VAR=VALUE…]: sets HOOKD_PID, waits until ready.
+start_hookd() {
+  local port=$1 redis_port=$2 secret=$3 admin=$4
+  shift 4
+  env HOOKD_REDIS__URL="redis://127.0.0.1:$redis_port" HOOKD_SERVER__LISTEN="127.0.0.1:$port" \
+    HOOKD_SOURCES__LOAD__APP_SECRETS="[\"$secret\"]" HOOKD_SOURCES__LOAD__VERIFY_TOKEN=t \
+    HOOKD_API__ADMIN_KEY="$admin" HOOKD_LOG__LEVEL=warn "$@" \
+    "$BIN/hookd" serve >"$WORK/hookd.log" 2>&1 &
+  HOOKD_PID=$!
+  PIDS+=($HOOKD_PID)
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && return 0
+    sleep 0.1
+  done
+  cat "$WORK/hookd.log"
+  exit 1
+}
