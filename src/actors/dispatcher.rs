@@ -254,21 +254,7 @@ fn dispatch(sh: &Rc<Shared>, record: DeliveryRecord) {
             continue;
         };
         if !live.active() {
-            let reason = match &live.health.disabled_reason {
-                Some(r) => format!("endpoint disabled ({r})"),
-                None => "endpoint disabled".to_string(),
-            };
-            let tenant = live.endpoint.tenant_id.clone();
-            metrics::counter!(m::DEAD_LETTERS, "reason" => "disabled").increment(1);
-            resolve(
-                sh,
-                &record,
-                &ep,
-                &tenant,
-                NextStep::Dead { reason },
-                None,
-                None,
-            );
+            dead_letter_disabled(sh, &record, &live);
             continue;
         }
         let lane = lane_for(sh, &live);
@@ -307,19 +293,7 @@ async fn unknown_endpoint(sh: Rc<Shared>, record: Rc<DeliveryRecord>, ep: String
             lane.queued.set(lane.queued.get() + 1);
             attempt(sh, lane, Arc::new(live), record).await;
         }
-        Ok(Some(live)) => {
-            let reason = "endpoint disabled".to_string();
-            let tenant = live.endpoint.tenant_id.clone();
-            resolve(
-                &sh,
-                &record,
-                &ep,
-                &tenant,
-                NextStep::Dead { reason },
-                None,
-                None,
-            );
-        }
+        Ok(Some(live)) => dead_letter_disabled(&sh, &record, &live),
         Ok(None) => resolve(&sh, &record, &ep, "", NextStep::Drop, None, None),
         Err(e) => {
             tracing::warn!(error = %e, endpoint = %ep, "cannot look an endpoint up; deferring");
@@ -335,6 +309,26 @@ async fn unknown_endpoint(sh: Rc<Shared>, record: Rc<DeliveryRecord>, ep: String
             );
         }
     }
+}
+
+/// A delivery to an endpoint that is turned off goes to the dead stream unattempted, to be
+/// replayed once it is on again.
+fn dead_letter_disabled(sh: &Rc<Shared>, record: &DeliveryRecord, live: &LiveEndpoint) {
+    let reason = match &live.health.disabled_reason {
+        Some(r) => format!("endpoint disabled ({r})"),
+        None => "endpoint disabled".to_string(),
+    };
+    metrics::counter!(m::DEAD_LETTERS, "reason" => "disabled").increment(1);
+    let (ep, tenant) = (&live.endpoint.id, &live.endpoint.tenant_id);
+    resolve(
+        sh,
+        record,
+        ep,
+        tenant,
+        NextStep::Dead { reason },
+        None,
+        None,
+    );
 }
 
 fn finish_empty(sh: &Rc<Shared>, record: DeliveryRecord) {

@@ -29,6 +29,16 @@ fn verify(secret: &str, r: &crate::receiver::Received) -> Result<(), String> {
     wh.verify(&r.body, &headers).map_err(|e| e.to_string())
 }
 
+/// A receiver, a tenant key and an endpoint of that tenant subscribed to everything.
+async fn catch_all(app: &TestApp) -> (Receiver, String, Value) {
+    let receiver = Receiver::start();
+    let (_, key) = app.tenant("acme").await;
+    let ep = app
+        .endpoint(&key, json!({"url": receiver.url, "event_types": ["*"]}))
+        .await;
+    (receiver, key, ep)
+}
+
 async fn app() -> (RedisServer, TestApp) {
     let redis = RedisServer::start();
     let app = TestApp::spawn(test_settings(&redis.url())).await;
@@ -38,11 +48,7 @@ async fn app() -> (RedisServer, TestApp) {
 #[actix_web::test]
 async fn every_fixture_event_reaches_a_catch_all_endpoint_once_with_a_valid_signature() {
     let (_redis, app) = app().await;
-    let receiver = Receiver::start();
-    let (_, key) = app.tenant("acme").await;
-    let ep = app
-        .endpoint(&key, json!({"url": receiver.url, "event_types": ["*"]}))
-        .await;
+    let (receiver, _, ep) = catch_all(&app).await;
     let secret = ep["secret"].as_str().expect("secret").to_string();
 
     let bodies = fixture_bodies();
@@ -590,11 +596,7 @@ async fn a_test_send_reaches_the_endpoint_and_returns_the_attempt() {
 #[actix_web::test]
 async fn a_rotated_secret_keeps_the_old_one_signing_during_the_overlap() {
     let (_redis, app) = app().await;
-    let receiver = Receiver::start();
-    let (_, key) = app.tenant("acme").await;
-    let ep = app
-        .endpoint(&key, json!({"url": receiver.url, "event_types": ["*"]}))
-        .await;
+    let (receiver, key, ep) = catch_all(&app).await;
     let old = ep["secret"].as_str().expect("secret").to_string();
     let (status, rotated) = app
         .call(
