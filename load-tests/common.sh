@@ -33,3 +33,19 @@ start_hookd() {
   cat "$WORK/hookd.log"
   exit 1
 }
+
+# start_delivery_rig: Redis, the verifying receiver on RECV_PORT (secret WHSEC) and hookd
+# allowed to deliver to 127.0.0.1, for the delivery scripts.
+start_delivery_rig() {
+  start_redis "$REDIS_PORT"
+  "$BIN/examples/e2e-receiver" "127.0.0.1:$RECV_PORT" "$WHSEC" >"$WORK/recv.log" 2>&1 &
+  PIDS+=($!)
+  start_hookd "$HOOKD_PORT" "$REDIS_PORT" "$SECRET" "$ADMIN" \
+    HOOKD_DELIVERY__SSRF__ALLOW='["127.0.0.1/32"]'
+}
+
+# api METHOD PATH [JSON]: a management API call with the admin key.
+api() { curl -sf -X "$1" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' \
+  "http://127.0.0.1:$HOOKD_PORT$2" ${3:+-d "$3"}; }
+# json EXPR: reads JSON on stdin and prints EXPR of it, e.g. json "['id']".
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }

@@ -34,14 +34,7 @@ WHSEC="whsec_$(head -c 32 /dev/urandom | base64)"
 
 cargo build --release --quiet --bin hookd --example e2e-receiver --example loadgen
 source load-tests/common.sh
-start_redis "$REDIS_PORT"
-"$BIN/examples/e2e-receiver" "127.0.0.1:$RECV_PORT" "$WHSEC" >"$WORK/recv.log" 2>&1 &
-PIDS+=($!)
-start_hookd "$HOOKD_PORT" "$REDIS_PORT" "$SECRET" "$ADMIN" HOOKD_DELIVERY__SSRF__ALLOW='["127.0.0.1/32"]'
-
-api() { curl -sf -X "$1" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' \
-  "http://127.0.0.1:$HOOKD_PORT$2" ${3:+-d "$3"}; }
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+start_delivery_rig
 recv() { curl -sf "http://127.0.0.1:$RECV_PORT/stats"; }
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$HOOKD_PID/status"; }
 TENANT=$(api POST /api/v1/tenants '{"name":"load"}' | json "['id']")
