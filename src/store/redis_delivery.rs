@@ -11,7 +11,7 @@ use redis::Value;
 use super::delivery_types::*;
 use super::keys::{DELIVERY_GROUP, NORMALIZER_GROUP};
 use super::redis_reply::*;
-use super::redis_store::RedisStore;
+use super::redis_store::{RedisStore, Window};
 use super::types::*;
 use super::{DeliveryStore, StoreError};
 use crate::delivery::endpoint::{ApiKey, Endpoint, Tenant};
@@ -564,51 +564,25 @@ impl DeliveryStore for RedisStore {
     }
 
     async fn list_dead(&self, q: &DeadQuery) -> Result<Page<DeadDelivery>, StoreError> {
-        let start = q
-            .from_ms
-            .map(|ms| format!("{ms}-0"))
-            .unwrap_or_else(|| "-".to_string());
-        let mut cursor = match (&q.cursor, q.to_ms) {
-            (Some(c), _) => Some(c.clone()),
-            (None, Some(to)) => Some(format!("{}-0", to.saturating_add(1))),
-            (None, None) => None,
+        let window = Window {
+            from_ms: q.from_ms,
+            to_ms: q.to_ms,
+            cursor: q.cursor.as_deref(),
+            limit: q.limit,
         };
-        // As for events: a bounded number of rounds bounds the cost of a sparse filter.
-        const MAX_ROUNDS: usize = 4;
-        let mut items = Vec::with_capacity(q.limit);
-        for _ in 0..MAX_ROUNDS {
-            let want = q.limit - items.len();
-            let entries = self
-                .range(
-                    "list_dead",
-                    self.keys.dead(),
-                    cursor.as_deref(),
-                    start.clone(),
-                    want,
-                )
-                .await?;
-            let exhausted = entries.len() < want;
-            cursor = entries.last().map(|(id, _)| id.clone()).or(cursor);
-            items.extend(
-                entries
+        self.filtered_page(
+            "list_dead",
+            self.keys.dead(),
+            window,
+            |entries| async move {
+                Ok(entries
                     .into_iter()
                     .filter_map(|(id, f)| f.map(|f| dead_delivery(id, &f)))
-                    .filter(|d| q.matches(d)),
-            );
-            if exhausted {
-                return Ok(Page {
-                    items,
-                    next_cursor: None,
-                });
-            }
-            if items.len() >= q.limit {
-                break;
-            }
-        }
-        Ok(Page {
-            items,
-            next_cursor: cursor,
-        })
+                    .filter(|d| q.matches(d))
+                    .collect())
+            },
+        )
+        .await
     }
 
     async fn stats_buckets(

@@ -24,6 +24,15 @@ use crate::metrics as m;
 
 const COMMIT_EVENTS_LUA: &str = include_str!("commit_events.lua");
 
+/// The part of a stream a listing reads: received/dead time bounds (Unix ms), a cursor
+/// (exclusive, newest first) and a page size.
+pub(super) struct Window<'a> {
+    pub from_ms: Option<u64>,
+    pub to_ms: Option<u64>,
+    pub cursor: Option<&'a str>,
+    pub limit: usize,
+}
+
 /// What a pool of connections for blocking reads is built from.
 #[derive(Clone)]
 pub(super) struct PoolSettings {
@@ -259,6 +268,56 @@ impl RedisStore {
             }
         }
         inv
+    }
+
+    /// One page of a stream, newest first, within a time window, of the entries `keep` turns
+    /// into items. A bounded number of rounds keeps a request's cost bounded however sparse
+    /// the filter; a short page with a cursor means "more may follow".
+    pub(super) async fn filtered_page<T, F, Fut>(
+        &self,
+        op: &'static str,
+        key: String,
+        w: Window<'_>,
+        mut keep: F,
+    ) -> Result<Page<T>, StoreError>
+    where
+        F: FnMut(StreamEntries) -> Fut,
+        Fut: Future<Output = Result<Vec<T>, StoreError>>,
+    {
+        const MAX_ROUNDS: usize = 4;
+        let start = w
+            .from_ms
+            .map(|ms| format!("{ms}-0"))
+            .unwrap_or_else(|| "-".to_string());
+        // The newest end of the range: the cursor, else `to`.
+        let mut cursor = match (w.cursor, w.to_ms) {
+            (Some(c), _) => Some(c.to_string()),
+            (None, Some(to)) => Some(format!("{}-0", to.saturating_add(1))),
+            (None, None) => None,
+        };
+        let mut items = Vec::with_capacity(w.limit);
+        for _ in 0..MAX_ROUNDS {
+            let want = w.limit - items.len();
+            let entries = self
+                .range(op, key.clone(), cursor.as_deref(), start.clone(), want)
+                .await?;
+            let exhausted = entries.len() < want;
+            cursor = entries.last().map(|(id, _)| id.clone()).or(cursor);
+            items.extend(keep(entries).await?);
+            if exhausted {
+                return Ok(Page {
+                    items,
+                    next_cursor: None,
+                });
+            }
+            if items.len() >= w.limit {
+                break;
+            }
+        }
+        Ok(Page {
+            items,
+            next_cursor: cursor,
+        })
     }
 
     /// The same store with a connection of its own. Lazy: the connection is made by the first
@@ -692,16 +751,6 @@ impl Store for RedisStore {
     }
 
     async fn list_events(&self, q: &EventQuery) -> Result<Page<StoredEvent>, StoreError> {
-        let start = q
-            .from_ms
-            .map(|ms| format!("{ms}-0"))
-            .unwrap_or_else(|| "-".to_string());
-        // The newest end of the range: the cursor, else `to`.
-        let first_cursor = match (&q.cursor, q.to_ms) {
-            (Some(c), _) => Some(c.clone()),
-            (None, Some(to)) => Some(format!("{}-0", to.saturating_add(1))),
-            (None, None) => None,
-        };
         // Scan the most selective stream; the remaining filters are applied to what it yields.
         let (key, filtered) = if let Some(t) = &q.tenant_id {
             (self.keys.index_tenant(t), true)
@@ -719,25 +768,13 @@ impl Store for RedisStore {
                 && q.platform.as_ref().is_none_or(|p| &e.platform == p)
                 && q.account_id.as_ref().is_none_or(|a| &e.account_id == a)
         };
-
-        // A bounded number of rounds keeps a request's cost bounded however the filters
-        // combine; a short page with a cursor means "more may follow".
-        const MAX_ROUNDS: usize = 4;
-        let mut items = Vec::with_capacity(q.limit);
-        let mut cursor = first_cursor;
-        for _ in 0..MAX_ROUNDS {
-            let want = q.limit - items.len();
-            let entries = self
-                .range(
-                    "list_events",
-                    key.clone(),
-                    cursor.as_deref(),
-                    start.clone(),
-                    want,
-                )
-                .await?;
-            let exhausted = entries.len() < want;
-            cursor = entries.last().map(|(id, _)| id.clone()).or(cursor);
+        let window = Window {
+            from_ms: q.from_ms,
+            to_ms: q.to_ms,
+            cursor: q.cursor.as_deref(),
+            limit: q.limit,
+        };
+        self.filtered_page("list_events", key, window, |entries| async move {
             let found = if filtered {
                 let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
                 self.fetch_events(&ids).await?
@@ -747,21 +784,9 @@ impl Store for RedisStore {
                     .filter_map(|(id, f)| f.map(|f| stored_event(id, &f)))
                     .collect::<Result<Vec<_>, _>>()?
             };
-            items.extend(found.into_iter().filter(|e| matches(e)));
-            if exhausted {
-                return Ok(Page {
-                    items,
-                    next_cursor: None,
-                });
-            }
-            if items.len() >= q.limit {
-                break;
-            }
-        }
-        Ok(Page {
-            items,
-            next_cursor: cursor,
+            Ok(found.into_iter().filter(|e| matches(e)).collect())
         })
+        .await
     }
 
     async fn get_event(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
