@@ -121,6 +121,67 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
+/// Ingress outcomes, as `hookd_ingress_requests_total` labels them.
+pub const INGRESS_OUTCOMES: &[&str] = &[
+    "accepted",
+    "signature_missing",
+    "signature_malformed",
+    "signature_mismatch",
+    "too_large",
+    "unknown_source",
+    "overloaded",
+    "unavailable",
+    "bad_body",
+];
+const ACTORS: &[&str] = &[
+    "ingress_writer",
+    "normalizer",
+    "reclaimer",
+    "housekeeper",
+    "router",
+    "dispatcher",
+    "retry_timer",
+];
+const MAILBOXES: &[&str] = &["ingress_writer", "normalizer", "dispatcher"];
+const DEAD_REASONS: &[&str] = &["exhausted", "gone", "disabled", "blocked", "missing"];
+/// The Redis calls on the hot paths, whose errors alerts and dashboards watch.
+const HOT_REDIS_OPS: &[&str] = &[
+    "append_journal",
+    "commit_normalized",
+    "commit_attempts",
+    "promote_retries",
+    "ping",
+];
+
+/// Creates, at zero, the counters that stay silent while all is well (restarts, rejections,
+/// dead letters, Redis errors). A counter that appears only with its first increment has no
+/// series for `rate()` before that, so a dashboard shows "No data" instead of 0 and an alert
+/// on `increase()` misses the first failure.
+pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
+    for source in sources {
+        for outcome in INGRESS_OUTCOMES {
+            metrics::counter!(INGRESS_REQUESTS, "source" => source.to_string(), "outcome" => *outcome)
+                .increment(0);
+        }
+    }
+    for actor in ACTORS {
+        metrics::counter!(ACTOR_RESTARTS, "actor" => *actor).increment(0);
+    }
+    for actor in MAILBOXES {
+        metrics::counter!(MAILBOX_FULL, "actor" => *actor).increment(0);
+    }
+    for reason in DEAD_REASONS {
+        metrics::counter!(DEAD_LETTERS, "reason" => *reason).increment(0);
+    }
+    for op in HOT_REDIS_OPS {
+        metrics::counter!(REDIS_ERRORS, "op" => *op).increment(0);
+    }
+    metrics::counter!(QUARANTINED).increment(0);
+    metrics::counter!(RETRIES_SCHEDULED).increment(0);
+    metrics::counter!(REPLAYED).increment(0);
+    metrics::counter!(DELIVERY_DEFERRED).increment(0);
+}
+
 fn describe() {
     use metrics::Unit;
     describe_counter!(INGRESS_REQUESTS, "Webhook requests by source and outcome.");

@@ -19,6 +19,7 @@ pub fn normalize(record: JournalRecord) -> Normalized {
             source: entry.source,
             received_at_ms: entry.received_at_ms,
             object: s.object,
+            request_id: entry.request_id,
             routing: Vec::new(),
             events: s.events,
         },

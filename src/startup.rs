@@ -74,6 +74,7 @@ impl Application {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
 
         let prometheus = crate::metrics::install();
+        crate::metrics::register_zero_series(settings.sources.keys().map(String::as_str));
         let engine = Engine::start(
             &settings,
             store.clone(),

@@ -56,6 +56,8 @@ struct Finished {
     resolution: Resolution,
     platform: String,
     status: Option<u16>,
+    /// The ingress request id, so one request can be followed through every stage's logs.
+    request_id: String,
 }
 
 struct Shared {
@@ -353,6 +355,7 @@ fn resolve(
         entry_id: record.id.clone(),
         platform: record.platform.clone(),
         status,
+        request_id: record.request_id.clone(),
         resolution: Resolution {
             kind: record.kind,
             subject: record.subject.clone(),
@@ -580,7 +583,7 @@ async fn commit_loop(sh: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<Finished>) 
         }
         let label = sh.settings.endpoint_metrics_label;
         for f in &batch {
-            record_metrics(f, label);
+            record_attempt(f, label);
             if f.resolution.next == NextStep::Gone {
                 sh.routes.disable(&f.resolution.endpoint_id, "gone");
             }
@@ -601,7 +604,8 @@ fn status_class(status: Option<u16>) -> &'static str {
     }
 }
 
-fn record_metrics(f: &Finished, endpoint_label: bool) {
+/// Counts one committed attempt and logs it under the request id that brought its event.
+fn record_attempt(f: &Finished, endpoint_label: bool) {
     let r = &f.resolution;
     let Some(log) = &r.log else { return };
     let outcome = match &r.next {
@@ -610,6 +614,16 @@ fn record_metrics(f: &Finished, endpoint_label: bool) {
         NextStep::Gone => "gone",
         _ => "dead",
     };
+    tracing::debug!(
+        request_id = %f.request_id,
+        event_id = %r.subject,
+        endpoint = %r.endpoint_id,
+        attempt = r.attempt,
+        status = ?f.status,
+        duration_ms = log.duration_ms,
+        outcome,
+        "delivery attempt"
+    );
     let endpoint = if endpoint_label {
         r.endpoint_id.clone()
     } else {

@@ -141,11 +141,32 @@ async fn run_batch(
 fn record_metrics(report: &BatchReport) {
     for (item, outcome) in &report.outcomes {
         match item {
-            Normalized::Events { events, .. } => {
+            Normalized::Events {
+                events,
+                journal_id,
+                request_id,
+                ..
+            } => {
                 metrics::counter!(m::NORMALIZER_BODIES, "outcome" => "split").increment(1);
                 count_events(events, outcome);
+                tracing::debug!(
+                    %request_id,
+                    %journal_id,
+                    event_ids = ?outcome.event_ids,
+                    "split; duplicates show as None"
+                );
             }
-            Normalized::Quarantine { .. } => {
+            Normalized::Quarantine {
+                journal_id,
+                entry,
+                error,
+            } => {
+                tracing::warn!(
+                    request_id = %entry.request_id,
+                    %journal_id,
+                    %error,
+                    "body does not split; quarantined"
+                );
                 metrics::counter!(m::NORMALIZER_BODIES, "outcome" => "quarantined").increment(1);
                 metrics::counter!(m::QUARANTINED).increment(1);
             }

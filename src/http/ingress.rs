@@ -194,7 +194,11 @@ async fn accept(
         user_agent: header_text(req, "user-agent"),
         body,
     };
-    journal(state, writer, entry).await
+    let (outcome, detail) = journal(state, writer, entry).await;
+    if outcome == Outcome::Accepted {
+        tracing::debug!(source = %source_name, %request_id, journal_id = %detail, "journaled");
+    }
+    (outcome, detail)
 }
 
 async fn journal(
@@ -324,4 +328,32 @@ fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/plain")
         .body(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_label_is_registered_at_zero() {
+        let all = [
+            Outcome::Accepted,
+            Outcome::Rejected(signature::SignatureError::Missing),
+            Outcome::Rejected(signature::SignatureError::Malformed),
+            Outcome::Rejected(signature::SignatureError::Mismatch),
+            Outcome::TooLarge,
+            Outcome::UnknownSource,
+            Outcome::Overloaded,
+            Outcome::Unavailable,
+            Outcome::BadBody,
+        ];
+        for outcome in all {
+            assert!(
+                m::INGRESS_OUTCOMES.contains(&outcome.label()),
+                "{} missing from metrics::INGRESS_OUTCOMES",
+                outcome.label()
+            );
+        }
+        assert_eq!(m::INGRESS_OUTCOMES.len(), all.len());
+    }
 }

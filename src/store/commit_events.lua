@@ -8,7 +8,8 @@
 -- ARGV[1] consumer group   ARGV[2] dedup TTL (s)   ARGV[3] MINID for trimming (ms)
 -- ARGV[4] account index TTL (s)   ARGV[5] number of entries   ARGV[6] key prefix
 -- ARGV[7] delivery status TTL (s)
--- then per entry: journal id, source, received_at (ms), envelope object, number of events,
+-- then per entry: journal id, source, received_at (ms), envelope object, request id, number
+--   of events,
 --   followed by 8 values per event: type, platform, account id, occurred_at (ms or ""), data,
 --   JSON-mode endpoint ids, raw-mode endpoint ids, tenant ids (each comma-separated)
 --
@@ -33,9 +34,9 @@ local function pending(status_key, eps)
 end
 
 for e = 1, tonumber(ARGV[5]) do
-  local jid, src, rcv, obj = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local n = tonumber(ARGV[a + 4])
-  a = a + 5
+  local jid, src, rcv, obj, rq = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local n = tonumber(ARGV[a + 5])
+  a = a + 6
   local ids = {}
   local raw_eps, raw_seen, raw_type, raw_account = {}, {}, nil, nil
   for i = 1, n do
@@ -47,7 +48,7 @@ for e = 1, tonumber(ARGV[5]) do
       local id = redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[3], '*',
         'type', etype, 'platform', platform, 'account', account,
         'occurred_at', ARGV[a + 3], 'source', src, 'received_at', rcv,
-        'object', obj, 'journal_id', jid, 'eps', eps, 'data', ARGV[a + 4])
+        'object', obj, 'journal_id', jid, 'request_id', rq, 'eps', eps, 'data', ARGV[a + 4])
       -- An index is a convenience: failing to write one must not lose the event.
       for j = 1, 3 do
         pcall(redis.call, 'XADD', KEYS[k + j], 'MINID', '~', ARGV[3], id, 'e', '')
@@ -58,7 +59,8 @@ for e = 1, tonumber(ARGV[5]) do
       if eps ~= '' then
         redis.call('XADD', KEYS[5], '*', 'k', 'e', 'ev', id, 'eps', eps, 'att', '1',
           'type', etype, 'platform', platform, 'account', account,
-          'occurred_at', ARGV[a + 3], 'source', src, 'received_at', rcv, 'data', ARGV[a + 4])
+          'occurred_at', ARGV[a + 3], 'source', src, 'received_at', rcv, 'request_id', rq,
+          'data', ARGV[a + 4])
       end
       for ep in string.gmatch(reps, '[^,]+') do
         if not raw_seen[ep] then
@@ -84,7 +86,8 @@ for e = 1, tonumber(ARGV[5]) do
   if #raw_eps > 0 then
     local eps = table.concat(raw_eps, ',')
     redis.call('XADD', KEYS[5], '*', 'k', 'r', 'ev', jid, 'eps', eps, 'att', '1',
-      'type', raw_type, 'account', raw_account, 'source', src, 'received_at', rcv)
+      'type', raw_type, 'account', raw_account, 'source', src, 'received_at', rcv,
+      'request_id', rq)
     pending(prefix .. 'dstatus:r:' .. jid, eps)
   end
   redis.call('XACK', KEYS[1], ARGV[1], jid)

@@ -45,6 +45,8 @@ pub struct DeliveryRecord {
     pub source: String,
     pub received_at_ms: u64,
     pub occurred_at_ms: Option<u64>,
+    /// The ingress request that brought the event, for the logs.
+    pub request_id: String,
     /// The event's JSON (JSON mode).
     pub data: String,
 }

@@ -214,6 +214,7 @@ pub(super) fn stored_event(id: String, f: &Fields) -> Result<StoredEvent, StoreE
         received_at: f.number("received_at"),
         occurred_at: (occurred > 0).then_some(occurred),
         journal_id: f.text("journal_id"),
+        request_id: f.text("request_id"),
         data,
         endpoints: f
             .text("eps")
@@ -248,6 +249,7 @@ pub(super) fn delivery_record(id: String, f: &Fields) -> Option<DeliveryRecord> 
         source: f.text("source"),
         received_at_ms: f.number("received_at"),
         occurred_at_ms: (occurred > 0).then_some(occurred),
+        request_id: f.text("request_id"),
         data: f.text("data"),
     })
 }

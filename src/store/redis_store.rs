@@ -248,6 +248,7 @@ impl RedisStore {
                 source,
                 received_at_ms,
                 object,
+                request_id,
                 events,
                 routing,
             } = item
@@ -258,6 +259,7 @@ impl RedisStore {
                 .arg(source)
                 .arg(received_at_ms)
                 .arg(object)
+                .arg(request_id)
                 .arg(events.len());
             for (i, e) in events.iter().enumerate() {
                 inv.key(self.keys.dedup(&e.dedup_key.digest_hex()))

@@ -53,6 +53,8 @@ pub enum Normalized {
         source: String,
         received_at_ms: u64,
         object: String,
+        /// The ingress request id, carried into the events and deliveries for the logs.
+        request_id: String,
         events: Vec<Event>,
         /// Per event, the endpoints that want it; empty when nothing is routed.
         routing: Vec<Routing>,
@@ -126,6 +128,8 @@ pub struct StoredEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<u64>,
     pub journal_id: String,
+    /// The ingress request that brought the event (`X-Request-Id`, or one hookd made).
+    pub request_id: String,
     pub data: Box<RawValue>,
     /// The JSON-mode endpoints the event was routed to (their states are read separately).
     #[serde(skip)]

@@ -10,7 +10,7 @@ use hookd::meta::signature::sign;
 
 use crate::helpers::{
     HookdProcess, RedisServer, SECRET, TestApp, free_port, journal_backlog, test_settings,
-    whatsapp_body,
+    wait_ready, whatsapp_body,
 };
 
 /// One answered request: which wamid it carried, its status, its journal id, how long it took.
@@ -158,20 +158,6 @@ async fn with_redis_down_ingress_answers_503_never_200_and_recovers_when_it_retu
         unavailable.len(),
         received
     );
-}
-
-async fn wait_ready(base: &str) {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("hookd at {base} did not become ready");
 }
 
 /// A persistent Redis with the hookd binary on it, ready, and a load running against it.

@@ -8,7 +8,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    ADMIN_KEY, HookdProcess, RedisServer, SECRET, TestApp, free_port, test_settings, whatsapp_body,
+    ADMIN_KEY, HookdProcess, RedisServer, SECRET, TestApp, free_port, test_settings, wait_ready,
+    whatsapp_body,
 };
 use crate::receiver::{Received, Receiver, Reply};
 
@@ -193,19 +194,6 @@ async fn admin(
         .expect("api");
     assert!(res.status().is_success(), "{path}: {}", res.status());
     res.json().await.expect("json")
-}
-
-async fn wait_ready(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("{base}/health/ready"))
-        .await
-        .map(|r| r.status().as_u16())
-        .ok()
-        != Some(200)
-    {
-        assert!(Instant::now() < deadline, "hookd not ready");
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn events_stored(base: &str) -> u64 {

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hookd::config::Settings;
-use hookd::meta::signature::sign;
+pub use hookd::meta::signature::sign;
 use hookd::startup::Application;
 
 pub const SECRET: &str = "test_app_secret";
@@ -397,14 +397,39 @@ pub fn whatsapp_body(wamids: &[String]) -> Vec<u8> {
     .expect("json")
 }
 
+/// Waits (20 s at most) until the hookd at `base` answers its readiness check.
+pub async fn wait_ready(base: &str) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(format!("{base}/health/ready")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("hookd at {base} did not become ready");
+}
+
 /// The hookd binary in a process of its own, for tests that kill it.
 pub struct HookdProcess(Child);
 
 impl HookdProcess {
     /// The hookd binary with a quick takeover of stalled journal entries.
     pub fn spawn(redis_url: &str, prefix: &str, port: u16, instance: &str) -> HookdProcess {
-        let child = Command::new(env!("CARGO_BIN_EXE_hookd"))
-            .arg("serve")
+        let child = Self::command(redis_url, prefix, port, instance)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hookd binary starts");
+        HookdProcess(child)
+    }
+
+    /// The command `spawn` runs, for a test that adds to it.
+    pub fn command(redis_url: &str, prefix: &str, port: u16, instance: &str) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookd"));
+        cmd.arg("serve")
             .env("HOOKD_REDIS__URL", redis_url)
             .env("HOOKD_REDIS__PREFIX", prefix)
             .env("HOOKD_REDIS__COMMAND_TIMEOUT", "500ms")
@@ -425,11 +450,11 @@ impl HookdProcess {
             .env("HOOKD_DELIVERY__ENDPOINT_TIMEOUT", "1s")
             .env("HOOKD_DELIVERY__RECLAIM_IDLE", "3s")
             .env("HOOKD_DELIVERY__RETRY_POLL", "50ms")
-            .env("HOOKD_DELIVERY__ROUTE_REFRESH", "200ms")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hookd binary starts");
+            .env("HOOKD_DELIVERY__ROUTE_REFRESH", "200ms");
+        cmd
+    }
+
+    pub fn from_child(child: Child) -> HookdProcess {
         HookdProcess(child)
     }
 

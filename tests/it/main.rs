@@ -9,4 +9,5 @@ mod engine;
 mod fixtures;
 mod helpers;
 mod ingress;
+mod observability;
 mod receiver;
