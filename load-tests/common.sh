@@ -1,7 +1,7 @@
 # Shared by the load scripts: a scratch directory, process cleanup, a Redis of their own (AOF
 # everysec, the production setting) and hookd. Source it from the repository root.
 
-BIN=target/release
+BIN=${BIN:-target/release}
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
