@@ -7,7 +7,7 @@
 import { check } from 'k6';
 import http from 'k6/http';
 import { Rate } from 'k6/metrics';
-import { BASE_URL, SOURCE, api, body, signature, uniqueId, waitForStats } from './lib.js';
+import { BASE_URL, SOURCE, body, signature, uniqueId, waitForQuiet, waitForStats } from './lib.js';
 
 const COPIES = parseInt(__ENV.COPIES || '4', 10);
 const exact = new Rate('each_event_stored_once');
@@ -21,6 +21,9 @@ export const options = {
       maxDuration: __ENV.MAX_DURATION || '5m',
     },
   },
+  // Setup and teardown wait for hookd to work off any backlog.
+  setupTimeout: '6m',
+  teardownTimeout: '6m',
   thresholds: {
     checks: ['rate==1'],
     http_req_failed: ['rate==0'],
@@ -30,7 +33,7 @@ export const options = {
 };
 
 export function setup() {
-  return { before: api('GET', '/api/v1/stats') };
+  return { before: waitForQuiet() };
 }
 
 export default function () {
@@ -54,7 +57,7 @@ export function teardown(data) {
     const received = s.received - b.received;
     const seen = s.events + s.duplicates - b.events - b.duplicates;
     return received > 0 && seen >= received * perBody;
-  });
+  }, 300);
   const received = after.received - b.received;
   const events = after.events - b.events;
   const duplicates = after.duplicates - b.duplicates;

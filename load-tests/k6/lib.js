@@ -82,3 +82,19 @@ export function waitForStats(done, seconds = 60) {
   }
   return s;
 }
+
+// Waits until hookd has split everything journaled so far: its event counters stand still
+// for two seconds (an earlier script may have left a backlog). Returns the stats.
+export function waitForQuiet(seconds = 300) {
+  const key = (s) => `${s.received}/${s.events}/${s.duplicates}/${s.quarantined}`;
+  let last = '';
+  let still = 0;
+  let s = null;
+  for (let i = 0; i < seconds * 2 && still < 4; i++) {
+    s = api('GET', '/api/v1/stats');
+    still = key(s) === last ? still + 1 : 0;
+    last = key(s);
+    if (still < 4) sleep(0.5);
+  }
+  return s;
+}
