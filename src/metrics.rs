@@ -6,9 +6,7 @@ use std::sync::OnceLock;
 use metrics::{describe_counter, describe_gauge, describe_histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-/// Webhook requests by `source` and `outcome` (accepted, signature_missing,
-/// signature_malformed, signature_mismatch, too_large, unknown_source, overloaded,
-/// unavailable).
+/// Webhook requests by `source` and `outcome` (one of [`INGRESS_OUTCOMES`]).
 pub const INGRESS_REQUESTS: &str = "hookd_ingress_requests_total";
 /// Time from a webhook request's arrival to its answer, by `outcome`.
 pub const INGRESS_DURATION: &str = "hookd_ingress_request_duration_seconds";

@@ -152,8 +152,9 @@ fn record_metrics(report: &BatchReport) {
                 tracing::debug!(
                     %request_id,
                     %journal_id,
+                    // `None` marks an event dropped as a duplicate.
                     event_ids = ?outcome.event_ids,
-                    "split; duplicates show as None"
+                    "split"
                 );
             }
             Normalized::Quarantine {

@@ -16,6 +16,11 @@
 -- Raw delivery status and tenant index keys hold ids that only exist in here, so they are
 -- built from the prefix (ARGV[6]) rather than passed as KEYS.
 --
+-- Index streams (type, platform, account, tenant) get one entry per index per batch, not one
+-- per event: its id is the first of the batch's events for that index, its field `ids` lists
+-- them all (comma-separated, oldest first). Meta batches alike events together, so this
+-- saves most index writes; readers expand the entries (see `list_events`).
+--
 -- Returns one list per entry holding, per event, its new id or 0 for a duplicate. Should a
 -- command fail midway, the entries not yet acknowledged are read again, and the dedup keys
 -- already set make that repeat harmless.
@@ -25,6 +30,17 @@ local new, dup = 0, 0
 local out = {}
 -- Counted per type over the batch, written once per type at the end.
 local by_type = {}
+-- Index key → the batch's event ids for it, in order; and the keys in first-use order.
+local index_ids, index_keys, expiring = {}, {}, {}
+local function index(key, id)
+  local ids = index_ids[key]
+  if not ids then
+    ids = {}
+    index_ids[key] = ids
+    index_keys[#index_keys + 1] = key
+  end
+  ids[#ids + 1] = id
+end
 
 local function pending(status_key, eps)
   for ep in string.gmatch(eps, '[^,]+') do
@@ -49,12 +65,9 @@ for e = 1, tonumber(ARGV[5]) do
         'type', etype, 'platform', platform, 'account', account,
         'occurred_at', ARGV[a + 3], 'source', src, 'received_at', rcv,
         'object', obj, 'journal_id', jid, 'request_id', rq, 'eps', eps, 'data', ARGV[a + 4])
-      -- An index is a convenience: failing to write one must not lose the event.
-      for j = 1, 3 do
-        pcall(redis.call, 'XADD', KEYS[k + j], 'MINID', '~', ARGV[3], id, 'e', '')
-      end
+      for j = 1, 3 do index(KEYS[k + j], id) end
       -- Type and platform indexes are few; an account's index goes when the account is idle.
-      redis.call('EXPIRE', KEYS[k + 3], ARGV[4])
+      expiring[KEYS[k + 3]] = true
       by_type[etype] = (by_type[etype] or 0) + 1
       if eps ~= '' then
         redis.call('XADD', KEYS[5], '*', 'k', 'e', 'ev', id, 'eps', eps, 'att', '1',
@@ -69,10 +82,7 @@ for e = 1, tonumber(ARGV[5]) do
           raw_type, raw_account = raw_type or etype, raw_account or account
         end
       end
-      for t in string.gmatch(tenants, '[^,]+') do
-        local idx = prefix .. 'idx:tenant:' .. t
-        pcall(redis.call, 'XADD', idx, 'MINID', '~', ARGV[3], id, 'e', '')
-      end
+      for t in string.gmatch(tenants, '[^,]+') do index(prefix .. 'idx:tenant:' .. t, id) end
       new = new + 1
       ids[i] = id
     else
@@ -93,6 +103,12 @@ for e = 1, tonumber(ARGV[5]) do
   redis.call('XACK', KEYS[1], ARGV[1], jid)
   out[e] = ids
 end
+-- An index is a convenience: failing to write one must not lose the events.
+for _, key in ipairs(index_keys) do
+  local ids = index_ids[key]
+  pcall(redis.call, 'XADD', key, 'MINID', '~', ARGV[3], ids[1], 'ids', table.concat(ids, ','))
+end
+for key in pairs(expiring) do redis.call('EXPIRE', key, ARGV[4]) end
 for etype, n in pairs(by_type) do redis.call('HINCRBY', KEYS[4], etype, n) end
 if new > 0 then redis.call('HINCRBY', KEYS[3], 'events', new) end
 if dup > 0 then redis.call('HINCRBY', KEYS[3], 'duplicates', dup) end

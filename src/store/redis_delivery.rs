@@ -570,10 +570,12 @@ impl DeliveryStore for RedisStore {
             cursor: q.cursor.as_deref(),
             limit: q.limit,
         };
+        let id_of: fn(&DeadDelivery) -> &str = |d| &d.id;
         self.filtered_page(
             "list_dead",
             self.keys.dead(),
             window,
+            id_of,
             |entries| async move {
                 Ok(entries
                     .into_iter()

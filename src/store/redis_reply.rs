@@ -315,9 +315,46 @@ pub fn is_stream_id(s: &str) -> bool {
         && seq.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A stream id as a pair that orders as Redis orders ids.
+pub fn parse_stream_id(s: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = s.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// The event ids an index entry stands for, newest first: those listed in its `ids` field
+/// (one entry per index per batch), or the entry's own id (entries written one per event).
+pub(super) fn index_entry_ids((id, fields): (String, Option<Fields>)) -> Vec<String> {
+    let listed = fields.map(|f| f.text("ids")).unwrap_or_default();
+    if listed.is_empty() {
+        return vec![id];
+    }
+    listed.rsplit(',').map(str::to_string).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_ids_order_numerically_not_as_text() {
+        assert!(parse_stream_id("9-0") < parse_stream_id("10-0"));
+        assert!(parse_stream_id("5-9") < parse_stream_id("5-10"));
+        assert_eq!(parse_stream_id("5"), None);
+        assert_eq!(parse_stream_id("a-1"), None);
+    }
+
+    #[test]
+    fn an_index_entry_stands_for_its_listed_events_newest_first() {
+        let listed = Fields(vec![(b"ids".to_vec(), b"7-0,7-1,7-2".to_vec())]);
+        assert_eq!(
+            index_entry_ids(("7-0".into(), Some(listed))),
+            ["7-2", "7-1", "7-0"]
+        );
+        // Entries written one per event carry no list: the entry's id is the event's.
+        let single = Fields(vec![(b"e".to_vec(), Vec::new())]);
+        assert_eq!(index_entry_ids(("8-3".into(), Some(single))), ["8-3"]);
+        assert_eq!(index_entry_ids(("8-4".into(), None)), ["8-4"]);
+    }
 
     #[test]
     fn only_stream_ids_name_entries() {

@@ -273,13 +273,17 @@ impl RedisStore {
     }
 
     /// One page of a stream, newest first, within a time window, of the entries `keep` turns
-    /// into items. A bounded number of rounds keeps a request's cost bounded however sparse
-    /// the filter; a short page with a cursor means "more may follow".
+    /// into items (`id_of` gives an item's stream id, the cursor). A bounded number of rounds
+    /// keeps a request's cost bounded however sparse the filter; a short page with a cursor
+    /// means "more may follow". An entry may stand for several items (an index entry lists a
+    /// batch's events), so items past a round's upper end are dropped and a page that would
+    /// overflow ends at its last item.
     pub(super) async fn filtered_page<T, F, Fut>(
         &self,
         op: &'static str,
         key: String,
         w: Window<'_>,
+        id_of: fn(&T) -> &str,
         mut keep: F,
     ) -> Result<Page<T>, StoreError>
     where
@@ -304,8 +308,18 @@ impl RedisStore {
                 .range(op, key.clone(), cursor.as_deref(), start.clone(), want)
                 .await?;
             let exhausted = entries.len() < want;
+            let upper = cursor.as_deref().and_then(parse_stream_id);
             cursor = entries.last().map(|(id, _)| id.clone()).or(cursor);
-            items.extend(keep(entries).await?);
+            let mut found = keep(entries).await?;
+            if let Some(upper) = upper {
+                found.retain(|t| parse_stream_id(id_of(t)).is_some_and(|id| id < upper));
+            }
+            items.extend(found);
+            if items.len() > w.limit {
+                items.truncate(w.limit);
+                let next_cursor = items.last().map(|t| id_of(t).to_string());
+                return Ok(Page { items, next_cursor });
+            }
             if exhausted {
                 return Ok(Page {
                     items,
@@ -776,9 +790,10 @@ impl Store for RedisStore {
             cursor: q.cursor.as_deref(),
             limit: q.limit,
         };
-        self.filtered_page("list_events", key, window, |entries| async move {
+        let id_of: fn(&StoredEvent) -> &str = |e| &e.id;
+        self.filtered_page("list_events", key, window, id_of, |entries| async move {
             let found = if filtered {
-                let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
+                let ids: Vec<String> = entries.into_iter().flat_map(index_entry_ids).collect();
                 self.fetch_events(&ids).await?
             } else {
                 entries
