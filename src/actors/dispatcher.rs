@@ -26,6 +26,7 @@ use crate::delivery::payload::{OutboundEvent, event_body, webhook_id};
 use crate::delivery::request::signed_request;
 use crate::delivery::routes::{LiveEndpoint, Routes};
 use crate::delivery::schedule::classify;
+use crate::delivery::throughput::{Throughput, lane_room};
 use crate::delivery::{RESPONSE_KEEP_BYTES, stats};
 use crate::metrics as m;
 use crate::store::{
@@ -38,6 +39,10 @@ use crate::time::unix_ms;
 const COMMIT_MAX: usize = 512;
 /// How long the blocking read waits for new deliveries.
 const READ_BLOCK: Duration = Duration::from_secs(1);
+/// A lane may queue what it completes in this long. An attempt that has waited this long for
+/// its endpoint's permit, in a lane holding more than it has room for now, goes back to Redis:
+/// an endpoint that stops answering gives the instance's room back within about this long.
+const LANE_DRAIN: Duration = Duration::from_secs(1);
 
 /// One endpoint's share of this instance: its concurrency, its rate, its queue.
 struct Lane {
@@ -45,9 +50,19 @@ struct Lane {
     limiter: Option<DefaultDirectRateLimiter>,
     /// Attempts waiting for or holding a permit.
     queued: Cell<usize>,
-    capacity: usize,
+    /// Attempts the lane may queue however slow its endpoint.
+    share: usize,
+    throughput: RefCell<Throughput>,
     /// The endpoint version the lane was built for.
     updated_at: u64,
+}
+
+impl Lane {
+    /// Attempts the lane may hold now: its share, or about `LANE_DRAIN` of its own work.
+    fn room(&self, ceiling: usize) -> usize {
+        let per_second = self.throughput.borrow_mut().per_second(Instant::now());
+        lane_room(self.share, per_second, LANE_DRAIN, ceiling)
+    }
 }
 
 /// One endpoint's share of a delivery, finished (attempted or not).
@@ -260,30 +275,35 @@ fn dispatch(sh: &Rc<Shared>, record: DeliveryRecord) {
             continue;
         }
         let lane = lane_for(sh, &live);
-        if lane.queued.get() >= lane.capacity {
-            let delay = live
-                .endpoint
-                .timeout_ms
-                .map(Duration::from_millis)
-                .unwrap_or(sh.settings.endpoint_timeout)
-                .max(Duration::from_secs(1));
-            metrics::counter!(m::DELIVERY_DEFERRED).increment(1);
-            let due_ms = unix_ms() + delay.as_millis() as u64;
-            let tenant = live.endpoint.tenant_id.clone();
-            resolve(
-                sh,
-                &record,
-                &ep,
-                &tenant,
-                NextStep::Defer { due_ms },
-                None,
-                None,
-            );
+        if lane.queued.get() >= lane.room(sh.settings.max_in_flight) {
+            defer(sh, &record, &live);
             continue;
         }
         lane.queued.set(lane.queued.get() + 1);
         actix::spawn(attempt(sh.clone(), lane, live, record.clone()));
     }
+}
+
+/// Puts one endpoint's share of a delivery back in Redis, unattempted, for a little later.
+fn defer(sh: &Rc<Shared>, record: &DeliveryRecord, live: &LiveEndpoint) {
+    let delay = live
+        .endpoint
+        .timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(sh.settings.endpoint_timeout)
+        .max(Duration::from_secs(1));
+    metrics::counter!(m::DELIVERY_DEFERRED).increment(1);
+    let due_ms = unix_ms() + delay.as_millis() as u64;
+    let ep = &live.endpoint;
+    resolve(
+        sh,
+        record,
+        &ep.id,
+        &ep.tenant_id,
+        NextStep::Defer { due_ms },
+        None,
+        None,
+    );
 }
 
 /// An endpoint missing from the table: attempted if the store has it, dropped if it was
@@ -389,13 +409,14 @@ fn lane_for(sh: &Rc<Shared>, live: &LiveEndpoint) -> Rc<Lane> {
             .and_then(NonZeroU32::new)
             .map(|r| RateLimiter::direct(Quota::per_second(r))),
         queued: Cell::new(0),
-        // Waiting work per endpoint is capped (a batch's worth, or four rounds of its
-        // concurrency), so one stuck endpoint holds at most half of this instance's room and
-        // its queue drains well within `reclaim_idle`; the rest waits in Redis.
-        capacity: (concurrency * 4)
+        // However slow its endpoint, a lane may queue a batch's worth or four rounds of its
+        // concurrency, at most half of this instance's room; a lane that keeps up earns more
+        // (`Lane::room`). The rest waits in Redis.
+        share: (concurrency * 4)
             .max(sh.settings.batch)
             .min(sh.settings.max_in_flight / 2)
             .max(1),
+        throughput: RefCell::new(Throughput::new(Instant::now())),
         updated_at: e.updated_at,
     });
     lanes.insert(e.id.clone(), lane.clone());
@@ -409,13 +430,25 @@ async fn attempt(
     live: Arc<LiveEndpoint>,
     record: Rc<DeliveryRecord>,
 ) {
-    let permit = lane.permits.acquire().await;
+    let permit = loop {
+        match tokio::time::timeout(LANE_DRAIN, lane.permits.acquire()).await {
+            Ok(permit) => break permit,
+            // The endpoint no longer keeps up with what it queued: the excess goes back to
+            // Redis and the instance's room to other endpoints.
+            Err(_) if lane.queued.get() > lane.room(sh.settings.max_in_flight) => {
+                lane.queued.set(lane.queued.get() - 1);
+                return defer(&sh, &record, &live);
+            }
+            Err(_) => {}
+        }
+    };
     if let Some(limiter) = &lane.limiter {
         limiter.until_ready().await;
     }
     let (next, log, status) = send_once(&sh, &live, &record).await;
     drop(permit);
     lane.queued.set(lane.queued.get() - 1);
+    lane.throughput.borrow_mut().record(Instant::now());
     let ep = &live.endpoint;
     resolve(&sh, &record, &ep.id, &ep.tenant_id, next, log, status);
 }

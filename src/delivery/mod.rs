@@ -12,6 +12,7 @@ pub mod schedule;
 pub mod signing;
 pub mod ssrf;
 pub mod stats;
+pub mod throughput;
 
 use std::time::Duration;
 
