@@ -54,7 +54,8 @@ pub const DELIVERY_ATTEMPTS: &str = "hookd_delivery_attempts_total";
 pub const DELIVERY_DURATION: &str = "hookd_delivery_attempt_duration_seconds";
 /// From Meta's POST reaching hookd to the endpoint's 2xx, by `platform`.
 pub const END_TO_END: &str = "hookd_delivery_end_to_end_seconds";
-/// Deliveries put back for later without an attempt because their endpoint's queue was full.
+/// Deliveries put back for later without an attempt: their endpoint's lane was full or stopped
+/// keeping up.
 pub const DELIVERY_DEFERRED: &str = "hookd_delivery_deferred_total";
 /// Retries scheduled after a failed attempt.
 pub const RETRIES_SCHEDULED: &str = "hookd_delivery_retries_scheduled_total";
@@ -262,7 +263,7 @@ fn describe() {
     );
     describe_counter!(
         DELIVERY_DEFERRED,
-        "Deliveries postponed because their endpoint's queue was full."
+        "Deliveries put back unattempted: their endpoint's lane was full or stopped keeping up."
     );
     describe_counter!(
         RETRIES_SCHEDULED,
