@@ -9,9 +9,8 @@
 import { check, sleep } from 'k6';
 import http from 'k6/http';
 import { Rate, Trend } from 'k6/metrics';
-import { EVENTS_PER_BODY, api, body, postWebhook, signature, uniqueId, waitForQuiet } from './lib.js';
+import { ALL_AS_EXPECTED, EVENTS_PER_BODY, api, body, constantRate, postWebhook, signature, uniqueId, waitForQuiet } from './lib.js';
 
-const RATE = parseInt(__ENV.RATE || '200', 10);
 const RECEIVER = __ENV.RECEIVER_URL || 'http://127.0.0.1:18092';
 const delivered = new Rate('every_event_delivered_verified');
 const e2eP50 = new Trend('end_to_end_p50', true);
@@ -19,21 +18,13 @@ const e2eP99 = new Trend('end_to_end_p99', true);
 
 export const options = {
   scenarios: {
-    e2e: {
-      executor: 'constant-arrival-rate',
-      rate: RATE,
-      timeUnit: '1s',
-      duration: __ENV.DURATION || '1m',
-      preAllocatedVUs: Math.max(4, Math.ceil(RATE / 20)),
-      maxVUs: Math.max(16, RATE),
-    },
+    e2e: constantRate(),
   },
   // Setup waits for hookd to work off an earlier backlog, so latency is this run's own.
   setupTimeout: '6m',
   teardownTimeout: '6m',
   thresholds: {
-    checks: ['rate==1'],
-    http_req_failed: ['rate==0'],
+    ...ALL_AS_EXPECTED,
     every_event_delivered_verified: ['rate==1'],
     end_to_end_p99: [`max<${__ENV.E2E_P99_MS || 100}`],
   },

@@ -12,6 +12,23 @@ export const EVENTS_PER_BODY = parseInt(__ENV.EVENTS_PER_BODY || '5', 10);
 // Distinguishes this run's ids from earlier runs' against the same Redis (dedup keys live days).
 const RUN = __ENV.RUN_ID || `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 
+// A scenario offering `rate` iterations a second (env RATE, default 200) for env DURATION
+// (default 1m), with enough virtual users that a slow answer does not lower the rate.
+export const RATE = parseInt(__ENV.RATE || '200', 10);
+export function constantRate() {
+  return {
+    executor: 'constant-arrival-rate',
+    rate: RATE,
+    timeUnit: '1s',
+    duration: __ENV.DURATION || '1m',
+    preAllocatedVUs: Math.max(4, Math.ceil(RATE / 20)),
+    maxVUs: Math.max(16, RATE),
+  };
+}
+
+// Every answer was as expected (the checks) and no request failed.
+export const ALL_AS_EXPECTED = { checks: ['rate==1'], http_req_failed: ['rate==0'] };
+
 export function uniqueId(tag) {
   return `${tag}.${RUN}.${__VU}.${__ITER}`;
 }

@@ -20,9 +20,9 @@ esac
 
 SECRET=load_test_secret
 ADMIN=load-test-admin-key
-REDIS_PORT=${REDIS_PORT:-16393}
-HOOKD_PORT=${HOOKD_PORT:-18094}
-RECV_PORT=${RECV_PORT:-18096}
+REDIS_PORT=${REDIS_PORT:-16399}
+HOOKD_PORT=${HOOKD_PORT:-18110}
+RECV_PORT=${RECV_PORT:-18112}
 WHSEC="whsec_$(head -c 32 /dev/urandom | base64)"
 source load-tests/common.sh
 start_delivery_rig

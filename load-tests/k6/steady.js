@@ -4,24 +4,14 @@
 //   k6 run -e BASE_URL=http://127.0.0.1:8080 -e SECRET=... load-tests/k6/steady.js
 //   RATE (requests/s, 200), DURATION (1m), P95_MS (50), P99_MS (100), EVENTS_PER_BODY (5)
 import { check } from 'k6';
-import { body, postWebhook, signature, uniqueId } from './lib.js';
-
-const RATE = parseInt(__ENV.RATE || '200', 10);
+import { ALL_AS_EXPECTED, RATE, body, constantRate, postWebhook, signature, uniqueId } from './lib.js';
 
 export const options = {
   scenarios: {
-    steady: {
-      executor: 'constant-arrival-rate',
-      rate: RATE,
-      timeUnit: '1s',
-      duration: __ENV.DURATION || '1m',
-      preAllocatedVUs: Math.max(4, Math.ceil(RATE / 20)),
-      maxVUs: Math.max(16, RATE),
-    },
+    steady: constantRate(),
   },
   thresholds: {
-    checks: ['rate==1'],
-    http_req_failed: ['rate==0'],
+    ...ALL_AS_EXPECTED,
     http_req_duration: [`p(95)<${__ENV.P95_MS || 50}`, `p(99)<${__ENV.P99_MS || 100}`],
     // hookd kept up: fewer than a second's worth of requests could not be started on time.
     dropped_iterations: [`count<${RATE}`],
