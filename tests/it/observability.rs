@@ -234,6 +234,12 @@ impl Prometheus {
         res.json().await.expect("prometheus json")
     }
 
+    /// The values `label` takes on `metric`'s series, as Grafana's `label_values` asks them.
+    async fn label_values(&self, client: &reqwest::Client, label: &str, metric: &str) -> Value {
+        let path = format!("/api/v1/label/{label}/values");
+        self.get(client, &path, &[("match[]", metric)]).await
+    }
+
     async fn query(&self, client: &reqwest::Client, expr: &str) -> Value {
         self.get(client, "/api/v1/query", &[("query", expr)]).await
     }
@@ -388,19 +394,11 @@ async fn prometheus_scraping_a_loaded_hookd_answers_every_panel_and_rule() {
 
     // The template variables' own queries, as Grafana runs them.
     let instances = prometheus
-        .get(
-            &client,
-            "/api/v1/label/instance/values",
-            &[("match[]", "hookd_redis_up")],
-        )
+        .label_values(&client, "instance", "hookd_redis_up")
         .await;
     assert_eq!(instances["data"], json!([target]), "{instances}");
     let endpoints = prometheus
-        .get(
-            &client,
-            "/api/v1/label/endpoint/values",
-            &[("match[]", "hookd_delivery_attempts_total")],
-        )
+        .label_values(&client, "endpoint", "hookd_delivery_attempts_total")
         .await;
     let endpoint_values: BTreeSet<&str> = endpoints["data"]
         .as_array()
