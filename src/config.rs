@@ -59,6 +59,10 @@ pub struct ServerSettings {
     pub shutdown_timeout: Duration,
     /// Empty means the host name; see [`Settings::instance_id`].
     pub instance_id: String,
+    /// A pipeline stage whose storage calls have all failed for longer than this makes
+    /// `/health/ready` answer 503.
+    #[serde(with = "humantime_serde")]
+    pub stage_failure_after: Duration,
 }
 
 #[derive(Clone, Deserialize)]
@@ -85,7 +89,21 @@ pub struct IngressSettings {
     pub ack_timeout: Duration,
     pub retry_after_secs: u32,
     pub rejected_keep: usize,
+    /// The rejected list never holds more than this many bytes of records.
+    pub rejected_max_bytes: usize,
     pub rejected_body_bytes: usize,
+    /// Records one peer address may add to the rejected list per minute.
+    pub rejected_per_peer_per_minute: u32,
+}
+
+impl IngressSettings {
+    /// How many rejected requests are kept: `rejected_keep`, or fewer when
+    /// `rejected_max_bytes` holds fewer records of the largest size.
+    pub fn rejected_records_kept(&self) -> usize {
+        self.rejected_keep
+            .min(self.rejected_max_bytes / crate::store::Rejection::MAX_BYTES)
+            .max(1)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -307,6 +325,24 @@ impl Settings {
         )?;
         positive("ingress.ack_timeout", i.ack_timeout)?;
         in_range("ingress.rejected_keep", i.rejected_keep, 1, 10_000_000)?;
+        in_range(
+            "ingress.rejected_max_bytes",
+            i.rejected_max_bytes,
+            crate::store::Rejection::MAX_BYTES,
+            1 << 30,
+        )?;
+        in_range(
+            "ingress.rejected_body_bytes",
+            i.rejected_body_bytes,
+            0,
+            1024,
+        )?;
+        in_range(
+            "ingress.rejected_per_peer_per_minute",
+            i.rejected_per_peer_per_minute as usize,
+            1,
+            1_000_000,
+        )?;
 
         let n = &self.normalizer;
         // One commit script runs per batch, and Redis serves nothing else while it runs.

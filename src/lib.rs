@@ -22,6 +22,7 @@ pub mod http;
 pub mod meta;
 pub mod metrics;
 pub mod normalize;
+pub mod stage_health;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

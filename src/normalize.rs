@@ -53,7 +53,8 @@ pub fn attach_routes(table: &RouteTable, item: &mut Normalized) {
                 &mut r.endpoints
             };
             list.push(target.endpoint_id.to_string());
-            if !r.tenants.iter().any(|t| **t == *target.tenant_id) {
+            // Admin-owned endpoints (no tenant) have no tenant index.
+            if !target.tenant_id.is_empty() && !r.tenants.iter().any(|t| **t == *target.tenant_id) {
                 r.tenants.push(target.tenant_id.to_string());
             }
         }

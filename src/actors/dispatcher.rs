@@ -21,14 +21,17 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use super::messages::{DrainDeliveries, ReadPending};
 use crate::config::DeliverySettings;
 use crate::delivery::client::{Attempted, Outbound};
+use crate::delivery::endpoint::Endpoint;
 use crate::delivery::outcome::{Next, after_attempt};
 use crate::delivery::payload::{OutboundEvent, event_body, webhook_id};
+use crate::delivery::raw_view::{RawBody, visible_body};
 use crate::delivery::request::signed_request;
 use crate::delivery::routes::{LiveEndpoint, Routes};
 use crate::delivery::schedule::classify;
 use crate::delivery::throughput::{Throughput, lane_room};
 use crate::delivery::{RESPONSE_KEEP_BYTES, stats};
 use crate::metrics as m;
+use crate::stage_health::StageReport;
 use crate::store::{
     AttemptCommit, AttemptLog, DeliveryKind, DeliveryRecord, DeliveryStore, NextStep, ReadFrom,
     Resolution, StoreError,
@@ -77,6 +80,7 @@ struct Finished {
 
 struct Shared {
     store: Arc<dyn DeliveryStore>,
+    health: StageReport,
     consumer: String,
     settings: DeliverySettings,
     routes: Routes,
@@ -104,11 +108,13 @@ impl Dispatcher {
         settings: DeliverySettings,
         routes: Routes,
         client: Outbound,
+        health: StageReport,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         Dispatcher {
             shared: Rc::new(Shared {
                 store,
+                health,
                 consumer,
                 settings,
                 routes,
@@ -211,11 +217,12 @@ async fn read_loop(sh: Rc<Shared>) -> Result<(), StoreError> {
         } else {
             ReadFrom::New
         };
-        let records = match sh
+        let read = sh
             .store
             .read_deliveries(&sh.consumer, mode, batch, READ_BLOCK)
-            .await
-        {
+            .await;
+        sh.health.note(&read);
+        let records = match read {
             Ok(r) => {
                 backoff = Duration::ZERO;
                 r
@@ -461,11 +468,10 @@ async fn send_once(
 ) -> (NextStep, Option<AttemptLog>, Option<u16>) {
     let ep = &live.endpoint;
     let raw = record.kind == DeliveryKind::Raw;
-    let body = match body_of(sh, record).await {
-        Ok(Some(b)) => b,
-        Ok(None) => {
+    let (body, raw_body) = match body_of(sh, record, ep).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(reason)) => {
             metrics::counter!(m::DEAD_LETTERS, "reason" => "missing").increment(1);
-            let reason = "the original request is no longer in the journal".to_string();
             return (NextStep::Dead { reason }, None, None);
         }
         Err(e) => {
@@ -477,7 +483,15 @@ async fn send_once(
     let started_ms = unix_ms();
     let wid = webhook_id(raw, &record.subject);
     let result = match signed_request(ep, &wid, body, started_ms, sh.settings.endpoint_timeout) {
-        Ok(req) => sh.client.post(req).await,
+        Ok(mut req) => {
+            if let Some(label) = raw_body {
+                req.headers.push((
+                    hyper::header::HeaderName::from_static(RAW_BODY_HEADER),
+                    hyper::header::HeaderValue::from_static(label),
+                ));
+            }
+            sh.client.post(req).await
+        }
         Err(e) => Attempted {
             error: Some(e.to_string()),
             blocked: true,
@@ -541,29 +555,58 @@ async fn send_once(
     (next, Some(log), result.status)
 }
 
-/// The bytes to send: the event as JSON, or Meta's original body in raw mode.
-async fn body_of(sh: &Shared, record: &DeliveryRecord) -> Result<Option<Bytes>, StoreError> {
+/// Tells a raw-mode receiver whether it got Meta's bytes (`original`) or only the parts of a
+/// batched body its endpoint may see (`filtered`).
+pub const RAW_BODY_HEADER: &str = "x-hookd-body";
+
+/// The bytes to send (the event as JSON, or in raw mode Meta's body as far as the endpoint may
+/// see it, with the `x-hookd-body` value), or why there is nothing to send.
+async fn body_of(
+    sh: &Shared,
+    record: &DeliveryRecord,
+    endpoint: &Endpoint,
+) -> Result<Result<(Bytes, Option<&'static str>), String>, StoreError> {
     match record.kind {
         DeliveryKind::Event => {
             if record.data.is_empty() {
-                return Ok(None);
+                return Ok(Err("the delivery carries no event".into()));
             }
-            Ok(Some(Bytes::from(event_body(&OutboundEvent {
-                id: &record.subject,
-                event_type: &record.event_type,
-                platform: &record.platform,
-                source: &record.source,
-                account_id: &record.account_id,
-                received_at: record.received_at_ms,
-                occurred_at: record.occurred_at_ms,
-                data: &record.data,
-            }))))
+            Ok(Ok((
+                Bytes::from(event_body(&OutboundEvent {
+                    id: &record.subject,
+                    event_type: &record.event_type,
+                    platform: &record.platform,
+                    source: &record.source,
+                    account_id: &record.account_id,
+                    received_at: record.received_at_ms,
+                    occurred_at: record.occurred_at_ms,
+                    data: &record.data,
+                })),
+                None,
+            )))
         }
-        DeliveryKind::Raw => Ok(sh
-            .store
-            .journal_entry(&record.subject)
-            .await?
-            .map(|e| e.body)),
+        DeliveryKind::Raw => {
+            let Some(entry) = sh.store.journal_entry(&record.subject).await? else {
+                return Ok(Err(
+                    "the original request is no longer in the journal".into()
+                ));
+            };
+            let table = sh.routes.current();
+            if table.sees_everything(endpoint) {
+                return Ok(Ok((entry.body, Some("original"))));
+            }
+            let view = visible_body(&entry.body, |account, entry_id| {
+                table.sees(endpoint, account, entry_id)
+            });
+            let label = Some(view.label());
+            Ok(match view {
+                RawBody::Original => Ok((entry.body, label)),
+                RawBody::Filtered(b) => Ok((Bytes::from(b), label)),
+                RawBody::Nothing => {
+                    Err("no part of the request belongs to the endpoint's accounts".into())
+                }
+            })
+        }
     }
 }
 
@@ -601,7 +644,9 @@ async fn commit_loop(sh: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<Finished>) 
         let mut backoff = Duration::from_millis(100);
         loop {
             let started = Instant::now();
-            match sh.store.commit_attempts(&commit).await {
+            let committed = sh.store.commit_attempts(&commit).await;
+            sh.health.note(&committed);
+            match committed {
                 Ok(()) => {
                     metrics::histogram!(m::DELIVERY_COMMIT_DURATION)
                         .record(started.elapsed().as_secs_f64());

@@ -17,11 +17,14 @@ use crate::config::{IngressSettings, Settings};
 use crate::delivery::client::Outbound;
 use crate::delivery::routes::{RouteTable, Routes};
 use crate::delivery::ssrf::AddressPolicy;
+use crate::stage_health::StageHealth;
 use crate::store::{DeliveryStore, Store, StoreError};
 
 /// The running actors. Cheap to clone: addresses and handles only.
 #[derive(Clone)]
 pub struct Engine {
+    /// Whether each stage reaches its storage; readiness reads it.
+    health: StageHealth,
     /// One per HTTP worker, started by [`Engine::start_journal_writer`].
     writers: Arc<Mutex<Vec<Addr<IngressWriter>>>>,
     store: Arc<dyn Store>,
@@ -48,12 +51,20 @@ impl Engine {
         prometheus: PrometheusHandle,
     ) -> Result<Self, StoreError> {
         let consumer = settings.instance_id();
+        let health = StageHealth::default();
+        for stage in crate::stage_health::STAGES {
+            metrics::gauge!(crate::metrics::STAGE_FAILING, "stage" => *stage).set(0.0);
+        }
         let routes = Routes::default();
-        routes.replace(RouteTable::build(delivery.list_endpoints().await?));
+        routes.replace(RouteTable::build(
+            delivery.list_endpoints().await?,
+            delivery.account_owners().await?,
+        ));
         let router = {
             let (store, routes) = (delivery.clone(), routes.clone());
             let interval = settings.delivery.route_refresh;
-            Supervisor::start(move |_| Router::new(store, routes, interval))
+            let health = health.stage("router");
+            Supervisor::start(move |_| Router::new(store, routes, interval, health))
         };
 
         // Parsing is CPU work: a thread of its own (at a lower priority) keeps it off the HTTP
@@ -67,9 +78,9 @@ impl Engine {
                 consumer.clone(),
                 settings.normalizer.clone(),
             );
-            let r = routes.clone();
+            let (r, health) = (routes.clone(), health.stage("normalizer"));
             Supervisor::start_in_arbiter(&normalizer_arbiter, move |_| {
-                Normalizer::new(store, c, s, r)
+                Normalizer::new(store, c, s, r, health)
             })
         };
 
@@ -83,13 +94,15 @@ impl Engine {
                 routes.clone(),
             );
             let client = Outbound::new(AddressPolicy::new(settings.delivery.ssrf.allow.clone()));
+            let health = health.stage("dispatcher");
             Supervisor::start_in_arbiter(&dispatcher_arbiter, move |_| {
-                Dispatcher::new(store, c, s, r, client)
+                Dispatcher::new(store, c, s, r, client, health)
             })
         };
         let retry_timer = {
             let (store, interval) = (delivery.clone(), settings.delivery.retry_poll);
-            Supervisor::start(move |_| RetryTimer::new(store, interval))
+            let health = health.stage("retry_timer");
+            Supervisor::start(move |_| RetryTimer::new(store, interval, health))
         };
         let claims = Arc::new(DeliveryClaims {
             store: delivery.clone(),
@@ -100,6 +113,7 @@ impl Engine {
         let reclaimer = {
             let (store, n) = (store.clone(), normalizer.clone());
             let s = settings.normalizer.clone();
+            let health = health.stage("reclaimer");
             Supervisor::start(move |_| {
                 Reclaimer::new(
                     store,
@@ -108,6 +122,7 @@ impl Engine {
                     s.reclaim_interval,
                     n,
                     claims,
+                    health,
                 )
             })
         };
@@ -116,12 +131,22 @@ impl Engine {
             let (store, interval) = (store.clone(), settings.retention.housekeeping_interval);
             let (delivery, routes) = (delivery.clone(), routes.clone());
             let log_retention = settings.delivery.log_retention;
+            let health = health.stage("housekeeper");
             Supervisor::start(move |_| {
-                Housekeeper::new(store, delivery, routes, log_retention, interval, prometheus)
+                Housekeeper::new(
+                    store,
+                    delivery,
+                    routes,
+                    log_retention,
+                    interval,
+                    prometheus,
+                    health,
+                )
             })
         };
 
         Ok(Engine {
+            health,
             writers: Arc::new(Mutex::new(Vec::new())),
             store,
             ingress_settings: settings.ingress.clone(),
@@ -154,12 +179,18 @@ impl Engine {
     /// Called once by each HTTP worker as it starts.
     pub fn start_journal_writer(&self) -> Addr<IngressWriter> {
         let (store, settings) = (self.store.dedicated(), self.ingress_settings.clone());
-        let writer = Supervisor::start(move |_| IngressWriter::new(store, settings));
+        let health = self.health.stage("ingress");
+        let writer = Supervisor::start(move |_| IngressWriter::new(store, settings, health));
         self.writers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(writer.clone());
         writer
+    }
+
+    /// Whether each stage reaches its storage.
+    pub fn stage_health(&self) -> &StageHealth {
+        &self.health
     }
 
     /// Every actor is alive (restarting counts as alive).

@@ -10,11 +10,13 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use super::messages::Tick;
 use crate::delivery::routes::Routes;
 use crate::metrics as m;
+use crate::stage_health::StageReport;
 use crate::store::{DeliveryGauges, DeliveryStore, Store, StoreError, StreamGauges};
 use crate::time::unix_ms;
 
 pub struct Housekeeper {
     store: Arc<dyn Store>,
+    health: StageReport,
     delivery: Arc<dyn DeliveryStore>,
     routes: Routes,
     log_retention: Duration,
@@ -30,9 +32,11 @@ impl Housekeeper {
         log_retention: Duration,
         interval: Duration,
         prometheus: PrometheusHandle,
+        health: StageReport,
     ) -> Self {
         Housekeeper {
             store,
+            health,
             delivery,
             routes,
             log_retention,
@@ -96,7 +100,8 @@ impl Handler<Tick> for Housekeeper {
             }
             .into_actor(self)
             .map(
-                |result: Result<(StreamGauges, DeliveryGauges), StoreError>, _act, _ctx| {
+                |result: Result<(StreamGauges, DeliveryGauges), StoreError>, act, _ctx| {
+                    act.health.note(&result);
                     match result {
                         Ok((g, d)) => {
                             metrics::gauge!(m::REDIS_UP).set(1.0);

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use super::messages::{Journal, JournalError};
 use crate::config::IngressSettings;
 use crate::metrics as m;
+use crate::stage_health::StageReport;
 use crate::store::{JournalEntry, Store};
 
 /// When to start a commit. Kept apart from the actor so the policy is tested on its own.
@@ -46,6 +47,7 @@ type Reply = oneshot::Sender<Result<String, JournalError>>;
 
 pub struct IngressWriter {
     store: Arc<dyn Store>,
+    health: StageReport,
     settings: IngressSettings,
     policy: CommitPolicy,
     buffer: Vec<(JournalEntry, Reply)>,
@@ -54,13 +56,18 @@ pub struct IngressWriter {
 }
 
 impl IngressWriter {
-    pub fn new(store: Arc<dyn Store>, settings: IngressSettings) -> IngressWriter {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: IngressSettings,
+        health: StageReport,
+    ) -> IngressWriter {
         let policy = CommitPolicy {
             batch_max: settings.batch_max,
             max_inflight: settings.max_inflight_commits,
         };
         IngressWriter {
             store,
+            health,
             settings,
             policy,
             buffer: Vec::new(),
@@ -81,6 +88,7 @@ impl IngressWriter {
             act.inflight -= 1;
             metrics::histogram!(m::JOURNAL_BATCH_SIZE).record(batch_size as f64);
             metrics::histogram!(m::JOURNAL_COMMIT_DURATION).record(started.elapsed().as_secs_f64());
+            act.health.note(&result);
             match result {
                 Ok(ids) => {
                     metrics::counter!(m::JOURNAL_COMMITS, "outcome" => "ok").increment(1);

@@ -15,6 +15,7 @@ use crate::delivery::routes::Routes;
 use crate::meta::{Event, type_label};
 use crate::metrics as m;
 use crate::normalize::{attach_routes, normalize};
+use crate::stage_health::StageReport;
 use crate::store::{CommitOutcome, JournalRecord, Normalized, ReadFrom, Store, StoreError};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -26,6 +27,7 @@ fn next_backoff(current: Duration) -> Duration {
 
 pub struct Normalizer {
     store: Arc<dyn Store>,
+    health: StageReport,
     consumer: String,
     settings: NormalizerSettings,
     routes: Routes,
@@ -44,9 +46,11 @@ impl Normalizer {
         consumer: String,
         settings: NormalizerSettings,
         routes: Routes,
+        health: StageReport,
     ) -> Self {
         Normalizer {
             store,
+            health,
             consumer,
             settings,
             routes,
@@ -233,6 +237,7 @@ impl Handler<Poll> for Normalizer {
         );
         ctx.spawn(batch.into_actor(self).map(move |result, act, ctx| {
             act.polling = false;
+            act.health.note(&result);
             if result.is_err() {
                 // Whatever the failed batch had read is still pending for this consumer: read
                 // it again first, instead of leaving it to the reclaimer's idle timeout.

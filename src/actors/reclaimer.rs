@@ -11,6 +11,7 @@ use super::dispatcher::Dispatcher;
 use super::messages::{ReadPending, Tick};
 use super::normalizer::Normalizer;
 use crate::metrics as m;
+use crate::stage_health::StageReport;
 use crate::store::{DeliveryStore, Store, StoreError};
 
 const CLAIM_BATCH: usize = 256;
@@ -25,6 +26,7 @@ pub struct DeliveryClaims {
 
 pub struct Reclaimer {
     store: Arc<dyn Store>,
+    health: StageReport,
     consumer: String,
     min_idle: Duration,
     interval: Duration,
@@ -40,9 +42,11 @@ impl Reclaimer {
         interval: Duration,
         normalizer: Addr<Normalizer>,
         deliveries: Arc<DeliveryClaims>,
+        health: StageReport,
     ) -> Self {
         Reclaimer {
             store,
+            health,
             consumer,
             min_idle,
             interval,
@@ -96,6 +100,7 @@ impl Handler<Tick> for Reclaimer {
             self.deliveries.clone(),
         );
         AtomicResponse::new(Box::pin(fut.into_actor(self).map(|result, act, _ctx| {
+            act.health.note(&result);
             let (journal, deliveries) = match result {
                 Ok(counts) => counts,
                 Err(e) => {

@@ -9,6 +9,7 @@ use actix::prelude::*;
 
 use super::messages::Tick;
 use crate::metrics as m;
+use crate::stage_health::StageReport;
 use crate::store::{DeliveryStore, StoreError};
 use crate::time::unix_ms;
 
@@ -20,11 +21,16 @@ const MAX_CALLS_PER_TICK: usize = 20;
 pub struct RetryTimer {
     store: Arc<dyn DeliveryStore>,
     interval: Duration,
+    health: StageReport,
 }
 
 impl RetryTimer {
-    pub fn new(store: Arc<dyn DeliveryStore>, interval: Duration) -> Self {
-        RetryTimer { store, interval }
+    pub fn new(store: Arc<dyn DeliveryStore>, interval: Duration, health: StageReport) -> Self {
+        RetryTimer {
+            store,
+            interval,
+            health,
+        }
     }
 }
 
@@ -60,8 +66,9 @@ impl Handler<Tick> for RetryTimer {
 
     fn handle(&mut self, _msg: Tick, _ctx: &mut Self::Context) -> Self::Result {
         let fut = promote(self.store.clone());
-        AtomicResponse::new(Box::pin(fut.into_actor(self).map(
-            |result, _, _| match result {
+        AtomicResponse::new(Box::pin(fut.into_actor(self).map(|result, act, _| {
+            act.health.note(&result);
+            match result {
                 Ok((moved, dropped)) => {
                     if moved > 0 {
                         metrics::counter!(m::RETRIES_PROMOTED, "outcome" => "moved")
@@ -77,7 +84,7 @@ impl Handler<Tick> for RetryTimer {
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot move due retries"),
-            },
-        )))
+            }
+        })))
     }
 }

@@ -13,10 +13,12 @@ use actix::prelude::*;
 use super::messages::{RefreshRoutes, Tick};
 use crate::delivery::routes::{RouteTable, Routes};
 use crate::metrics as m;
+use crate::stage_health::StageReport;
 use crate::store::{DeliveryStore, StoreError};
 
 pub struct Router {
     store: Arc<dyn DeliveryStore>,
+    health: StageReport,
     routes: Routes,
     interval: Duration,
     /// The version the current table was built from.
@@ -24,9 +26,15 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn new(store: Arc<dyn DeliveryStore>, routes: Routes, interval: Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn DeliveryStore>,
+        routes: Routes,
+        interval: Duration,
+        health: StageReport,
+    ) -> Self {
         Router {
             store,
+            health,
             routes,
             interval,
             version: None,
@@ -46,8 +54,9 @@ async fn reload(
         return Ok(version);
     }
     let endpoints = store.list_endpoints().await?;
+    let owners = store.account_owners().await?;
     publish_gauges(&endpoints);
-    routes.replace(RouteTable::build(endpoints));
+    routes.replace(RouteTable::build(endpoints, owners));
     metrics::counter!(m::ROUTE_RELOADS).increment(1);
     Ok(version)
 }
@@ -92,12 +101,13 @@ impl Handler<Tick> for Router {
 
     fn handle(&mut self, _msg: Tick, _ctx: &mut Self::Context) -> Self::Result {
         let fut = reload(self.store.clone(), self.routes.clone(), self.version, false);
-        AtomicResponse::new(Box::pin(fut.into_actor(self).map(
-            |result, act, _| match result {
+        AtomicResponse::new(Box::pin(fut.into_actor(self).map(|result, act, _| {
+            act.health.note(&result);
+            match result {
                 Ok(v) => act.version = Some(v),
                 Err(e) => tracing::warn!(error = %e, "cannot refresh the endpoint table"),
-            },
-        )))
+            }
+        })))
     }
 }
 

@@ -44,6 +44,7 @@ pub struct PreviousSecret {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Endpoint {
     pub id: String,
+    /// Empty for an endpoint the admin owns: it may receive every account's events.
     pub tenant_id: String,
     pub url: String,
     pub description: String,
@@ -202,22 +203,7 @@ pub fn apply(
         endpoint.event_types = types;
     }
     if let Some(ids) = input.account_ids {
-        if ids.len() > 1000 {
-            return Err(invalid("account_ids", "at most 1000 ids"));
-        }
-        let ok = |id: &String| {
-            !id.is_empty()
-                && id.len() <= 64
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        };
-        if let Some(bad) = ids.iter().find(|id| !ok(id)) {
-            return Err(invalid(
-                "account_ids",
-                format!("{bad:?} is not an account id (1-64 of a-z, A-Z, 0-9, _ and -)"),
-            ));
-        }
+        check_account_ids(&ids)?;
         endpoint.account_ids = ids;
     }
     if let Some(secret) = input.secret {
@@ -283,6 +269,27 @@ pub fn apply(
     Ok(())
 }
 
+/// Meta account ids as an endpoint filter or a tenant's accounts take them.
+pub fn check_account_ids(ids: &[String]) -> Result<(), Invalid> {
+    if ids.len() > 1000 {
+        return Err(invalid("account_ids", "at most 1000 ids"));
+    }
+    let ok = |id: &String| {
+        !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    match ids.iter().find(|id| !ok(id)) {
+        Some(bad) => Err(invalid(
+            "account_ids",
+            format!("{bad:?} is not an account id (1-64 of a-z, A-Z, 0-9, _ and -)"),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn parse_duration(field: &'static str, text: &str) -> Result<Duration, Invalid> {
     humantime::parse_duration(text).map_err(|e| {
         invalid(
@@ -293,13 +300,16 @@ fn parse_duration(field: &'static str, text: &str) -> Result<Duration, Invalid> 
 }
 
 fn check_url(url: &str, rules: &UrlRules<'_>) -> Result<(), Invalid> {
-    let uri: hyper::Uri = url
-        .parse()
-        .map_err(|e| invalid("url", format!("not a URL: {e}")))?;
-    match uri.scheme_str() {
-        Some("https") => {}
-        Some("http") if !rules.https_only => {}
-        Some("http") => {
+    if url.len() > 2048 {
+        return Err(invalid("url", "at most 2048 characters"));
+    }
+    // Parsed the way browsers and resolvers read hosts (WHATWG URL): `2130706433`, `0x7f.1`,
+    // `0177.0.0.1` and `127.0.0.1.` are all 127.0.0.1, and must be judged as such.
+    let parsed = url::Url::parse(url).map_err(|e| invalid("url", format!("not a URL: {e}")))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if !rules.https_only => {}
+        "http" => {
             return Err(invalid(
                 "url",
                 "must be https:// (delivery.ssrf.https_only)",
@@ -307,16 +317,18 @@ fn check_url(url: &str, rules: &UrlRules<'_>) -> Result<(), Invalid> {
         }
         _ => return Err(invalid("url", "must start with http:// or https://")),
     }
-    let host = uri
-        .host()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| invalid("url", "has no host"))?;
-    if url.len() > 2048 {
-        return Err(invalid("url", "at most 2048 characters"));
-    }
-    // Names are checked again after DNS at every connection; a literal address can be judged now.
-    let literal = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = literal.parse::<std::net::IpAddr>() {
+    // The outbound client sends what hyper reads; both must agree the URL is usable.
+    url.parse::<hyper::Uri>()
+        .map_err(|e| invalid("url", format!("not a URL: {e}")))?;
+    // Names are checked again after DNS at every connection; an address can be judged now.
+    let ip = match parsed.host() {
+        None => return Err(invalid("url", "has no host")),
+        Some(url::Host::Domain("")) => return Err(invalid("url", "has no host")),
+        Some(url::Host::Domain(_)) => None,
+        Some(url::Host::Ipv4(v4)) => Some(std::net::IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => Some(std::net::IpAddr::V6(v6)),
+    };
+    if let Some(ip) = ip {
         rules
             .guard
             .check(ip)
@@ -445,6 +457,36 @@ mod tests {
             let err = try_apply(json, true).expect_err(json);
             assert_eq!(err.field, field, "{json}: {err}");
         }
+    }
+
+    #[test]
+    fn every_spelling_of_a_private_address_is_refused_at_save() {
+        for url in [
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://0177.0.0.1/",
+            "http://127.1/",
+            "http://0/",
+            "http://127.0.0.1./",
+            "http://127.000.000.001/",
+            "http://0x7f.1/",
+            "http://0xa9fea9fe/",
+            "http://2852039166/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[0:0:0:0:0:0:0:1]/",
+        ] {
+            let json = format!(r#"{{"url":"{url}"}}"#);
+            let err = try_apply(&json, false).expect_err(url);
+            assert_eq!(err.field, "url", "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_port_out_of_range_is_refused() {
+        let err =
+            try_apply(r#"{"url":"http://example.invalid:99999/"}"#, false).expect_err("port 99999");
+        assert_eq!(err.field, "url");
+        try_apply(r#"{"url":"http://example.com:8443/hook"}"#, false).expect("a fine port");
     }
 
     #[test]

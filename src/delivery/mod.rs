@@ -6,6 +6,7 @@ pub mod client;
 pub mod endpoint;
 pub mod outcome;
 pub mod payload;
+pub mod raw_view;
 pub mod request;
 pub mod routes;
 pub mod schedule;

@@ -45,10 +45,23 @@ pub(super) fn page_size(limit: Option<usize>, max: usize) -> Result<usize, ApiEr
 
 pub(super) fn cursor(c: Option<String>) -> Result<Option<String>, ApiError> {
     match c {
-        Some(c) if !crate::store::is_stream_id(&c) => Err(ApiError::BadRequest(
-            "cursor must be a value returned as next_cursor".into(),
+        Some(c) if !crate::store::is_stream_id(&c) => Err(ApiError::BadParameter(
+            "cursor",
+            "must be a value returned as next_cursor".into(),
         )),
         other => Ok(other),
+    }
+}
+
+/// An event id from the path: malformed or out of range is a 400, never a storage call.
+pub(super) fn event_id(id: &str) -> Result<&str, ApiError> {
+    if crate::store::is_stream_id(id) {
+        Ok(id)
+    } else {
+        Err(ApiError::BadParameter(
+            "id",
+            format!("{id:?} is not an event id such as 1700000000000-0"),
+        ))
     }
 }
 
@@ -90,14 +103,15 @@ pub async fn get_event(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = event_id(&id)?;
     let event = state
         .store
-        .get_event(&id)
+        .get_event(id)
         .await?
         .ok_or(ApiError::NotFound("event"))?;
     let recorded = state
         .delivery
-        .delivery_states(DeliveryKind::Event, &id)
+        .delivery_states(DeliveryKind::Event, id)
         .await?;
     // An endpoint the event was routed to without a recorded state has no attempt yet.
     let mut deliveries: Vec<DeliveryState> = event

@@ -225,6 +225,7 @@ pub async fn retry_one(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (event_id, endpoint_id) = path.into_inner();
+    super::api::event_id(&event_id)?;
     owned(&state, &caller, &endpoint_id).await?;
     let event = state
         .store

@@ -25,7 +25,8 @@ use crate::time::unix_ms;
 #[derive(Serialize)]
 struct EndpointView<'a> {
     id: &'a str,
-    tenant_id: &'a str,
+    /// `null` for an endpoint the admin owns.
+    tenant_id: Option<&'a str>,
     url: &'a str,
     description: &'a str,
     event_types: &'a [String],
@@ -52,7 +53,7 @@ fn view<'a>(live: &'a LiveEndpoint, with_secret: bool) -> EndpointView<'a> {
     let e = &live.endpoint;
     EndpointView {
         id: &e.id,
-        tenant_id: &e.tenant_id,
+        tenant_id: Some(e.tenant_id.as_str()).filter(|t| !t.is_empty()),
         url: &e.url,
         description: &e.description,
         event_types: &e.event_types,
@@ -92,7 +93,7 @@ pub(super) async fn owned(
 }
 
 /// Applies an endpoint change to this instance's routing at once (others poll for it).
-async fn refresh(state: &AppState) {
+pub(super) async fn refresh(state: &AppState) {
     if let Err(e) = state.engine.refresh_routes().await {
         tracing::warn!(error = %e, "endpoint saved; routing picks it up at the next refresh");
     }
@@ -114,14 +115,10 @@ pub async fn create(
             ));
         }
         (Caller::Admin, Some(t)) => t,
-        (Caller::Admin, None) => {
-            return Err(ApiError::invalid(
-                "tenant_id",
-                "required with the admin key",
-            ));
-        }
+        // The admin's own endpoint: it may receive every account's events.
+        (Caller::Admin, None) => String::new(),
     };
-    if state.delivery.get_tenant(&tenant_id).await?.is_none() {
+    if !tenant_id.is_empty() && state.delivery.get_tenant(&tenant_id).await?.is_none() {
         return Err(ApiError::invalid(
             "tenant_id",
             format!("no tenant {tenant_id}"),

@@ -13,10 +13,15 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     BadRequest(String),
+    /// A path or query parameter that is malformed or out of range.
+    #[error("{0}: {1}")]
+    BadParameter(&'static str, String),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Invalid(#[from] crate::delivery::endpoint::Invalid),
     #[error(transparent)]
@@ -35,9 +40,10 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "unauthorized",
-            ApiError::BadRequest(_) => "bad_request",
+            ApiError::BadRequest(_) | ApiError::BadParameter(..) => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Invalid(_) => "invalid",
             ApiError::Store(_) => "storage_unavailable",
         }
@@ -48,9 +54,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::BadParameter(..) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -67,6 +74,9 @@ impl ResponseError for ApiError {
         let mut error = json!({"code": self.code(), "message": self.to_string()});
         if let ApiError::Invalid(i) = self {
             error["field"] = json!(i.field);
+        }
+        if let ApiError::BadParameter(name, _) = self {
+            error["parameter"] = json!(name);
         }
         res.json(json!({ "error": error }))
     }

@@ -3,7 +3,6 @@
 //! The POST path verifies the signature over the exact received bytes, journals the request
 //! through the `IngressWriter`, and answers 200 only once Redis has the entry.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::SendError;
@@ -13,13 +12,13 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
-use super::{AppState, JournalWriter};
+use super::{AppState, JournalWriter, rejections};
 use crate::actors::messages::{Journal, JournalError};
-use crate::meta::signature;
+use crate::meta::signature::{self, SignatureError};
 use crate::metrics as m;
-use crate::store::{JournalEntry, Rejection, Store};
+use crate::store::JournalEntry;
 
 /// A configured Meta app, ready for the hot path.
 pub struct Source {
@@ -176,12 +175,15 @@ async fn accept(
             return (Outcome::BadBody, format!("body could not be read: {e}"));
         }
     };
-    let header = req
-        .headers()
-        .get("x-hub-signature-256")
-        .map(|v| v.as_bytes());
-    if let Err(e) = signature::verify(header, &body, &source.secrets) {
-        record_rejection(state, source_name, request_id, req, &body, e);
+    let mut headers = req.headers().get_all("x-hub-signature-256");
+    let header = headers.next().map(|v| v.as_bytes());
+    // Two signatures leave it open which one an intermediary or a receiver would check.
+    let verified = match headers.next() {
+        Some(_) => Err(SignatureError::Malformed),
+        None => signature::verify(header, &body, &source.secrets),
+    };
+    if let Err(e) = verified {
+        rejections::record(state, source_name, request_id, req, &body, e);
         return (Outcome::Rejected(e), e.to_string());
     }
     metrics::histogram!(m::INGRESS_BODY_BYTES).record(body.len() as f64);
@@ -191,7 +193,11 @@ async fn accept(
         received_at_ms: crate::time::unix_ms(),
         request_id: request_id.to_string(),
         signature: header_text(req, "x-hub-signature-256"),
-        user_agent: header_text(req, "user-agent"),
+        user_agent: rejections::clip(
+            &header_text(req, "user-agent"),
+            rejections::HEADER_MAX_BYTES,
+        )
+        .to_string(),
         body,
     };
     let (outcome, detail) = journal(state, writer, entry).await;
@@ -260,49 +266,6 @@ async fn read_body(
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
-}
-
-/// Keeps a record of a refused request without making the 401 wait for Redis. At most
-/// [`REJECTION_WRITERS`] records are written at once; past that, a flood is only counted.
-fn record_rejection(
-    state: &AppState,
-    source: &str,
-    request_id: &str,
-    req: &HttpRequest,
-    body: &[u8],
-    error: signature::SignatureError,
-) {
-    let Ok(permit) = state.rejection_writers.clone().try_acquire_owned() else {
-        return;
-    };
-    let keep = body.len().min(state.settings.ingress.rejected_body_bytes);
-    let rejection = Rejection {
-        source: source.to_string(),
-        reason: error.reason().to_string(),
-        received_at_ms: crate::time::unix_ms(),
-        request_id: request_id.to_string(),
-        remote_addr: req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default(),
-        signature: header_text(req, "x-hub-signature-256"),
-        body_len: body.len(),
-        body_prefix: String::from_utf8_lossy(&body[..keep]).into_owned(),
-    };
-    let store: Arc<dyn Store> = state.store.clone();
-    actix_web::rt::spawn(async move {
-        if let Err(e) = store.record_rejection(&rejection).await {
-            tracing::warn!(error = %e, "could not record a rejected request");
-        }
-        drop(permit);
-    });
-}
-
-/// How many rejection records may be written at once.
-pub const REJECTION_WRITERS: usize = 64;
-
-pub fn rejection_writers() -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(REJECTION_WRITERS))
 }
 
 fn request_id(req: &HttpRequest) -> String {

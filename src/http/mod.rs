@@ -7,6 +7,7 @@ pub mod endpoints;
 pub mod error;
 pub mod health;
 pub mod ingress;
+pub mod rejections;
 pub mod tenants;
 
 use std::collections::HashMap;
@@ -14,7 +15,6 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::sync::Semaphore;
 
 use crate::actors::Engine;
 use crate::config::Settings;
@@ -38,8 +38,8 @@ pub struct AppState {
     pub outbound: Outbound,
     pub address_policy: AddressPolicy,
     pub prometheus: PrometheusHandle,
-    /// Bounds the background writes of rejection records.
-    pub rejection_writers: Arc<Semaphore>,
+    /// Bounds the records kept of refused webhook requests.
+    pub rejections: rejections::RejectionLimits,
 }
 
 impl AppState {
@@ -51,6 +51,8 @@ impl AppState {
         prometheus: PrometheusHandle,
     ) -> AppState {
         let address_policy = AddressPolicy::new(settings.delivery.ssrf.allow.clone());
+        let rejections =
+            rejections::RejectionLimits::new(settings.ingress.rejected_per_peer_per_minute);
         let sources = settings
             .sources
             .iter()
@@ -75,7 +77,7 @@ impl AppState {
             outbound: Outbound::new(address_policy.clone()),
             address_policy,
             prometheus,
-            rejection_writers: ingress::rejection_writers(),
+            rejections,
         }
     }
 }
@@ -113,6 +115,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/tenants", web::get().to(tenants::list))
                 .route("/tenants/{id}", web::get().to(tenants::get))
                 .route("/tenants/{id}/keys", web::post().to(tenants::create_key))
+                .route(
+                    "/tenants/{id}/accounts",
+                    web::post().to(tenants::add_accounts),
+                )
+                .route(
+                    "/tenants/{id}/accounts/{account_id}",
+                    web::delete().to(tenants::remove_account),
+                )
                 .route(
                     "/tenants/{id}/keys/{key_id}",
                     web::delete().to(tenants::delete_key),

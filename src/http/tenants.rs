@@ -1,5 +1,6 @@
-//! Tenants and their API keys (`/api/v1/tenants`). Only the admin creates them; a tenant key
-//! is shown once, when it is made, and stored as a hash.
+//! Tenants, their API keys and their Meta accounts (`/api/v1/tenants`). Only the admin
+//! creates them and assigns accounts; a tenant key is shown once, when it is made, and stored
+//! as a hash. A tenant's endpoints receive only events of the accounts it owns.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -8,7 +9,8 @@ use serde_json::json;
 use super::AppState;
 use super::auth::{Admin, Caller, TENANT_KEY_PREFIX, key_hash};
 use super::error::ApiError;
-use crate::delivery::endpoint::{ApiKey, Tenant, new_id};
+use crate::delivery::endpoint::{ApiKey, Tenant, check_account_ids, new_id};
+use crate::delivery::routes::AccountOwners;
 use crate::time::unix_ms;
 
 #[derive(Debug, Deserialize)]
@@ -32,11 +34,29 @@ pub async fn create(
         created_at: unix_ms(),
     };
     state.delivery.put_tenant(&tenant).await?;
-    Ok(HttpResponse::Created().json(tenant))
+    Ok(HttpResponse::Created().json(view(&tenant, &AccountOwners::new())))
+}
+
+/// A tenant with the accounts it owns.
+fn view(tenant: &Tenant, owners: &AccountOwners) -> serde_json::Value {
+    let mut accounts: Vec<&str> = owners
+        .iter()
+        .filter(|(_, t)| **t == tenant.id)
+        .map(|(a, _)| a.as_str())
+        .collect();
+    accounts.sort_unstable();
+    json!({
+        "id": tenant.id,
+        "name": tenant.name,
+        "created_at": tenant.created_at,
+        "account_ids": accounts,
+    })
 }
 
 pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let items = state.delivery.list_tenants().await?;
+    let tenants = state.delivery.list_tenants().await?;
+    let owners = state.delivery.account_owners().await?;
+    let items: Vec<_> = tenants.iter().map(|t| view(t, &owners)).collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
@@ -45,9 +65,65 @@ pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    match state.delivery.get_tenant(&id).await? {
-        Some(t) if caller.owns(&t.id) => Ok(HttpResponse::Ok().json(t)),
+    let tenant = owned(&state, &caller, &id).await?;
+    let owners = state.delivery.account_owners().await?;
+    Ok(HttpResponse::Ok().json(view(&tenant, &owners)))
+}
+
+async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Tenant, ApiError> {
+    match state.delivery.get_tenant(id).await? {
+        Some(t) if caller.owns(&t.id) => Ok(t),
         _ => Err(ApiError::NotFound("tenant")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsInput {
+    /// Phone number ids, WhatsApp Business Account ids (covering their numbers), page ids,
+    /// Instagram account ids.
+    account_ids: Vec<String>,
+}
+
+/// Gives Meta accounts to a tenant. An account belongs to one tenant at most: one that
+/// another tenant owns is a 409 and nothing changes.
+pub async fn add_accounts(
+    _: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    input: web::Json<AccountsInput>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = owned(&state, &Caller::Admin, &id).await?;
+    let accounts = input.into_inner().account_ids;
+    if accounts.is_empty() {
+        return Err(ApiError::invalid("account_ids", "at least one account id"));
+    }
+    check_account_ids(&accounts)?;
+    if let Some(taken) = state
+        .delivery
+        .assign_accounts(&tenant.id, &accounts)
+        .await?
+    {
+        return Err(ApiError::Conflict(format!(
+            "account {taken} belongs to another tenant; remove it there first"
+        )));
+    }
+    super::endpoints::refresh(&state).await;
+    let owners = state.delivery.account_owners().await?;
+    Ok(HttpResponse::Ok().json(view(&tenant, &owners)))
+}
+
+pub async fn remove_account(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant_id, account) = path.into_inner();
+    if state.delivery.release_account(&tenant_id, &account).await? {
+        super::endpoints::refresh(&state).await;
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("account of this tenant"))
     }
 }
 

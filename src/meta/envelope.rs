@@ -113,6 +113,7 @@ impl EntryCtx<'_> {
             platform,
             event_type,
             account_id: account_id.to_string(),
+            entry_id: self.entry_id.clone(),
             occurred_at_ms: occurred_at_ms.or(self.entry_time_ms),
             dedup_key,
             data,

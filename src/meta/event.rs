@@ -48,6 +48,10 @@ pub struct Event {
     /// The receiving account: WhatsApp phone number id (WABA id when there is none), page id or
     /// Instagram account id. Always text, even when Meta sent a number.
     pub account_id: String,
+    /// The envelope entry the event came from (`entry.id`): the WhatsApp Business Account of
+    /// a phone number, else the same page or Instagram account as `account_id`. Ownership and
+    /// endpoint filters accept either, so a WABA id covers all its numbers.
+    pub entry_id: String,
     /// When the event happened according to Meta, in Unix milliseconds, when the body says.
     pub occurred_at_ms: Option<u64>,
     pub dedup_key: DedupKey,

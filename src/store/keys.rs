@@ -11,6 +11,7 @@
 //! | `{p}stats`, `{p}stats:types` | hash | counters behind `GET /api/v1/stats` |
 //! | `{p}idx:tenant:{t}` | stream | ids of the events routed to a tenant's endpoints |
 //! | `{p}tenants` | hash | tenant id → tenant (JSON) |
+//! | `{p}accounts` | hash | Meta account id (phone number, WABA, page, Instagram) → owning tenant id |
 //! | `{p}apikeys` | hash | SHA-256 of a tenant API key → key record (JSON) |
 //! | `{p}endpoints` | hash | endpoint id → endpoint (JSON) |
 //! | `{p}endpoints:version` | string | bumped on every endpoint change; routers reload on change |
@@ -87,6 +88,9 @@ impl Keys {
     pub fn tenants(&self) -> String {
         self.key("tenants")
     }
+    pub fn accounts(&self) -> String {
+        self.key("accounts")
+    }
     pub fn api_keys(&self) -> String {
         self.key("apikeys")
     }
@@ -140,6 +144,7 @@ mod tests {
             k.index_account("1"),
             k.index_tenant("t"),
             k.tenants(),
+            k.accounts(),
             k.api_keys(),
             k.endpoints(),
             k.endpoints_version(),

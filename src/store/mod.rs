@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::delivery::endpoint::{ApiKey, Endpoint, Tenant};
-use crate::delivery::routes::LiveEndpoint;
+use crate::delivery::routes::{AccountOwners, LiveEndpoint};
 
 /// Why a storage call failed. Every variant means "not done": callers answer 503 or retry.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +119,18 @@ pub trait DeliveryStore: Send + Sync + 'static {
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
     /// Revokes a tenant's key by its public id; false when there is none.
     async fn delete_api_key(&self, tenant_id: &str, key_id: &str) -> Result<bool, StoreError>;
+
+    /// Which tenant owns which Meta account.
+    async fn account_owners(&self) -> Result<AccountOwners, StoreError>;
+    /// Gives `accounts` to `tenant_id`, all or none, and tells every instance's router. An
+    /// account another tenant owns is a conflict: it is returned and nothing is written.
+    async fn assign_accounts(
+        &self,
+        tenant_id: &str,
+        accounts: &[String],
+    ) -> Result<Option<String>, StoreError>;
+    /// Takes `account` from `tenant_id`; false when the tenant did not own it.
+    async fn release_account(&self, tenant_id: &str, account: &str) -> Result<bool, StoreError>;
 
     /// Creates or replaces an endpoint and tells every instance's router.
     async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;

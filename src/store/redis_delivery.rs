@@ -15,11 +15,31 @@ use super::redis_store::{RedisStore, Window};
 use super::types::*;
 use super::{DeliveryStore, StoreError};
 use crate::delivery::endpoint::{ApiKey, Endpoint, Tenant};
-use crate::delivery::routes::{EndpointHealth, LiveEndpoint};
+use crate::delivery::routes::{AccountOwners, EndpointHealth, LiveEndpoint};
 use crate::delivery::stats;
 
 pub(super) const COMMIT_ATTEMPTS_LUA: &str = include_str!("commit_attempts.lua");
 pub(super) const REQUEUE_LUA: &str = include_str!("requeue.lua");
+
+/// Assigns accounts to a tenant unless another tenant owns one of them (returned then).
+/// KEYS[1] accounts hash, KEYS[2] endpoints version; ARGV[1] tenant id, then the accounts.
+const ASSIGN_ACCOUNTS_LUA: &str = r"
+for i = 2, #ARGV do
+  local owner = redis.call('HGET', KEYS[1], ARGV[i])
+  if owner and owner ~= ARGV[1] then return ARGV[i] end
+end
+for i = 2, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[1]) end
+redis.call('INCR', KEYS[2])
+return false
+";
+
+/// Releases an account if `tenant` owns it. KEYS as above; ARGV[1] tenant, ARGV[2] account.
+const RELEASE_ACCOUNT_LUA: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('INCR', KEYS[2])
+return 1
+";
 
 fn json_error(what: &str, e: serde_json::Error) -> StoreError {
     StoreError::Protocol(format!("{what}: {e}"))
@@ -185,6 +205,50 @@ impl DeliveryStore for RedisStore {
                 }
             }
             Ok(false)
+        })
+        .await
+    }
+
+    async fn account_owners(&self) -> Result<AccountOwners, StoreError> {
+        let key = self.keys.accounts();
+        self.timed("account_owners", async {
+            Ok(redis::cmd("HGETALL")
+                .arg(&key)
+                .query_async(&mut self.conn())
+                .await?)
+        })
+        .await
+    }
+
+    async fn assign_accounts(
+        &self,
+        tenant_id: &str,
+        accounts: &[String],
+    ) -> Result<Option<String>, StoreError> {
+        let (key, version) = (self.keys.accounts(), self.keys.endpoints_version());
+        self.timed("assign_accounts", async {
+            Ok(redis::Script::new(ASSIGN_ACCOUNTS_LUA)
+                .key(&key)
+                .key(&version)
+                .arg(tenant_id)
+                .arg(accounts)
+                .invoke_async(&mut self.conn())
+                .await?)
+        })
+        .await
+    }
+
+    async fn release_account(&self, tenant_id: &str, account: &str) -> Result<bool, StoreError> {
+        let (key, version) = (self.keys.accounts(), self.keys.endpoints_version());
+        self.timed("release_account", async {
+            let released: u64 = redis::Script::new(RELEASE_ACCOUNT_LUA)
+                .key(&key)
+                .key(&version)
+                .arg(tenant_id)
+                .arg(account)
+                .invoke_async(&mut self.conn())
+                .await?;
+            Ok(released == 1)
         })
         .await
     }

@@ -309,10 +309,10 @@ pub fn is_stream_id(s: &str) -> bool {
     let Some((ms, seq)) = s.split_once('-') else {
         return false;
     };
-    !ms.is_empty()
-        && !seq.is_empty()
-        && ms.bytes().all(|b| b.is_ascii_digit())
+    // Digits only (u64 parsing would take a `+`), each part within u64 as Redis requires.
+    ms.bytes().all(|b| b.is_ascii_digit())
         && seq.bytes().all(|b| b.is_ascii_digit())
+        && parse_stream_id(s).is_some()
 }
 
 /// A stream id as a pair that orders as Redis orders ids.
@@ -363,5 +363,9 @@ mod tests {
         assert!(!is_stream_id("-0"));
         assert!(!is_stream_id("+"));
         assert!(!is_stream_id("1-x"));
+        assert!(!is_stream_id("1-+1"));
+        assert!(!is_stream_id("99999999999999999999-0"), "past u64");
+        assert!(!is_stream_id("1-99999999999999999999"), "past u64");
+        assert!(is_stream_id("18446744073709551615-18446744073709551615"));
     }
 }

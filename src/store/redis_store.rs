@@ -128,7 +128,7 @@ impl RedisStore {
             timeout: r.command_timeout,
             stream_max_age: settings.retention.stream_max_age,
             dedup_ttl: settings.retention.dedup_ttl,
-            rejected_keep: settings.ingress.rejected_keep,
+            rejected_keep: settings.ingress.rejected_records_kept(),
             commit_events: redis::Script::new(COMMIT_EVENTS_LUA),
             commit_attempts: redis::Script::new(super::redis_delivery::COMMIT_ATTEMPTS_LUA),
             requeue: redis::Script::new(super::redis_delivery::REQUEUE_LUA),
@@ -392,9 +392,19 @@ impl RedisStore {
                 ReadFrom::Pending => "0",
             };
             cmd.arg("STREAMS").arg(&key).arg(start);
-            let v: Value = match from {
-                ReadFrom::New => cmd.query_async(&mut self.blocking_conn().await?).await?,
-                ReadFrom::Pending => cmd.query_async(&mut self.conn()).await?,
+            let read = |cmd: redis::Cmd| async move {
+                let reply: Result<Value, redis::RedisError> = match from {
+                    ReadFrom::New => cmd.query_async(&mut self.blocking_conn().await?).await,
+                    ReadFrom::Pending => cmd.query_async(&mut self.conn()).await,
+                };
+                Ok::<_, StoreError>(reply.map_err(Lost::from))
+            };
+            let v: Value = match read(cmd.clone()).await? {
+                Err(Lost::Group) => {
+                    self.recreate_group(&key, group).await?;
+                    read(cmd).await??
+                }
+                other => other?,
             };
             Ok(parse_read_reply(v)?
                 .into_iter()
@@ -416,7 +426,7 @@ impl RedisStore {
     ) -> Result<usize, StoreError> {
         self.timed(op, async {
             let mut conn = self.conn();
-            let v: Value = redis::cmd("XAUTOCLAIM")
+            let claimed: Result<Value, redis::RedisError> = redis::cmd("XAUTOCLAIM")
                 .arg(&key)
                 .arg(group)
                 .arg(consumer)
@@ -426,7 +436,12 @@ impl RedisStore {
                 .arg(count)
                 .arg("JUSTID")
                 .query_async(&mut conn)
-                .await?;
+                .await;
+            let v = match claimed.map_err(Lost::from) {
+                // A new group holds nothing to claim.
+                Err(Lost::Group) => return self.recreate_group(&key, group).await.map(|()| 0),
+                other => other?,
+            };
             match v {
                 Value::Array(parts) if parts.len() >= 2 => match &parts[1] {
                     Value::Array(ids) => Ok(ids.len()),
@@ -436,6 +451,21 @@ impl RedisStore {
             }
         })
         .await
+    }
+
+    /// Creates a consumer group that should have existed: Redis lost it (restarted without
+    /// its data, or flushed), and with it every entry it held. Reading must go on, and an
+    /// operator must know.
+    pub(super) async fn recreate_group(&self, key: &str, group: &str) -> Result<(), StoreError> {
+        tracing::error!(
+            stream = key,
+            group,
+            "storage lost data it had acknowledged: the consumer group is missing (Redis \
+             restarted without its data or was flushed); recreating it. Check Redis persistence \
+             (appendonly yes)."
+        );
+        metrics::counter!(m::STORAGE_DATA_LOST).increment(1);
+        create_group(&mut self.conn(), key, group).await
     }
 
     pub(super) async fn fetch_events(
@@ -510,20 +540,7 @@ impl Store for RedisStore {
         self.timed("prepare", async {
             let mut conn = self.conn();
             for (key, group) in &groups {
-                // From "0", so entries written before the group existed are read too.
-                let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
-                    .arg("CREATE")
-                    .arg(key)
-                    .arg(group)
-                    .arg("0")
-                    .arg("MKSTREAM")
-                    .query_async(&mut conn)
-                    .await;
-                match created {
-                    Ok(()) => {}
-                    Err(e) if e.code() == Some("BUSYGROUP") => {}
-                    Err(e) => return Err(e.into()),
-                }
+                create_group(&mut conn, key, group).await?;
             }
             Ok(())
         })
@@ -734,8 +751,9 @@ impl Store for RedisStore {
             pipe.atomic()
                 .cmd("XADD")
                 .arg(&key)
+                // Exact, so the list's bound holds to the record.
                 .arg("MAXLEN")
-                .arg("~")
+                .arg("=")
                 .arg(self.rejected_keep)
                 .arg("*")
                 .arg("source")
@@ -937,4 +955,51 @@ fn push_event_args(inv: &mut redis::ScriptInvocation<'_>, e: &Event, routing: Op
         .arg(eps)
         .arg(raw)
         .arg(tenants);
+}
+
+/// Creates `group` on stream `key` (and the stream), unless it exists. From "0", so entries
+/// written before the group existed are read too.
+async fn create_group(
+    conn: &mut ConnectionManager,
+    key: &str,
+    group: &str,
+) -> Result<(), StoreError> {
+    let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(key)
+        .arg(group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(conn)
+        .await;
+    match created {
+        Ok(()) => Ok(()),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A Redis error, telling a missing consumer group (`NOGROUP`) from the rest.
+enum Lost {
+    Group,
+    Other(redis::RedisError),
+}
+
+impl From<redis::RedisError> for Lost {
+    fn from(e: redis::RedisError) -> Lost {
+        if e.code() == Some("NOGROUP") {
+            Lost::Group
+        } else {
+            Lost::Other(e)
+        }
+    }
+}
+
+impl From<Lost> for StoreError {
+    fn from(e: Lost) -> StoreError {
+        match e {
+            Lost::Group => StoreError::Unavailable("the consumer group is missing".into()),
+            Lost::Other(e) => e.into(),
+        }
+    }
 }

@@ -76,7 +76,9 @@ pub struct CommitOutcome {
     pub quarantined: bool,
 }
 
-/// A request refused because of its signature, kept for operators.
+/// A request refused because of its signature, kept for operators. Anyone can cause one, so
+/// whoever builds it bounds every field (see `http::rejections`): a record takes at most
+/// [`Rejection::MAX_BYTES`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Rejection {
     pub source: String,
@@ -88,6 +90,12 @@ pub struct Rejection {
     pub body_len: usize,
     /// The first bytes of the body, as text (lossy), to recognise what was sent.
     pub body_prefix: String,
+}
+
+impl Rejection {
+    /// An upper bound on one stored record: each header-derived field at most 256 bytes, the
+    /// body prefix at most 1024, plus field names and numbers.
+    pub const MAX_BYTES: usize = 2048;
 }
 
 /// Filters of `GET /api/v1/events`.

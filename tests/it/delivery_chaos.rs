@@ -62,7 +62,7 @@ async fn an_endpoint_that_never_answers_does_not_slow_a_healthy_one() {
     let app = TestApp::spawn(settings).await;
     let (healthy, dead) = (Receiver::start(), Receiver::start());
     dead.answer_by_default(Reply::Hang);
-    let (_, key) = app.tenant("acme").await;
+    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
     app.endpoint(&key, json!({"url": healthy.url, "event_types": ["*"]}))
         .await;
     let dead_ep = app
@@ -143,7 +143,7 @@ async fn an_endpoint_failing_longer_than_the_window_is_disabled() {
     let app = TestApp::spawn(settings).await;
     let receiver = Receiver::start();
     receiver.answer_by_default(Reply::Status(500));
-    let (_, key) = app.tenant("acme").await;
+    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
     let ep = app
         .endpoint(&key, json!({"url": receiver.url, "event_types": ["*"], "retry_schedule": ["0s", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms", "200ms"]}))
         .await;

@@ -284,6 +284,22 @@ impl TestApp {
         (id, k["key"].as_str().expect("key").to_string())
     }
 
+    /// Creates a tenant that owns `accounts` (Meta account ids) and one key for it; returns
+    /// (tenant id, key).
+    pub async fn tenant_owning(&self, name: &str, accounts: &[&str]) -> (String, String) {
+        let (id, key) = self.tenant(name).await;
+        let (status, t) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/tenants/{id}/accounts"),
+                ADMIN_KEY,
+                Some(serde_json::json!({ "account_ids": accounts })),
+            )
+            .await;
+        assert_eq!(status, 200, "{t}");
+        (id, key)
+    }
+
     /// Creates an endpoint with a tenant key; returns its JSON (with the secret).
     pub async fn endpoint(&self, key: &str, body: serde_json::Value) -> serde_json::Value {
         let (status, e) = self

@@ -11,3 +11,5 @@ mod helpers;
 mod ingress;
 mod observability;
 mod receiver;
+mod storage_loss;
+mod tenancy;

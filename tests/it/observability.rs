@@ -349,7 +349,7 @@ async fn prometheus_scraping_a_loaded_hookd_answers_every_panel_and_rule() {
     failing.answer_by_default(Reply::Status(503));
     let gone = Receiver::start();
     gone.answer_by_default(Reply::Status(410));
-    let (_, key) = app.tenant("acme").await;
+    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
     app.endpoint(&key, json!({"url": healthy.url, "event_types": ["*"]}))
         .await;
     let failing_ep = app

@@ -1,0 +1,165 @@
+//! Whether each pipeline stage can reach its storage. A stage whose storage calls have all
+//! failed for longer than a grace period makes the instance not ready: a load balancer or
+//! orchestrator should send traffic elsewhere, and an operator should look.
+//!
+//! Plain shared state: the actors report each storage call's outcome, readiness reads it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::metrics as m;
+
+/// The stages that report.
+pub const STAGES: &[&str] = &[
+    "ingress",
+    "normalizer",
+    "dispatcher",
+    "retry_timer",
+    "reclaimer",
+    "housekeeper",
+    "router",
+];
+
+#[derive(Debug, Clone)]
+struct Failing {
+    since: Instant,
+    error: String,
+}
+
+/// A stage that has failed for too long, as readiness shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailingStage {
+    pub stage: &'static str,
+    pub failing_for_secs: u64,
+    pub last_error: String,
+}
+
+/// Cheap to clone; every clone shares the same state.
+#[derive(Debug, Clone, Default)]
+pub struct StageHealth {
+    failing: Arc<Mutex<BTreeMap<&'static str, Failing>>>,
+}
+
+impl StageHealth {
+    /// A storage call of `stage` succeeded: the stage is healthy again.
+    pub fn succeeded(&self, stage: &'static str) {
+        let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        if failing.remove(stage).is_some() {
+            metrics::gauge!(m::STAGE_FAILING, "stage" => stage).set(0.0);
+        }
+    }
+
+    /// A storage call of `stage` failed; the stage counts as failing from its first failure
+    /// since the last success.
+    pub fn failed(&self, stage: &'static str, error: &dyn std::fmt::Display) {
+        self.failed_at(stage, error, Instant::now());
+    }
+
+    fn failed_at(&self, stage: &'static str, error: &dyn std::fmt::Display, now: Instant) {
+        let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = failing.entry(stage).or_insert_with(|| Failing {
+            since: now,
+            error: String::new(),
+        });
+        entry.error = error.to_string();
+    }
+
+    /// Records the outcome of a storage call of `stage`.
+    pub fn note<T, E: std::fmt::Display>(&self, stage: &'static str, result: &Result<T, E>) {
+        match result {
+            Ok(_) => self.succeeded(stage),
+            Err(e) => self.failed(stage, e),
+        }
+    }
+
+    /// `stage`'s handle, for the actor that runs it.
+    pub fn stage(&self, stage: &'static str) -> StageReport {
+        StageReport {
+            health: self.clone(),
+            stage,
+        }
+    }
+
+    /// The stages that have failed for longer than `grace` at `now`.
+    pub fn failing_longer_than(&self, grace: Duration, now: Instant) -> Vec<FailingStage> {
+        let failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        let out: Vec<FailingStage> = failing
+            .iter()
+            .filter(|(_, f)| now.saturating_duration_since(f.since) > grace)
+            .map(|(stage, f)| FailingStage {
+                stage,
+                failing_for_secs: now.saturating_duration_since(f.since).as_secs(),
+                last_error: f.error.clone(),
+            })
+            .collect();
+        for f in &out {
+            metrics::gauge!(m::STAGE_FAILING, "stage" => f.stage).set(1.0);
+        }
+        out
+    }
+}
+
+/// One stage's handle on [`StageHealth`].
+#[derive(Debug, Clone)]
+pub struct StageReport {
+    health: StageHealth,
+    stage: &'static str,
+}
+
+impl StageReport {
+    /// Records the outcome of one of the stage's storage calls.
+    pub fn note<T, E: std::fmt::Display>(&self, result: &Result<T, E>) {
+        self.health.note(self.stage, result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRACE: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn a_stage_fails_readiness_only_after_the_grace_period() {
+        let h = StageHealth::default();
+        let t0 = Instant::now();
+        h.failed_at("normalizer", &"NOGROUP", t0);
+        assert!(h.failing_longer_than(GRACE, t0 + GRACE / 2).is_empty());
+        let failing = h.failing_longer_than(GRACE, t0 + GRACE + Duration::from_secs(1));
+        assert_eq!(failing.len(), 1);
+        assert_eq!(failing[0].stage, "normalizer");
+        assert_eq!(failing[0].last_error, "NOGROUP");
+        assert_eq!(failing[0].failing_for_secs, 31);
+    }
+
+    #[test]
+    fn repeated_failures_keep_the_first_failure_time() {
+        let h = StageHealth::default();
+        let t0 = Instant::now();
+        h.failed_at("dispatcher", &"down", t0);
+        h.failed_at("dispatcher", &"still down", t0 + GRACE);
+        let failing = h.failing_longer_than(GRACE, t0 + GRACE + Duration::from_secs(1));
+        assert_eq!(failing.len(), 1);
+        assert_eq!(failing[0].last_error, "still down");
+    }
+
+    #[test]
+    fn one_success_clears_a_failing_stage() {
+        let h = StageHealth::default();
+        let t0 = Instant::now();
+        h.failed_at("ingress", &"down", t0);
+        h.succeeded("ingress");
+        assert!(h.failing_longer_than(GRACE, t0 + GRACE * 2).is_empty());
+    }
+
+    #[test]
+    fn a_stage_report_notes_failures_and_successes() {
+        let h = StageHealth::default();
+        let report = h.stage("router");
+        report.note::<(), _>(&Err("x"));
+        assert!(h.failing.lock().unwrap().contains_key("router"));
+        report.note::<(), &str>(&Ok(()));
+        assert!(h.failing.lock().unwrap().is_empty());
+    }
+}
