@@ -147,13 +147,13 @@ fn double_option<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {problem}")]
 pub struct Invalid {
-    pub field: &'static str,
+    pub field: std::borrow::Cow<'static, str>,
     pub problem: String,
 }
 
 fn invalid(field: &'static str, problem: impl Into<String>) -> Invalid {
     Invalid {
-        field,
+        field: field.into(),
         problem: problem.into(),
     }
 }

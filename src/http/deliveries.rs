@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::json::ApiJson;
 use super::api::{cursor, page_size};
 use super::auth::Caller;
 use super::endpoints::{PeriodParams, owned, period};
@@ -18,7 +19,8 @@ use crate::metrics as m;
 use crate::store::{ALL_ENDPOINTS, DeadQuery, DeliveryKind, DeliveryStore};
 use crate::time::unix_ms;
 
-pub async fn event_types() -> HttpResponse {
+/// Known event types; any key may read them.
+pub async fn event_types(_: Caller) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "items": KNOWN_EVENT_TYPES,
         "patterns": ["*", "whatsapp.*", "messenger.*", "page.*", "instagram.*", "other.*"],
@@ -168,7 +170,7 @@ async fn matching_dead(
 pub async fn replay(
     caller: Caller,
     state: web::Data<AppState>,
-    input: web::Json<ReplayInput>,
+    input: ApiJson<ReplayInput>,
 ) -> Result<HttpResponse, ApiError> {
     let r = input.into_inner();
     let max_rate = state.settings.delivery.replay_rate;

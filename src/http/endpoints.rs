@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
+use super::json::ApiJson;
 use super::api::{cursor, page_size};
 use super::auth::Caller;
 use super::error::ApiError;
@@ -102,7 +103,7 @@ pub(super) async fn refresh(state: &AppState) {
 pub async fn create(
     caller: Caller,
     state: web::Data<AppState>,
-    input: web::Json<EndpointInput>,
+    input: ApiJson<EndpointInput>,
 ) -> Result<HttpResponse, ApiError> {
     let mut input = input.into_inner();
     let tenant_id = match (&caller, input.tenant_id.take()) {
@@ -179,7 +180,7 @@ pub async fn update(
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    input: web::Json<EndpointInput>,
+    input: ApiJson<EndpointInput>,
 ) -> Result<HttpResponse, ApiError> {
     let mut live = owned(&state, &caller, &id).await?;
     let input = input.into_inner();
@@ -242,7 +243,7 @@ pub async fn rotate_secret(
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    input: Option<web::Json<RotateInput>>,
+    input: Option<ApiJson<RotateInput>>,
 ) -> Result<HttpResponse, ApiError> {
     let mut live = owned(&state, &caller, &id).await?;
     let new = match input.and_then(|i| i.into_inner().secret) {
@@ -282,7 +283,7 @@ pub async fn test_send(
     caller: Caller,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    input: web::Json<TestInput>,
+    input: ApiJson<TestInput>,
 ) -> Result<HttpResponse, ApiError> {
     let live = owned(&state, &caller, &id).await?;
     let event_type = input.into_inner().event_type;

@@ -32,7 +32,7 @@ impl ApiError {
     /// A 422 about `field`.
     pub fn invalid(field: &'static str, problem: impl Into<String>) -> ApiError {
         ApiError::Invalid(crate::delivery::endpoint::Invalid {
-            field,
+            field: field.into(),
             problem: problem.into(),
         })
     }

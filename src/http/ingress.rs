@@ -14,6 +14,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
+use super::storage_gate::PROBE_EVERY;
 use super::{AppState, JournalWriter, rejections};
 use crate::actors::messages::{Journal, JournalError};
 use crate::meta::signature::{self, SignatureError};
@@ -93,8 +94,10 @@ pub async fn handshake(
         .ct_eq(source.verify_token.as_bytes())
         .into();
     if mode == "subscribe" && token_ok {
+        // The challenge is the caller's text echoed back: never let a browser sniff it as HTML.
         HttpResponse::Ok()
             .content_type("text/plain")
+            .insert_header(("X-Content-Type-Options", "nosniff"))
             .body(challenge)
     } else {
         tracing::warn!(source = %path, "webhook handshake refused: wrong verify token or mode");
@@ -212,6 +215,12 @@ async fn journal(
     writer: &JournalWriter,
     entry: JournalEntry,
 ) -> (Outcome, String) {
+    if state.storage_gate.is_down() {
+        return (
+            Outcome::Unavailable,
+            "storage is unreachable, retry later".into(),
+        );
+    }
     let (tx, rx) = oneshot::channel();
     match writer.0.try_send(Journal { entry, reply: tx }) {
         Ok(()) => {}
@@ -226,7 +235,8 @@ async fn journal(
             return (Outcome::Unavailable, "journal writer is not running".into());
         }
     }
-    match tokio::time::timeout(state.settings.ingress.ack_timeout, rx).await {
+    let (outcome, detail) = match tokio::time::timeout(state.settings.ingress.ack_timeout, rx).await
+    {
         Ok(Ok(Ok(journal_id))) => (Outcome::Accepted, journal_id),
         Ok(Ok(Err(JournalError::Overloaded))) => (
             Outcome::Overloaded,
@@ -235,7 +245,15 @@ async fn journal(
         Ok(Ok(Err(e))) => (Outcome::Unavailable, e.to_string()),
         Ok(Err(_)) => (Outcome::Unavailable, "journal writer restarted".into()),
         Err(_) => (Outcome::Unavailable, "journal write timed out".into()),
+    };
+    if outcome == Outcome::Unavailable {
+        let store = state.store.clone();
+        state.storage_gate.mark_down(PROBE_EVERY, move || {
+            let store = store.clone();
+            async move { store.ping().await.is_ok() }
+        });
     }
+    (outcome, detail)
 }
 
 enum BodyError {
@@ -290,6 +308,7 @@ fn header_text(req: &HttpRequest, name: &str) -> String {
 fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/plain")
+        .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(text)
 }
 

@@ -7,7 +7,9 @@ pub mod endpoints;
 pub mod error;
 pub mod health;
 pub mod ingress;
+pub mod json;
 pub mod rejections;
+pub mod storage_gate;
 pub mod tenants;
 
 use std::collections::HashMap;
@@ -40,6 +42,8 @@ pub struct AppState {
     pub prometheus: PrometheusHandle,
     /// Bounds the records kept of refused webhook requests.
     pub rejections: rejections::RejectionLimits,
+    /// Whether ingress should answer 503 without trying storage.
+    pub storage_gate: Arc<storage_gate::StorageGate>,
 }
 
 impl AppState {
@@ -78,6 +82,7 @@ impl AppState {
             address_policy,
             prometheus,
             rejections,
+            storage_gate: Arc::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::json::ApiJson;
 use super::auth::{Admin, Caller, TENANT_KEY_PREFIX, key_hash};
 use super::error::ApiError;
 use crate::delivery::endpoint::{ApiKey, Tenant, check_account_ids, new_id};
@@ -22,7 +23,7 @@ pub struct TenantInput {
 pub async fn create(
     _: Admin,
     state: web::Data<AppState>,
-    input: web::Json<TenantInput>,
+    input: ApiJson<TenantInput>,
 ) -> Result<HttpResponse, ApiError> {
     let name = input.into_inner().name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 {
@@ -91,7 +92,7 @@ pub async fn add_accounts(
     _: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    input: web::Json<AccountsInput>,
+    input: ApiJson<AccountsInput>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = owned(&state, &Caller::Admin, &id).await?;
     let accounts = input.into_inner().account_ids;

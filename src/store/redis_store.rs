@@ -114,8 +114,10 @@ impl RedisStore {
         let shared_cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(r.connect_timeout))
             .set_response_timeout(Some(r.command_timeout))
-            .set_min_delay(std::time::Duration::from_millis(50))
-            .set_max_delay(std::time::Duration::from_secs(1));
+            // One connection attempt per reconnect: a Redis that refuses connections fails the
+            // call at once (ingress answers 503 within milliseconds) instead of after a
+            // series of retries; the next call tries again.
+            .set_number_of_retries(0);
         let client = redis::Client::open(info)?;
         let shared = ConnectionManager::new_lazy_with_config(client.clone(), shared_cfg.clone())?;
         Ok(RedisStore {

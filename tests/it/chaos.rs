@@ -160,6 +160,34 @@ async fn with_redis_down_ingress_answers_503_never_200_and_recovers_when_it_retu
     );
 }
 
+#[actix_web::test]
+async fn with_redis_refusing_connections_ingress_answers_503_within_100ms_and_recovers() {
+    // Default timeouts: the answer must not wait for them when Redis refuses outright.
+    let mut redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let body = |i: usize| whatsapp_body(&[format!("wamid.refused.{i}")]);
+    assert_eq!(app.post_signed(&body(0), SECRET).await.status(), 200);
+
+    redis.kill();
+    let mut took = Vec::new();
+    for i in 1..=30 {
+        let started = Instant::now();
+        let status = app.post_signed(&body(i), SECRET).await.status();
+        took.push(started.elapsed());
+        assert_eq!(status, 503, "request {i}");
+    }
+    let slowest = took.iter().max().copied().unwrap_or_default();
+    eprintln!("503 while Redis refuses: slowest {slowest:?}, all {took:?}");
+    assert!(slowest < Duration::from_millis(100), "slowest 503 took {slowest:?}");
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.post_signed(&body(100), SECRET).await.status() != 200 {
+        assert!(Instant::now() < deadline, "ingress never accepted again");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A persistent Redis with the hookd binary on it, ready, and a load running against it.
 struct UnderLoad {
     redis: RedisServer,

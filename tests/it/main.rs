@@ -9,6 +9,7 @@ mod engine;
 mod fixtures;
 mod helpers;
 mod ingress;
+mod ingress_bounds;
 mod observability;
 mod receiver;
 mod storage_loss;
