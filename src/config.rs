@@ -75,6 +75,9 @@ pub struct RedisSettings {
     pub connect_timeout: Duration,
     #[serde(with = "humantime_serde")]
     pub command_timeout: Duration,
+    /// PEM file of the CA that signed a `rediss://` server's certificate, when it is not one
+    /// the system or the web PKI trusts. Empty: those roots.
+    pub tls_ca_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -220,6 +223,7 @@ impl std::fmt::Debug for RedisSettings {
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }

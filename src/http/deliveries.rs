@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::json::ApiJson;
 use super::api::{cursor, page_size};
 use super::auth::Caller;
 use super::endpoints::{PeriodParams, owned, period};
 use super::error::ApiError;
+use super::json::ApiJson;
 use crate::delivery::stats;
 use crate::meta::KNOWN_EVENT_TYPES;
 use crate::metrics as m;

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
-use super::json::ApiJson;
 use super::api::{cursor, page_size};
 use super::auth::Caller;
 use super::error::ApiError;
+use super::json::ApiJson;
 use crate::delivery::endpoint::{Endpoint, EndpointInput, PreviousSecret, UrlRules, apply};
 use crate::delivery::payload::{OutboundEvent, event_body, webhook_id};
 use crate::delivery::request::signed_request;

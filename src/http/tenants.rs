@@ -7,9 +7,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::json::ApiJson;
 use super::auth::{Admin, Caller, TENANT_KEY_PREFIX, key_hash};
 use super::error::ApiError;
+use super::json::ApiJson;
 use crate::delivery::endpoint::{ApiKey, Tenant, check_account_ids, new_id};
 use crate::delivery::routes::AccountOwners;
 use crate::time::unix_ms;

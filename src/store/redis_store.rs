@@ -99,11 +99,25 @@ impl RedisStore {
             .set_response_timeout(Some(r.command_timeout));
         // Nagle's algorithm would hold a pipeline's second write until the first is
         // acknowledged (up to the peer's delayed-ACK timer, 40 ms on Linux).
-        let info = r
+        let mut info = r
             .url
             .as_str()
             .into_connection_info()?
             .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        if !r.tls_ca_file.is_empty() {
+            // A private CA for `rediss://`: the connection info then carries it to every
+            // connection made from it (shared, pooled and dedicated).
+            let ca = std::fs::read(&r.tls_ca_file).map_err(|e| {
+                StoreError::Unavailable(format!("redis.tls_ca_file {:?}: {e}", r.tls_ca_file))
+            })?;
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca),
+            };
+            info = redis::Client::build_with_tls(info, certs)?
+                .get_connection_info()
+                .clone();
+        }
         let pool_cfg = PoolSettings {
             info: info.clone(),
             connection: conn_cfg,

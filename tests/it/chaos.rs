@@ -178,7 +178,10 @@ async fn with_redis_refusing_connections_ingress_answers_503_within_100ms_and_re
     }
     let slowest = took.iter().max().copied().unwrap_or_default();
     eprintln!("503 while Redis refuses: slowest {slowest:?}, all {took:?}");
-    assert!(slowest < Duration::from_millis(100), "slowest 503 took {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(100),
+        "slowest 503 took {slowest:?}"
+    );
 
     redis.restart();
     let deadline = Instant::now() + Duration::from_secs(10);

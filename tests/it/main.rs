@@ -1,6 +1,7 @@
 //! Integration tests: hookd against real redis-servers started per test.
 
 mod api;
+mod api_input;
 mod chaos;
 mod dedup;
 mod delivery;
@@ -12,5 +13,7 @@ mod ingress;
 mod ingress_bounds;
 mod observability;
 mod receiver;
+mod redis_tls;
+mod routes;
 mod storage_loss;
 mod tenancy;

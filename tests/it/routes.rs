@@ -1,0 +1,209 @@
+//! Routes and limits users rely on that the other files do not exercise: key revocation,
+//! endpoint deletion and its secret, overall statistics, attempt purges, per-endpoint rate and
+//! concurrency limits, and a full journal queue.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{ADMIN_KEY, RedisServer, SECRET, TestApp, test_settings, whatsapp_body};
+use crate::receiver::{Receiver, Reply};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn app() -> (RedisServer, TestApp) {
+    let redis = RedisServer::start();
+    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    (redis, app)
+}
+
+fn wamids(tag: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("wamid.{tag}.{i}")).collect()
+}
+
+#[actix_web::test]
+async fn a_revoked_tenant_key_is_refused_from_then_on() {
+    let (_redis, app) = app().await;
+    let (tenant, key) = app.tenant("acme").await;
+    let (status, _) = app.call(Method::GET, "/api/v1/endpoints", &key, None).await;
+    assert_eq!(status, 200);
+    let key_id = format!("key_{}", &hookd::http::auth::key_hash(&key)[..12]);
+    let path = format!("/api/v1/tenants/{tenant}/keys/{key_id}");
+    // Only the admin revokes.
+    let (status, _) = app.call(Method::DELETE, &path, &key, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = app.call(Method::DELETE, &path, ADMIN_KEY, None).await;
+    assert_eq!(status, 204);
+    let (status, _) = app.call(Method::GET, "/api/v1/endpoints", &key, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = app.call(Method::DELETE, &path, ADMIN_KEY, None).await;
+    assert_eq!(status, 404);
+}
+
+#[actix_web::test]
+async fn a_deleted_endpoint_is_gone_and_receives_nothing_more() {
+    let (_redis, app) = app().await;
+    let receiver = Receiver::start();
+    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
+    let ep = app
+        .endpoint(&key, json!({"url": receiver.url, "event_types": ["*"]}))
+        .await;
+    let id = ep["id"].as_str().expect("id");
+    let path = format!("/api/v1/endpoints/{id}");
+    let (status, secret) = app
+        .call(Method::GET, &format!("{path}/secret"), &key, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(secret["secret"], ep["secret"]);
+
+    let (status, _) = app.call(Method::DELETE, &path, &key, None).await;
+    assert_eq!(status, 204);
+    let (status, _) = app.call(Method::GET, &path, &key, None).await;
+    assert_eq!(status, 404);
+    let (status, _) = app.call(Method::DELETE, &path, &key, None).await;
+    assert_eq!(status, 404);
+    let body = whatsapp_body(&["wamid.after.delete".into()]);
+    assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
+    app.wait_until_split(1).await;
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.count(), 0);
+}
+
+#[actix_web::test]
+async fn overall_statistics_count_attempts_and_a_purge_empties_the_attempt_log() {
+    let (_redis, app) = app().await;
+    let receiver = Receiver::start();
+    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
+    let ep = app
+        .endpoint(&key, json!({"url": receiver.url, "event_types": ["*"]}))
+        .await;
+    let id = ep["id"].as_str().expect("id");
+    let body = whatsapp_body(&wamids("stats", 3));
+    assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
+    receiver.wait_for(3, WAIT).await;
+
+    let stats = app
+        .get_until("/api/v1/deliveries/stats", &key, |s| {
+            s["stats"]["attempts"] == 3
+        })
+        .await;
+    assert_eq!(stats["stats"]["successes"], 3, "{stats}");
+    let attempts = format!("/api/v1/endpoints/{id}/attempts");
+    let (_, log) = app.call(Method::GET, &attempts, &key, None).await;
+    assert_eq!(log["items"].as_array().map(Vec::len), Some(3), "{log}");
+
+    let (status, purged) = app
+        .call(Method::DELETE, "/api/v1/attempts?older_than=0s", &key, None)
+        .await;
+    assert_eq!(status, 200, "{purged}");
+    assert_eq!(purged["deleted"], 3);
+    let (_, log) = app.call(Method::GET, &attempts, &key, None).await;
+    assert_eq!(log["items"], json!([]));
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            "/api/v1/attempts?older_than=soon",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+}
+
+/// Arrival times in ms from the first, sorted.
+fn arrivals(receiver: &Receiver) -> Vec<u128> {
+    let got = receiver.received();
+    let first = got.iter().map(|r| r.at).min().expect("something arrived");
+    let mut ms: Vec<u128> = got.iter().map(|r| (r.at - first).as_millis()).collect();
+    ms.sort_unstable();
+    ms
+}
+
+#[actix_web::test]
+async fn an_endpoints_rate_limit_spaces_its_deliveries() {
+    let (_redis, app) = app().await;
+    let receiver = Receiver::start();
+    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
+    app.endpoint(
+        &key,
+        json!({"url": receiver.url, "event_types": ["*"], "rate_limit": 5}),
+    )
+    .await;
+    let body = whatsapp_body(&wamids("rate", 15));
+    assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
+    receiver.wait_for(15, WAIT).await;
+    // A burst of 5, then 10 more at 5 per second: about 2 s.
+    let span = *arrivals(&receiver).last().expect("arrivals");
+    assert!(span >= 1500, "15 deliveries at 5/s took only {span} ms");
+}
+
+#[actix_web::test]
+async fn an_endpoints_max_in_flight_caps_its_concurrent_requests() {
+    let (_redis, app) = app().await;
+    let receiver = Receiver::start();
+    receiver.answer_by_default(Reply::Slow(200, Duration::from_millis(300)));
+    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
+    app.endpoint(
+        &key,
+        json!({"url": receiver.url, "event_types": ["*"], "max_in_flight": 2}),
+    )
+    .await;
+    let body = whatsapp_body(&wamids("inflight", 6));
+    assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
+    receiver.wait_for(6, WAIT).await;
+    // Two at a time, each held 300 ms: a third request starts only when one has finished.
+    let at = arrivals(&receiver);
+    for w in at.windows(3) {
+        assert!(w[2] - w[0] >= 250, "three requests within 250 ms: {at:?}");
+    }
+}
+
+#[actix_web::test]
+async fn a_full_journal_queue_answers_503_with_retry_after() {
+    let redis = RedisServer::start();
+    let mut settings = test_settings(&redis.url());
+    settings.ingress.batch_max = 1;
+    settings.ingress.queue_capacity = 1;
+    settings.ingress.max_inflight_commits = 1;
+    let app = TestApp::spawn(settings).await;
+    // Redis stalls for a second: journal writes wait, and the queue fills.
+    let url = redis.url();
+    let stall = std::thread::spawn(move || {
+        let mut conn = redis::Client::open(url)
+            .and_then(|c| c.get_connection())
+            .expect("conn");
+        // A script that spins for a second holds Redis (DEBUG SLEEP is disabled by default).
+        let spin = "local t = redis.call('TIME') local start = t[1] * 1e6 + t[2] \
+                    repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - start > 1e6 return 0";
+        let _: i64 = redis::cmd("EVAL")
+            .arg(spin)
+            .arg(0)
+            .query(&mut conn)
+            .expect("spin");
+    });
+    actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    let sends = (0..20).map(|i| {
+        let body = whatsapp_body(&[format!("wamid.full.{i}")]);
+        let app = &app;
+        async move {
+            let res = app.post_signed(&body, SECRET).await;
+            let status = res.status().as_u16();
+            let retry_after = res
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            (status, retry_after, res.text().await.unwrap_or_default())
+        }
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    stall.join().expect("stall");
+    let full: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    assert!(!full.is_empty(), "a queue of 1 never filled");
+    for (_, retry_after, text) in &full {
+        assert_eq!(retry_after.as_deref(), Some("5"));
+        assert!(text.contains("queue is full"), "{text}");
+    }
+    assert!(answers.iter().all(|a| matches!(a.0, 200 | 503)));
+}
