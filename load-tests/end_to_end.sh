@@ -37,7 +37,6 @@ source load-tests/common.sh
 start_delivery_rig
 recv() { curl -sf "http://127.0.0.1:$RECV_PORT/stats"; }
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$HOOKD_PID/status"; }
-TENANT=$(api POST /api/v1/tenants '{"name":"load"}' | json "['id']")
 
 # Lag + pending of a consumer group.
 backlog() {
@@ -71,7 +70,7 @@ events() { api GET /api/v1/stats | json "['events']"; }
 for N in $ENDPOINT_COUNTS; do
   IDS=()
   for _ in $(seq "$N"); do
-    IDS+=("$(api POST /api/v1/endpoints "{\"tenant_id\":\"$TENANT\",\"url\":\"http://127.0.0.1:$RECV_PORT/hook\",\"event_types\":[\"*\"],\"secret\":\"$WHSEC\"}" | json "['id']")")
+    IDS+=("$(api POST /api/v1/endpoints "{\"url\":\"http://127.0.0.1:$RECV_PORT/hook\",\"event_types\":[\"*\"],\"secret\":\"$WHSEC\"}" | json "['id']")")
   done
   echo "== $N endpoint(s), $EVENTS events per body"
 

@@ -24,10 +24,9 @@ WHSEC="whsec_$(head -c 32 /dev/urandom | base64)"
 cargo build --release --quiet --bin hookd --example e2e-receiver --example loadgen
 source load-tests/common.sh
 start_delivery_rig
-TENANT=$(api POST /api/v1/tenants '{"name":"soak"}' | json "['id']")
-api POST /api/v1/endpoints "{\"tenant_id\":\"$TENANT\",\"url\":\"http://127.0.0.1:$RECV_PORT/hook\",\"event_types\":[\"*\"],\"secret\":\"$WHSEC\"}" >/dev/null
+api POST /api/v1/endpoints "{\"url\":\"http://127.0.0.1:$RECV_PORT/hook\",\"event_types\":[\"*\"],\"secret\":\"$WHSEC\"}" >/dev/null
 # Nothing listens there: every attempt fails and is retried on the (default) schedule.
-api POST /api/v1/endpoints "{\"tenant_id\":\"$TENANT\",\"url\":\"http://127.0.0.1:$DOWN_PORT/hook\",\"event_types\":[\"*\"]}" >/dev/null
+api POST /api/v1/endpoints "{\"url\":\"http://127.0.0.1:$DOWN_PORT/hook\",\"event_types\":[\"*\"]}" >/dev/null
 
 "$BIN/examples/loadgen" "http://127.0.0.1:$HOOKD_PORT/webhooks/load" "$SECRET" 16 $((MINUTES * 60)) \
   $((RATE_EVENTS / EVENTS)) "$EVENTS" >"$WORK/load.txt" &

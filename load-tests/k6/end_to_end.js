@@ -37,6 +37,8 @@ export function setup() {
   // match the endpoint, so the receiver counts exactly this run's events.
   const account = `k6e2e${Date.now()}`;
   const tenant = api('POST', '/api/v1/tenants', { name: `k6-${account}` });
+  // A tenant's endpoints receive only the accounts it owns.
+  api('POST', `/api/v1/tenants/${tenant.id}/accounts`, { account_ids: [account] });
   const endpoint = api('POST', '/api/v1/endpoints', {
     tenant_id: tenant.id, url: `${RECEIVER}/hook`, secret: __ENV.WHSEC, event_types: ['*'],
     account_ids: [account],

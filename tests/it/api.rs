@@ -184,7 +184,7 @@ async fn events_filter_by_platform_type_account_and_time() {
 }
 
 #[actix_web::test]
-async fn one_event_is_returned_by_id_with_its_data_and_unknown_ids_are_404() {
+async fn one_event_is_returned_by_id_with_its_data_unknown_ids_are_404_and_malformed_ones_400() {
     let redis = RedisServer::start();
     let app = TestApp::spawn(test_settings(&redis.url())).await;
     let body =
@@ -199,7 +199,7 @@ async fn one_event_is_returned_by_id_with_its_data_and_unknown_ids_are_404() {
     // Numeric ids keep every digit.
     assert_eq!(event["data"]["leadgen_id"].as_u64(), Some(123123123123));
     assert_eq!(app.api("/api/v1/events/1-0").await.status(), 404);
-    assert_eq!(app.api("/api/v1/events/not-an-id").await.status(), 404);
+    assert_eq!(app.api("/api/v1/events/not-an-id").await.status(), 400);
 }
 
 #[actix_web::test]

@@ -547,7 +547,7 @@ async fn endpoint_input_is_validated_with_the_field_named() {
         ),
         (
             json!({"url": "https://x.example", "event_types": ["*"], "colour": "red"}),
-            "body",
+            "colour",
         ),
     ];
     for (body, field) in cases {

@@ -207,7 +207,7 @@ async fn events_stored(base: &str) -> u64 {
     s["events"].as_u64().unwrap_or(0)
 }
 
-/// Sets up a tenant and a catch-all endpoint through `base`; returns nothing, the receiver
+/// Sets up a tenant owning `WABA1` and a catch-all endpoint through `base`; returns nothing, the receiver
 /// sees the rest.
 async fn subscribe(base: &str, url: &str, schedule: &[&str]) {
     let t = admin(
@@ -215,6 +215,17 @@ async fn subscribe(base: &str, url: &str, schedule: &[&str]) {
         Method::POST,
         "/api/v1/tenants",
         json!({"name": "acme"}),
+    )
+    .await;
+    let accounts = format!(
+        "/api/v1/tenants/{}/accounts",
+        t["id"].as_str().unwrap_or("")
+    );
+    admin(
+        base,
+        Method::POST,
+        &accounts,
+        json!({"account_ids": ["WABA1"]}),
     )
     .await;
     admin(

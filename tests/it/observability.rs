@@ -523,6 +523,16 @@ async fn a_request_id_follows_its_events_through_every_stage_of_the_json_log() {
         .json()
         .await
         .expect("json");
+    let accounts = format!(
+        "/api/v1/tenants/{}/accounts",
+        tenant["id"].as_str().unwrap_or("")
+    );
+    let res = admin(reqwest::Method::POST, &accounts)
+        .json(&json!({"account_ids": ["WABA1"]}))
+        .send()
+        .await
+        .expect("accounts");
+    assert_eq!(res.status(), 200);
     let res = admin(reqwest::Method::POST, "/api/v1/endpoints")
         .json(&json!({"tenant_id": tenant["id"], "url": receiver.url, "event_types": ["*"]}))
         .send()
