@@ -81,9 +81,6 @@ pub const DELIVERY_CLAIMED: &str = "hookd_delivery_claimed_total";
 pub const ROUTE_RELOADS: &str = "hookd_route_table_reloads_total";
 /// Consumer groups found missing and recreated: storage lost data it had acknowledged.
 pub const STORAGE_DATA_LOST: &str = "hookd_storage_data_lost_total";
-/// 1 while a pipeline stage's storage calls have all failed for longer than
-/// `health.stage_failure_after`.
-pub const STAGE_FAILING: &str = "hookd_stage_failing";
 
 const SECONDS_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -308,10 +305,5 @@ fn describe() {
     describe_counter!(
         STORAGE_DATA_LOST,
         "Consumer groups found missing and recreated: storage lost acknowledged data (a Redis restarted empty)."
-    );
-    describe_gauge!(
-        STAGE_FAILING,
-        Unit::Count,
-        "1 while a pipeline stage's storage calls have all failed for longer than health.stage_failure_after, by stage."
     );
 }

@@ -8,22 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::metrics as m;
-
-/// The stages that report.
-pub const STAGES: &[&str] = &[
-    "ingress",
-    "normalizer",
-    "dispatcher",
-    "retry_timer",
-    "reclaimer",
-    "housekeeper",
-    "router",
-];
-
 #[derive(Debug, Clone)]
 struct Failing {
     since: Instant,
+    last: Instant,
     error: String,
 }
 
@@ -44,10 +32,10 @@ pub struct StageHealth {
 impl StageHealth {
     /// A storage call of `stage` succeeded: the stage is healthy again.
     pub fn succeeded(&self, stage: &'static str) {
-        let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
-        if failing.remove(stage).is_some() {
-            metrics::gauge!(m::STAGE_FAILING, "stage" => stage).set(0.0);
-        }
+        self.failing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(stage);
     }
 
     /// A storage call of `stage` failed; the stage counts as failing from its first failure
@@ -60,8 +48,10 @@ impl StageHealth {
         let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = failing.entry(stage).or_insert_with(|| Failing {
             since: now,
+            last: now,
             error: String::new(),
         });
+        entry.last = now;
         entry.error = error.to_string();
     }
 
@@ -81,22 +71,23 @@ impl StageHealth {
         }
     }
 
-    /// The stages that have failed for longer than `grace` at `now`.
+    /// The stages that have failed for longer than `grace` at `now` and failed again within
+    /// it. A stage that works on demand (ingress) and has not tried since is not held against
+    /// readiness: its next call decides.
     pub fn failing_longer_than(&self, grace: Duration, now: Instant) -> Vec<FailingStage> {
         let failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
-        let out: Vec<FailingStage> = failing
+        failing
             .iter()
-            .filter(|(_, f)| now.saturating_duration_since(f.since) > grace)
+            .filter(|(_, f)| {
+                now.saturating_duration_since(f.since) > grace
+                    && now.saturating_duration_since(f.last) <= grace
+            })
             .map(|(stage, f)| FailingStage {
                 stage,
                 failing_for_secs: now.saturating_duration_since(f.since).as_secs(),
                 last_error: f.error.clone(),
             })
-            .collect();
-        for f in &out {
-            metrics::gauge!(m::STAGE_FAILING, "stage" => f.stage).set(1.0);
-        }
-        out
+            .collect()
     }
 }
 
@@ -126,11 +117,25 @@ mod tests {
         let t0 = Instant::now();
         h.failed_at("normalizer", &"NOGROUP", t0);
         assert!(h.failing_longer_than(GRACE, t0 + GRACE / 2).is_empty());
+        h.failed_at("normalizer", &"NOGROUP", t0 + GRACE);
         let failing = h.failing_longer_than(GRACE, t0 + GRACE + Duration::from_secs(1));
         assert_eq!(failing.len(), 1);
         assert_eq!(failing[0].stage, "normalizer");
         assert_eq!(failing[0].last_error, "NOGROUP");
         assert_eq!(failing[0].failing_for_secs, 31);
+    }
+
+    #[test]
+    fn a_stage_that_stopped_trying_is_not_held_against_readiness() {
+        let h = StageHealth::default();
+        let t0 = Instant::now();
+        h.failed_at("ingress", &"down", t0);
+        h.failed_at("ingress", &"down", t0 + GRACE / 2);
+        assert_eq!(
+            h.failing_longer_than(GRACE, t0 + GRACE + GRACE / 4).len(),
+            1
+        );
+        assert!(h.failing_longer_than(GRACE, t0 + GRACE * 2).is_empty());
     }
 
     #[test]

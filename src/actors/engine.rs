@@ -52,9 +52,6 @@ impl Engine {
     ) -> Result<Self, StoreError> {
         let consumer = settings.instance_id();
         let health = StageHealth::default();
-        for stage in crate::stage_health::STAGES {
-            metrics::gauge!(crate::metrics::STAGE_FAILING, "stage" => *stage).set(0.0);
-        }
         let routes = Routes::default();
         routes.replace(RouteTable::build(
             delivery.list_endpoints().await?,

@@ -223,15 +223,7 @@ async fn health_reports_ready_and_metrics_are_exported() {
     let body = whatsapp_body(&["wamid.m".into()]);
     assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
     app.wait_until_split(1).await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     for name in [
         "hookd_ingress_requests_total",
         "hookd_ingress_request_duration_seconds_bucket",

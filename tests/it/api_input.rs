@@ -17,15 +17,7 @@ async fn app() -> (RedisServer, TestApp) {
 /// Failed storage calls of the read paths these requests take (the counter is process-wide;
 /// no other test fails these ops).
 async fn redis_errors(app: &TestApp) -> f64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     text.lines()
         .filter(|l| l.starts_with("hookd_redis_errors_total"))
         .filter(|l| {

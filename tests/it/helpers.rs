@@ -309,6 +309,18 @@ impl TestApp {
         e
     }
 
+    /// The Prometheus scrape, as text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub async fn stats(&self) -> serde_json::Value {
         self.api_json("/api/v1/stats").await
     }
