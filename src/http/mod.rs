@@ -91,20 +91,8 @@ impl AppState {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let query_errors = web::QueryConfig::default()
         .error_handler(|e, _| ApiError::BadRequest(format!("invalid query: {e}")).into());
-    let json_errors = web::JsonConfig::default()
-        .limit(256 * 1024)
-        .error_handler(|e, _| {
-            use actix_web::error::JsonPayloadError;
-            match e {
-                // Well-formed JSON with a wrong field or type: say which.
-                JsonPayloadError::Deserialize(d) if d.is_data() => {
-                    ApiError::invalid("body", d.to_string()).into()
-                }
-                other => ApiError::BadRequest(format!("invalid JSON body: {other}")).into(),
-            }
-        });
+    // JSON bodies are read by `json::ApiJson`, which names the offending field itself.
     cfg.app_data(query_errors)
-        .app_data(json_errors)
         .route("/webhooks/{source}", web::get().to(ingress::handshake))
         .route("/webhooks/{source}", web::post().to(ingress::receive))
         .service(

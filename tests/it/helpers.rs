@@ -158,7 +158,8 @@ pub struct TestApp {
     pub prefix: String,
     pub redis_url: String,
     pub client: reqwest::Client,
-    handle: actix_web::dev::ServerHandle,
+    /// `None` for a hookd process this test only talks to.
+    handle: Option<actix_web::dev::ServerHandle>,
 }
 
 impl TestApp {
@@ -174,12 +175,25 @@ impl TestApp {
             prefix,
             redis_url,
             client: reqwest::Client::new(),
-            handle,
+            handle: Some(handle),
+        }
+    }
+
+    /// Talks to a hookd running elsewhere (a [`HookdProcess`]) as to one of this test's own.
+    pub fn attach(base: String, prefix: &str, redis_url: &str) -> TestApp {
+        TestApp {
+            base,
+            prefix: prefix.to_string(),
+            redis_url: redis_url.to_string(),
+            client: reqwest::Client::new(),
+            handle: None,
         }
     }
 
     pub async fn stop(&self) {
-        self.handle.stop(true).await;
+        if let Some(handle) = &self.handle {
+            handle.stop(true).await;
+        }
     }
 
     pub async fn post_signed(&self, body: &[u8], secret: &str) -> reqwest::Response {

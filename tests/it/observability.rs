@@ -14,8 +14,8 @@ use reqwest::Url;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_KEY, HookdProcess, RedisServer, SECRET, TestApp, free_port, sign, test_settings,
-    wait_ready, whatsapp_body,
+    ADMIN_KEY, HookdProcess, RedisServer, SECRET, TestApp, free_port, sign, wait_ready,
+    whatsapp_body,
 };
 use crate::receiver::{Receiver, Reply};
 
@@ -335,11 +335,21 @@ async fn offer_mixed_load(app: &TestApp, rounds: usize, tag: &str) {
 
 #[actix_web::test]
 async fn prometheus_scraping_a_loaded_hookd_answers_every_panel_and_rule() {
+    // A process of its own: gauges and alerting counters are process-wide, and other tests'
+    // apps in this process would write theirs into the same series.
     let redis = RedisServer::start();
-    let mut settings = test_settings(&redis.url());
-    // Both Prometheus and the dashboards want real series from every stage.
-    settings.delivery.retry_jitter = 0.0;
-    let app = TestApp::spawn(settings).await;
+    let (port, prefix) = (free_port(), "obs:");
+    let child = HookdProcess::command(&redis.url(), prefix, port, "obs")
+        .env("HOOKD_DELIVERY__RETRY_JITTER", "0")
+        .env("HOOKD_RETENTION__HOUSEKEEPING_INTERVAL", "200ms")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("hookd starts");
+    let _hookd = HookdProcess::from_child(child);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&base).await;
+    let app = TestApp::attach(base, prefix, &redis.url());
     let target = app.base.trim_start_matches("http://").to_string();
     let client = reqwest::Client::new();
 
