@@ -21,6 +21,7 @@ pub mod delivery;
 pub mod http;
 pub mod meta;
 pub mod metrics;
+pub mod model;
 pub mod normalize;
 pub mod stage_health;
 pub mod startup;

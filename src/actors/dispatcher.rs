@@ -21,16 +21,16 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use super::messages::{DrainDeliveries, ReadPending};
 use crate::config::DeliverySettings;
 use crate::delivery::client::{Attempted, Outbound};
-use crate::delivery::endpoint::Endpoint;
 use crate::delivery::outcome::{Next, after_attempt};
 use crate::delivery::payload::{OutboundEvent, event_body, webhook_id};
 use crate::delivery::raw_view::{RawBody, visible_body};
 use crate::delivery::request::signed_request;
-use crate::delivery::routes::{LiveEndpoint, Routes};
+use crate::delivery::routes::Routes;
 use crate::delivery::schedule::classify;
 use crate::delivery::throughput::{Throughput, lane_room};
 use crate::delivery::{RESPONSE_KEEP_BYTES, stats};
 use crate::metrics as m;
+use crate::model::{Endpoint, LiveEndpoint};
 use crate::stage_health::StageReport;
 use crate::store::{
     AttemptCommit, AttemptLog, DeliveryKind, DeliveryRecord, DeliveryStore, NextStep, ReadFrom,

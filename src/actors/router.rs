@@ -61,7 +61,7 @@ async fn reload(
     Ok(version)
 }
 
-fn publish_gauges(endpoints: &[crate::delivery::routes::LiveEndpoint]) {
+fn publish_gauges(endpoints: &[crate::model::LiveEndpoint]) {
     let mut counts = [0u64; 4];
     for e in endpoints {
         let i = match (e.endpoint.enabled, e.health.disabled_reason.as_deref()) {

@@ -3,71 +3,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{MAX_TIMEOUT, signing};
 use crate::meta::Platform;
-
-/// A new random id with a prefix that tells what it names (`t_`, `ep_`, `hk_`).
-pub fn new_id(prefix: &str, bytes: usize) -> String {
-    use rand::RngCore;
-    let mut raw = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut raw);
-    format!("{prefix}{}", hex::encode(raw))
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Tenant {
-    pub id: String,
-    pub name: String,
-    pub created_at: u64,
-}
-
-/// A tenant's API key as stored: the key itself is shown once and kept only as a SHA-256.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ApiKey {
-    /// Public handle of the key (for revocation), a prefix of its hash.
-    pub id: String,
-    pub tenant_id: String,
-    pub created_at: u64,
-}
-
-/// A secret that still signs after a rotation, until `expires_at` (Unix ms).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PreviousSecret {
-    pub secret: String,
-    pub expires_at: u64,
-}
-
-/// A subscriber's URL and what it wants. Stored as JSON; the secret never leaves through the
-/// API except on creation, rotation and `GET …/secret`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Endpoint {
-    pub id: String,
-    /// Empty for an endpoint the admin owns: it may receive every account's events.
-    pub tenant_id: String,
-    pub url: String,
-    pub description: String,
-    /// Exact types, `platform.*` or `*`.
-    pub event_types: Vec<String>,
-    /// When not empty, only events of these receiving accounts.
-    pub account_ids: Vec<String>,
-    pub secret: String,
-    #[serde(default)]
-    pub previous_secrets: Vec<PreviousSecret>,
-    pub enabled: bool,
-    /// Requests per second; `None` is unlimited.
-    pub rate_limit: Option<u32>,
-    pub max_in_flight: Option<u32>,
-    pub timeout_ms: Option<u64>,
-    /// Delays in ms before each attempt, replacing the configured schedule.
-    pub retry_schedule_ms: Option<Vec<u64>>,
-    pub headers: BTreeMap<String, String>,
-    /// Forward Meta's original body, signed like Meta signs (`X-Hub-Signature-256`).
-    pub raw: bool,
-    pub created_at: u64,
-    pub updated_at: u64,
-}
+use crate::model::{Endpoint, new_id};
 
 impl Endpoint {
     /// A new endpoint of `tenant_id` with a fresh id and secret and nothing subscribed yet;
@@ -396,6 +336,7 @@ impl TypePattern {
 mod tests {
     use super::*;
     use crate::delivery::ssrf::AddressPolicy;
+    use crate::model::PreviousSecret;
 
     fn blank() -> Endpoint {
         Endpoint::new("t_1", 0)

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
 
 use super::client::OutboundRequest;
-use super::endpoint::Endpoint;
 use super::signing::signature_header;
+use crate::model::Endpoint;
 
 /// Why no request could be built. Retrying cannot help: the delivery is given up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

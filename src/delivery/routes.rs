@@ -4,44 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::endpoint::{Endpoint, TypePattern};
+use super::endpoint::TypePattern;
 use crate::meta::{Event, Platform};
-
-/// What an endpoint's mutable state says about it (kept apart from its configuration, which
-/// only its owner changes).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct EndpointHealth {
-    /// Set when hookd disabled the endpoint: `gone` (410) or `failing`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub disabled_reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub disabled_at: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_success: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_failure: Option<u64>,
-    /// First failure since the last success.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failing_since: Option<u64>,
-}
-
-/// An endpoint as the delivery side sees it.
-#[derive(Debug, Clone)]
-pub struct LiveEndpoint {
-    pub endpoint: Endpoint,
-    pub health: EndpointHealth,
-}
-
-impl LiveEndpoint {
-    /// Configured on and not disabled by hookd.
-    pub fn active(&self) -> bool {
-        self.endpoint.enabled && self.health.disabled_reason.is_none()
-    }
-}
-
-/// Which tenant owns which Meta account (phone number id, WABA id, page id, Instagram id).
-/// An account has one owner at most; an account nobody owns reaches admin-owned endpoints only.
-pub type AccountOwners = HashMap<String, String>;
+use crate::model::{AccountOwners, Endpoint, LiveEndpoint};
 
 /// Where one event goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,6 +239,7 @@ impl Routes {
 mod tests {
     use super::*;
     use crate::meta::DedupKey;
+    use crate::model::EndpointHealth;
 
     /// An admin-owned endpoint: it may see every account.
     fn endpoint(id: &str, types: &[&str], accounts: &[&str]) -> LiveEndpoint {

@@ -6,23 +6,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-/// Width of one statistics bucket.
-pub const BUCKET_MS: u64 = 5 * 60 * 1000;
+use crate::model::{ALL_ENDPOINTS, NextStep, Resolution, StatsIncrement, stats_bucket_of};
 
 /// Upper bounds (ms) of the latency histogram; one more bucket holds everything slower.
 pub const LATENCY_BOUNDS_MS: &[u64] = &[
     5, 10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000,
 ];
-
-/// The bucket a time falls in (its start, Unix ms).
-pub fn bucket_of(at_ms: u64) -> u64 {
-    at_ms - at_ms % BUCKET_MS
-}
-
-/// Every bucket start from `from_ms` to `to_ms`, inclusive.
-pub fn buckets(from_ms: u64, to_ms: u64) -> impl Iterator<Item = u64> {
-    (bucket_of(from_ms)..=bucket_of(to_ms)).step_by(BUCKET_MS as usize)
-}
 
 /// The histogram field of a latency.
 pub fn latency_field(ms: u64) -> String {
@@ -130,15 +119,15 @@ fn quantile(histogram: &[u64], q: f64) -> Option<u64> {
 }
 
 /// The counters a round of resolutions adds, summed per bucket: each attempt counts for its
-/// endpoint and for [`crate::store::ALL_ENDPOINTS`].
-pub fn increments(resolutions: &[crate::store::Resolution]) -> Vec<(String, u64, String, i64)> {
+/// endpoint and for [`ALL_ENDPOINTS`].
+pub fn increments(resolutions: &[Resolution]) -> Vec<StatsIncrement> {
     let mut sums: BTreeMap<(String, u64, String), i64> = BTreeMap::new();
     for r in resolutions {
         let Some(log) = &r.log else { continue };
-        let success = r.next == crate::store::NextStep::Delivered;
-        let bucket = bucket_of(log.at);
+        let success = r.next == NextStep::Delivered;
+        let bucket = stats_bucket_of(log.at);
         for field in attempt_fields(success, log.duration_ms, &r.event_type) {
-            for scope in [r.endpoint_id.as_str(), crate::store::ALL_ENDPOINTS] {
+            for scope in [r.endpoint_id.as_str(), ALL_ENDPOINTS] {
                 *sums
                     .entry((scope.to_string(), bucket, field.clone()))
                     .or_default() += 1;
@@ -146,7 +135,12 @@ pub fn increments(resolutions: &[crate::store::Resolution]) -> Vec<(String, u64,
         }
     }
     sums.into_iter()
-        .map(|((scope, bucket, field), n)| (scope, bucket, field, n))
+        .map(|((scope, bucket_ms, field), amount)| StatsIncrement {
+            scope,
+            bucket_ms,
+            field,
+            amount,
+        })
         .collect()
 }
 
@@ -204,6 +198,9 @@ mod tests {
         assert_eq!(latency_field(5), "l0");
         assert_eq!(latency_field(6), "l1");
         assert_eq!(latency_field(1_000_000), "l13");
-        assert_eq!(buckets(0, BUCKET_MS * 2 + 1).count(), 3);
+        assert_eq!(
+            crate::model::stats_buckets(0, crate::model::STATS_BUCKET_MS * 2 + 1).count(),
+            3
+        );
     }
 }

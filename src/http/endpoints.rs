@@ -14,12 +14,12 @@ use super::api::{cursor, page_size};
 use super::auth::Caller;
 use super::error::ApiError;
 use super::json::ApiJson;
-use crate::delivery::endpoint::{Endpoint, EndpointInput, PreviousSecret, UrlRules, apply};
+use crate::delivery::endpoint::{EndpointInput, UrlRules, apply};
 use crate::delivery::payload::{OutboundEvent, event_body, webhook_id};
 use crate::delivery::request::signed_request;
-use crate::delivery::routes::{EndpointHealth, LiveEndpoint};
 use crate::delivery::{signing, stats};
 use crate::meta::Platform;
+use crate::model::{Endpoint, EndpointHealth, LiveEndpoint, PreviousSecret};
 use crate::time::unix_ms;
 
 /// An endpoint as the API shows it: everything but its secrets, plus its health.

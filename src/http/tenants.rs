@@ -10,8 +10,8 @@ use super::AppState;
 use super::auth::{Admin, Caller, TENANT_KEY_PREFIX, key_hash};
 use super::error::ApiError;
 use super::json::ApiJson;
-use crate::delivery::endpoint::{ApiKey, Tenant, check_account_ids, new_id};
-use crate::delivery::routes::AccountOwners;
+use crate::delivery::endpoint::check_account_ids;
+use crate::model::{AccountOwners, ApiKey, Tenant, new_id};
 use crate::time::unix_ms;
 
 #[derive(Debug, Deserialize)]

@@ -29,9 +29,6 @@ pub const NORMALIZER_GROUP: &str = "normalizer";
 /// The consumer group that attempts deliveries.
 pub const DELIVERY_GROUP: &str = "delivery";
 
-/// The `dstats` scope that sums every endpoint.
-pub const ALL_ENDPOINTS: &str = "_all";
-
 #[derive(Debug, Clone)]
 pub struct Keys {
     prefix: String,

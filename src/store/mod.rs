@@ -3,7 +3,6 @@
 //! [`Store`] is the small interface the engine and the API use; [`RedisStore`] implements it
 //! on Redis Streams. A second, embedded backend can implement the same trait.
 
-mod delivery_types;
 mod keys;
 mod redis_checks;
 mod redis_delivery;
@@ -11,8 +10,8 @@ mod redis_reply;
 mod redis_store;
 mod types;
 
-pub use delivery_types::*;
-pub use keys::{ALL_ENDPOINTS, DELIVERY_GROUP, Keys, NORMALIZER_GROUP};
+pub use crate::model::delivery::*;
+pub use keys::{DELIVERY_GROUP, Keys, NORMALIZER_GROUP};
 pub use redis_reply::is_stream_id;
 pub use redis_store::RedisStore;
 pub use types::*;
@@ -21,8 +20,7 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::delivery::endpoint::{ApiKey, Endpoint, Tenant};
-use crate::delivery::routes::{AccountOwners, LiveEndpoint};
+use crate::model::{AccountOwners, ApiKey, Endpoint, LiveEndpoint, Tenant};
 
 /// Why a storage call failed. Every variant means "not done": callers answer 503 or retry.
 #[derive(Debug, thiserror::Error)]

@@ -8,15 +8,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Value;
 
-use super::delivery_types::*;
 use super::keys::{DELIVERY_GROUP, NORMALIZER_GROUP};
 use super::redis_reply::*;
 use super::redis_store::{RedisStore, Window};
 use super::types::*;
 use super::{DeliveryStore, StoreError};
-use crate::delivery::endpoint::{ApiKey, Endpoint, Tenant};
-use crate::delivery::routes::{AccountOwners, EndpointHealth, LiveEndpoint};
-use crate::delivery::stats;
+use crate::model::delivery::*;
+use crate::model::{AccountOwners, ApiKey, Endpoint, EndpointHealth, LiveEndpoint, Tenant};
 
 pub(super) const COMMIT_ATTEMPTS_LUA: &str = include_str!("commit_attempts.lua");
 pub(super) const REQUEUE_LUA: &str = include_str!("requeue.lua");
@@ -505,10 +503,10 @@ impl DeliveryStore for RedisStore {
         for id in &c.acks {
             inv.arg(id);
         }
-        for (scope, bucket, field, amount) in &c.stats {
-            inv.arg(self.keys.delivery_stats(scope, *bucket))
-                .arg(field)
-                .arg(amount);
+        for s in &c.stats {
+            inv.arg(self.keys.delivery_stats(&s.scope, s.bucket_ms))
+                .arg(&s.field)
+                .arg(s.amount);
         }
         let _: i64 = self
             .run_script("commit_attempts", COMMIT_ATTEMPTS_LUA, inv)
@@ -657,7 +655,7 @@ impl DeliveryStore for RedisStore {
         from_ms: u64,
         to_ms: u64,
     ) -> Result<Vec<BTreeMap<String, u64>>, StoreError> {
-        let keys: Vec<String> = stats::buckets(from_ms, to_ms)
+        let keys: Vec<String> = crate::model::stats_buckets(from_ms, to_ms)
             .map(|b| self.keys.delivery_stats(scope, b))
             .collect();
         if keys.is_empty() {

@@ -5,8 +5,8 @@ use redis::Value;
 use serde_json::value::RawValue;
 
 use super::StoreError;
-use super::delivery_types::*;
 use super::types::*;
+use crate::model::delivery::*;
 
 /// The script's answer for one entry: per event its new id, or `None` for a duplicate.
 pub(super) fn event_ids(

@@ -1,4 +1,5 @@
-//! What goes in and out of the [`DeliveryStore`](super::DeliveryStore).
+//! Deliveries: what one carries, what becomes of it, what is logged and counted. The
+//! dispatcher decides; storage keeps what it decided.
 
 use serde::{Deserialize, Serialize};
 
@@ -115,8 +116,34 @@ pub struct AttemptCommit {
     pub resolutions: Vec<Resolution>,
     /// Deliveries entries every endpoint of which is resolved.
     pub acks: Vec<String>,
-    /// `(scope, bucket start, field, amount)`: statistics counters to add.
-    pub stats: Vec<(String, u64, String, i64)>,
+    /// Statistics counters to add.
+    pub stats: Vec<StatsIncrement>,
+}
+
+/// The statistics scope that sums every endpoint.
+pub const ALL_ENDPOINTS: &str = "_all";
+
+/// Width of one statistics bucket.
+pub const STATS_BUCKET_MS: u64 = 5 * 60 * 1000;
+
+/// The statistics bucket a time falls in (its start, Unix ms).
+pub fn stats_bucket_of(at_ms: u64) -> u64 {
+    at_ms - at_ms % STATS_BUCKET_MS
+}
+
+/// Every statistics bucket start from `from_ms` to `to_ms`, inclusive.
+pub fn stats_buckets(from_ms: u64, to_ms: u64) -> impl Iterator<Item = u64> {
+    (stats_bucket_of(from_ms)..=stats_bucket_of(to_ms)).step_by(STATS_BUCKET_MS as usize)
+}
+
+/// One statistics counter to add to: `field` of `scope` (an endpoint id or
+/// [`ALL_ENDPOINTS`]) in the bucket starting at `bucket_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsIncrement {
+    pub scope: String,
+    pub bucket_ms: u64,
+    pub field: String,
+    pub amount: i64,
 }
 
 /// A logged attempt with its id in the endpoint's log.

@@ -1,0 +1,11 @@
+//! Domain types: what tenants, endpoints and deliveries are. Both the delivery logic
+//! ([`crate::delivery`]) and storage ([`crate::store`]) depend on this module, and it on
+//! neither of them.
+
+pub mod delivery;
+pub mod endpoint;
+pub mod tenant;
+
+pub use delivery::*;
+pub use endpoint::{Endpoint, EndpointHealth, LiveEndpoint, PreviousSecret};
+pub use tenant::{AccountOwners, ApiKey, Tenant, new_id};
