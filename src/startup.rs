@@ -9,7 +9,7 @@ use actix_web::{App, HttpServer, web};
 use crate::actors::Engine;
 use crate::config::Settings;
 use crate::http::{AppState, JournalWriter, routes};
-use crate::store::{DeliveryStore, RedisStore, Store, StoreError};
+use crate::store::{Backend, RedisStore, StoreError};
 
 /// Why hookd could not start. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -40,9 +40,7 @@ impl Application {
             url: settings.redis.url.clone(),
             cause,
         })?;
-        let redis = Arc::new(store);
-        let delivery: Arc<dyn DeliveryStore> = redis.clone();
-        let store: Arc<dyn Store> = redis;
+        let store: Arc<dyn Backend> = Arc::new(store);
         store
             .ping()
             .await
@@ -75,14 +73,9 @@ impl Application {
 
         let prometheus = crate::metrics::install();
         crate::metrics::register_zero_series(settings.sources.keys().map(String::as_str));
-        let engine = Engine::start(
-            &settings,
-            store.clone(),
-            delivery.clone(),
-            prometheus.clone(),
-        )
-        .await
-        .map_err(StartError::Prepare)?;
+        let engine = Engine::start(&settings, store.clone(), prometheus.clone())
+            .await
+            .map_err(StartError::Prepare)?;
         if settings.sources.is_empty() {
             tracing::warn!(
                 "no sources configured: POST /webhooks/* answers 404 until one is \
@@ -93,7 +86,6 @@ impl Application {
         let state = web::Data::new(AppState::new(
             settings.clone(),
             store,
-            delivery,
             engine.clone(),
             prometheus,
         ));

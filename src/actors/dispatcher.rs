@@ -33,7 +33,7 @@ use crate::metrics as m;
 use crate::model::{Endpoint, LiveEndpoint};
 use crate::stage_health::StageReport;
 use crate::store::{
-    AttemptCommit, AttemptLog, DeliveryKind, DeliveryRecord, DeliveryStore, NextStep, ReadFrom,
+    AttemptCommit, AttemptLog, Backend, DeliveryKind, DeliveryRecord, NextStep, ReadFrom,
     Resolution, StoreError,
 };
 use crate::time::unix_ms;
@@ -79,7 +79,7 @@ struct Finished {
 }
 
 struct Shared {
-    store: Arc<dyn DeliveryStore>,
+    store: Arc<dyn Backend>,
     health: StageReport,
     consumer: String,
     settings: DeliverySettings,
@@ -103,7 +103,7 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     pub fn new(
-        store: Arc<dyn DeliveryStore>,
+        store: Arc<dyn Backend>,
         consumer: String,
         settings: DeliverySettings,
         routes: Routes,

@@ -18,7 +18,7 @@ use crate::delivery::client::Outbound;
 use crate::delivery::routes::{RouteTable, Routes};
 use crate::delivery::ssrf::AddressPolicy;
 use crate::stage_health::StageHealth;
-use crate::store::{DeliveryStore, Store, StoreError};
+use crate::store::{Backend, StoreError};
 
 /// The running actors. Cheap to clone: addresses and handles only.
 #[derive(Clone)]
@@ -27,7 +27,7 @@ pub struct Engine {
     health: StageHealth,
     /// One per HTTP worker, started by [`Engine::start_journal_writer`].
     writers: Arc<Mutex<Vec<Addr<IngressWriter>>>>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Backend>,
     ingress_settings: IngressSettings,
     normalizer: Addr<Normalizer>,
     reclaimer: Addr<Reclaimer>,
@@ -46,19 +46,18 @@ impl Engine {
     /// would find no endpoints.
     pub async fn start(
         settings: &Settings,
-        store: Arc<dyn Store>,
-        delivery: Arc<dyn DeliveryStore>,
+        store: Arc<dyn Backend>,
         prometheus: PrometheusHandle,
     ) -> Result<Self, StoreError> {
         let consumer = settings.instance_id();
         let health = StageHealth::default();
         let routes = Routes::default();
         routes.replace(RouteTable::build(
-            delivery.list_endpoints().await?,
-            delivery.account_owners().await?,
+            store.list_endpoints().await?,
+            store.account_owners().await?,
         ));
         let router = {
-            let (store, routes) = (delivery.clone(), routes.clone());
+            let (store, routes) = (store.clone(), routes.clone());
             let interval = settings.delivery.route_refresh;
             let health = health.stage("router");
             Supervisor::start(move |_| Router::new(store, routes, interval, health))
@@ -71,7 +70,7 @@ impl Engine {
         normalizer_arbiter.spawn_fn(move || lower_thread_priority(nice));
         let normalizer = {
             let (store, c, s) = (
-                store.dedicated(),
+                store.for_consumer(),
                 consumer.clone(),
                 settings.normalizer.clone(),
             );
@@ -85,7 +84,7 @@ impl Engine {
         let dispatcher_arbiter = Arbiter::new().handle();
         let dispatcher = {
             let (store, c, s, r) = (
-                delivery.dedicated_delivery(),
+                store.for_consumer(),
                 consumer.clone(),
                 settings.delivery.clone(),
                 routes.clone(),
@@ -97,12 +96,12 @@ impl Engine {
             })
         };
         let retry_timer = {
-            let (store, interval) = (delivery.clone(), settings.delivery.retry_poll);
+            let (store, interval) = (store.clone(), settings.delivery.retry_poll);
             let health = health.stage("retry_timer");
             Supervisor::start(move |_| RetryTimer::new(store, interval, health))
         };
         let claims = Arc::new(DeliveryClaims {
-            store: delivery.clone(),
+            store: store.clone(),
             min_idle: settings.delivery.reclaim_idle,
             dispatcher: dispatcher.clone(),
         });
@@ -126,19 +125,11 @@ impl Engine {
 
         let housekeeper = {
             let (store, interval) = (store.clone(), settings.retention.housekeeping_interval);
-            let (delivery, routes) = (delivery.clone(), routes.clone());
+            let routes = routes.clone();
             let log_retention = settings.delivery.log_retention;
             let health = health.stage("housekeeper");
             Supervisor::start(move |_| {
-                Housekeeper::new(
-                    store,
-                    delivery,
-                    routes,
-                    log_retention,
-                    interval,
-                    prometheus,
-                    health,
-                )
+                Housekeeper::new(store, routes, log_retention, interval, prometheus, health)
             })
         };
 
@@ -175,7 +166,7 @@ impl Engine {
     /// Starts a journal writer on the current thread's arbiter, with a connection of its own.
     /// Called once by each HTTP worker as it starts.
     pub fn start_journal_writer(&self) -> Addr<IngressWriter> {
-        let (store, settings) = (self.store.dedicated(), self.ingress_settings.clone());
+        let (store, settings) = (self.store.for_consumer(), self.ingress_settings.clone());
         let health = self.health.stage("ingress");
         let writer = Supervisor::start(move |_| IngressWriter::new(store, settings, health));
         self.writers

@@ -11,13 +11,12 @@ use super::messages::Tick;
 use crate::delivery::routes::Routes;
 use crate::metrics as m;
 use crate::stage_health::StageReport;
-use crate::store::{DeliveryGauges, DeliveryStore, Store, StoreError, StreamGauges};
+use crate::store::{Backend, DeliveryGauges, StoreError, StreamGauges};
 use crate::time::unix_ms;
 
 pub struct Housekeeper {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Backend>,
     health: StageReport,
-    delivery: Arc<dyn DeliveryStore>,
     routes: Routes,
     log_retention: Duration,
     interval: Duration,
@@ -26,8 +25,7 @@ pub struct Housekeeper {
 
 impl Housekeeper {
     pub fn new(
-        store: Arc<dyn Store>,
-        delivery: Arc<dyn DeliveryStore>,
+        store: Arc<dyn Backend>,
         routes: Routes,
         log_retention: Duration,
         interval: Duration,
@@ -37,7 +35,6 @@ impl Housekeeper {
         Housekeeper {
             store,
             health,
-            delivery,
             routes,
             log_retention,
             interval,
@@ -82,7 +79,7 @@ impl Handler<Tick> for Housekeeper {
 
     fn handle(&mut self, _msg: Tick, _ctx: &mut Self::Context) -> Self::Result {
         self.prometheus.run_upkeep();
-        let (store, delivery) = (self.store.clone(), self.delivery.clone());
+        let store = self.store.clone();
         let endpoints: Vec<String> = self
             .routes
             .current()
@@ -93,9 +90,9 @@ impl Handler<Tick> for Housekeeper {
         AtomicResponse::new(Box::pin(
             async move {
                 store.trim().await?;
-                delivery.trim_deliveries().await?;
-                delivery.purge_attempt_logs(&endpoints, log_cutoff).await?;
-                let d = delivery.delivery_gauges(unix_ms()).await?;
+                store.trim_deliveries().await?;
+                store.purge_attempt_logs(&endpoints, log_cutoff).await?;
+                let d = store.delivery_gauges(unix_ms()).await?;
                 Ok((store.stream_gauges().await?, d))
             }
             .into_actor(self)

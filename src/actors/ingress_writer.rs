@@ -19,7 +19,7 @@ use super::messages::{Journal, JournalError};
 use crate::config::IngressSettings;
 use crate::metrics as m;
 use crate::stage_health::StageReport;
-use crate::store::{JournalEntry, Store};
+use crate::store::{Backend, JournalEntry};
 
 /// When to start a commit. Kept apart from the actor so the policy is tested on its own.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +46,7 @@ impl CommitPolicy {
 type Reply = oneshot::Sender<Result<String, JournalError>>;
 
 pub struct IngressWriter {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Backend>,
     health: StageReport,
     settings: IngressSettings,
     policy: CommitPolicy,
@@ -57,7 +57,7 @@ pub struct IngressWriter {
 
 impl IngressWriter {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn Backend>,
         settings: IngressSettings,
         health: StageReport,
     ) -> IngressWriter {

@@ -16,7 +16,7 @@ use crate::meta::{Event, type_label};
 use crate::metrics as m;
 use crate::normalize::{attach_routes, normalize};
 use crate::stage_health::StageReport;
-use crate::store::{CommitOutcome, JournalRecord, Normalized, ReadFrom, Store, StoreError};
+use crate::store::{Backend, CommitOutcome, JournalRecord, Normalized, ReadFrom, StoreError};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -26,7 +26,7 @@ fn next_backoff(current: Duration) -> Duration {
 }
 
 pub struct Normalizer {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Backend>,
     health: StageReport,
     consumer: String,
     settings: NormalizerSettings,
@@ -42,7 +42,7 @@ pub struct Normalizer {
 
 impl Normalizer {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn Backend>,
         consumer: String,
         settings: NormalizerSettings,
         routes: Routes,
@@ -85,7 +85,7 @@ struct BatchReport {
 /// batch are read while the commit runs, on another connection, so Redis's round trips
 /// overlap instead of adding up; the commits themselves stay in order.
 async fn run_batch(
-    store: Arc<dyn Store>,
+    store: Arc<dyn Backend>,
     consumer: String,
     mode: ReadFrom,
     settings: NormalizerSettings,

@@ -12,20 +12,20 @@ use super::messages::{ReadPending, Tick};
 use super::normalizer::Normalizer;
 use crate::metrics as m;
 use crate::stage_health::StageReport;
-use crate::store::{DeliveryStore, Store, StoreError};
+use crate::store::{Backend, StoreError};
 
 const CLAIM_BATCH: usize = 256;
 
 /// The delivery side of the reclaimer: whose deliveries it takes over and for whom.
 pub struct DeliveryClaims {
-    pub store: Arc<dyn DeliveryStore>,
+    pub store: Arc<dyn Backend>,
     /// Must exceed the longest endpoint timeout.
     pub min_idle: Duration,
     pub dispatcher: Addr<Dispatcher>,
 }
 
 pub struct Reclaimer {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Backend>,
     health: StageReport,
     consumer: String,
     min_idle: Duration,
@@ -36,7 +36,7 @@ pub struct Reclaimer {
 
 impl Reclaimer {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn Backend>,
         consumer: String,
         min_idle: Duration,
         interval: Duration,
@@ -58,7 +58,7 @@ impl Reclaimer {
 
 /// Claims stalled journal entries, then stalled deliveries: (journal, deliveries) taken.
 async fn claim(
-    store: Arc<dyn Store>,
+    store: Arc<dyn Backend>,
     consumer: String,
     min_idle: Duration,
     deliveries: Arc<DeliveryClaims>,

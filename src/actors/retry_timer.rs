@@ -10,7 +10,7 @@ use actix::prelude::*;
 use super::messages::Tick;
 use crate::metrics as m;
 use crate::stage_health::StageReport;
-use crate::store::{DeliveryStore, StoreError};
+use crate::store::{Backend, StoreError};
 use crate::time::unix_ms;
 
 /// Retries moved per script call; a larger backlog takes several calls in one tick.
@@ -19,13 +19,13 @@ const PROMOTE_BATCH: usize = 500;
 const MAX_CALLS_PER_TICK: usize = 20;
 
 pub struct RetryTimer {
-    store: Arc<dyn DeliveryStore>,
+    store: Arc<dyn Backend>,
     interval: Duration,
     health: StageReport,
 }
 
 impl RetryTimer {
-    pub fn new(store: Arc<dyn DeliveryStore>, interval: Duration, health: StageReport) -> Self {
+    pub fn new(store: Arc<dyn Backend>, interval: Duration, health: StageReport) -> Self {
         RetryTimer {
             store,
             interval,
@@ -34,7 +34,7 @@ impl RetryTimer {
     }
 }
 
-async fn promote(store: Arc<dyn DeliveryStore>) -> Result<(usize, usize), StoreError> {
+async fn promote(store: Arc<dyn Backend>) -> Result<(usize, usize), StoreError> {
     let (mut moved, mut dropped) = (0, 0);
     for _ in 0..MAX_CALLS_PER_TICK {
         let (m, d) = store.promote_due_retries(unix_ms(), PROMOTE_BATCH).await?;

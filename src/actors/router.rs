@@ -14,10 +14,10 @@ use super::messages::{RefreshRoutes, Tick};
 use crate::delivery::routes::{RouteTable, Routes};
 use crate::metrics as m;
 use crate::stage_health::StageReport;
-use crate::store::{DeliveryStore, StoreError};
+use crate::store::{Backend, StoreError};
 
 pub struct Router {
-    store: Arc<dyn DeliveryStore>,
+    store: Arc<dyn Backend>,
     health: StageReport,
     routes: Routes,
     interval: Duration,
@@ -27,7 +27,7 @@ pub struct Router {
 
 impl Router {
     pub fn new(
-        store: Arc<dyn DeliveryStore>,
+        store: Arc<dyn Backend>,
         routes: Routes,
         interval: Duration,
         health: StageReport,
@@ -44,12 +44,12 @@ impl Router {
 
 /// Loads the table when the version moved (or always, with `force`); returns the version.
 async fn reload(
-    store: Arc<dyn DeliveryStore>,
+    store: Arc<dyn Backend>,
     routes: Routes,
     known: Option<u64>,
     force: bool,
 ) -> Result<u64, StoreError> {
-    let version = store.endpoints_version().await?;
+    let version = store.catalogue_version().await?;
     if !force && known == Some(version) {
         return Ok(version);
     }

@@ -109,10 +109,7 @@ pub async fn get_event(
         .get_event(id)
         .await?
         .ok_or(ApiError::NotFound("event"))?;
-    let recorded = state
-        .delivery
-        .delivery_states(DeliveryKind::Event, id)
-        .await?;
+    let recorded = state.store.delivery_states(DeliveryKind::Event, id).await?;
     // An endpoint the event was routed to without a recorded state has no attempt yet.
     let mut deliveries: Vec<DeliveryState> = event
         .endpoints
@@ -132,12 +129,12 @@ pub async fn get_event(
         }
     }
     let mut raw = state
-        .delivery
+        .store
         .delivery_states(DeliveryKind::Raw, &event.journal_id)
         .await?;
     // Deliveries to endpoints deleted since are left out; a tenant sees its own only.
     let visible: Vec<String> = state
-        .delivery
+        .store
         .list_endpoints()
         .await?
         .into_iter()

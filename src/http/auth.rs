@@ -71,7 +71,7 @@ impl FromRequest for Caller {
             .map(key_hash);
         Box::pin(async move {
             let hash = token.ok_or(ApiError::Unauthorized)?;
-            match state.delivery.api_key(&hash).await? {
+            match state.store.api_key(&hash).await? {
                 Some(key) => Ok(Caller::Tenant(key.tenant_id)),
                 None => Err(ApiError::Unauthorized),
             }

@@ -16,7 +16,7 @@ use super::json::ApiJson;
 use crate::delivery::stats;
 use crate::meta::KNOWN_EVENT_TYPES;
 use crate::metrics as m;
-use crate::store::{ALL_ENDPOINTS, DeadQuery, DeliveryKind, DeliveryStore};
+use crate::store::{ALL_ENDPOINTS, Backend, DeadQuery, DeliveryKind};
 use crate::time::unix_ms;
 
 /// Known event types; any key may read them.
@@ -35,7 +35,7 @@ async fn scope(state: &AppState, caller: &Caller) -> Result<Option<Vec<String>>,
     };
     Ok(Some(
         state
-            .delivery
+            .store
             .list_endpoints()
             .await?
             .into_iter()
@@ -52,16 +52,11 @@ pub async fn overall_stats(
 ) -> Result<HttpResponse, ApiError> {
     let (from, to) = period(&params, state.settings.delivery.log_retention)?;
     let buckets = match scope(&state, &caller).await? {
-        None => {
-            state
-                .delivery
-                .stats_buckets(ALL_ENDPOINTS, from, to)
-                .await?
-        }
+        None => state.store.stats_buckets(ALL_ENDPOINTS, from, to).await?,
         Some(endpoints) => {
             let mut all = Vec::new();
             for ep in endpoints {
-                all.extend(state.delivery.stats_buckets(&ep, from, to).await?);
+                all.extend(state.store.stats_buckets(&ep, from, to).await?);
             }
             all
         }
@@ -126,7 +121,7 @@ pub async fn list_dead(
     let mut q = dead_query(&state, &caller, p.endpoint_id, p.event_type, p.from, p.to).await?;
     q.cursor = cursor(p.cursor)?;
     q.limit = page_size(p.limit, state.settings.api.max_page_size)?;
-    Ok(HttpResponse::Ok().json(state.delivery.list_dead(&q).await?))
+    Ok(HttpResponse::Ok().json(state.store.list_dead(&q).await?))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,10 +143,7 @@ pub struct ReplayInput {
 const REPLAY_MAX: usize = 1_000_000;
 
 /// Every dead delivery matching `q`, oldest first within the newest-first pages.
-async fn matching_dead(
-    store: &dyn DeliveryStore,
-    mut q: DeadQuery,
-) -> Result<Vec<String>, ApiError> {
+async fn matching_dead(store: &dyn Backend, mut q: DeadQuery) -> Result<Vec<String>, ApiError> {
     q.limit = 1000;
     let mut ids = Vec::new();
     loop {
@@ -180,12 +172,12 @@ pub async fn replay(
         None => max_rate,
     };
     let q = dead_query(&state, &caller, r.endpoint_id, r.event_type, r.from, r.to).await?;
-    let ids = matching_dead(state.delivery.as_ref(), q).await?;
+    let ids = matching_dead(state.store.as_ref(), q).await?;
     if r.dry_run {
         return Ok(HttpResponse::Ok().json(json!({ "matched": ids.len(), "dry_run": true })));
     }
     let matched = ids.len();
-    let store = state.delivery.clone();
+    let store = state.store.clone();
     actix_web::rt::spawn(replay_at_rate(store, ids, rate));
     Ok(HttpResponse::Accepted().json(json!({
         "matched": matched,
@@ -195,7 +187,7 @@ pub async fn replay(
 }
 
 /// Puts dead deliveries back in slices of a tenth of a second's worth.
-async fn replay_at_rate(store: std::sync::Arc<dyn DeliveryStore>, ids: Vec<String>, rate: u32) {
+async fn replay_at_rate(store: std::sync::Arc<dyn Backend>, ids: Vec<String>, rate: u32) {
     let slice = (rate as usize / 10).max(1);
     let pause = Duration::from_secs_f64(slice as f64 / rate as f64);
     let mut replayed = 0;
@@ -235,7 +227,7 @@ pub async fn retry_one(
         .await?
         .ok_or(ApiError::NotFound("event"))?;
     let queued = state
-        .delivery
+        .store
         .retry_delivery(
             DeliveryKind::Event,
             &event_id,
@@ -266,7 +258,7 @@ pub async fn purge_attempts(
     let endpoints = match scope(&state, &caller).await? {
         Some(own) => own,
         None => state
-            .delivery
+            .store
             .list_endpoints()
             .await?
             .into_iter()
@@ -274,9 +266,6 @@ pub async fn purge_attempts(
             .collect(),
     };
     let before = unix_ms().saturating_sub(age.as_millis() as u64);
-    let deleted = state
-        .delivery
-        .purge_attempt_logs(&endpoints, before)
-        .await?;
+    let deleted = state.store.purge_attempt_logs(&endpoints, before).await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted": deleted, "before": before })))
 }

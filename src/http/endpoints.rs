@@ -87,7 +87,7 @@ pub(super) async fn owned(
     caller: &Caller,
     id: &str,
 ) -> Result<LiveEndpoint, ApiError> {
-    match state.delivery.get_endpoint(id).await? {
+    match state.store.get_endpoint(id).await? {
         Some(live) if caller.owns(&live.endpoint.tenant_id) => Ok(live),
         _ => Err(ApiError::NotFound("endpoint")),
     }
@@ -119,7 +119,7 @@ pub async fn create(
         // The admin's own endpoint: it may receive every account's events.
         (Caller::Admin, None) => String::new(),
     };
-    if !tenant_id.is_empty() && state.delivery.get_tenant(&tenant_id).await?.is_none() {
+    if !tenant_id.is_empty() && state.store.get_tenant(&tenant_id).await?.is_none() {
         return Err(ApiError::invalid(
             "tenant_id",
             format!("no tenant {tenant_id}"),
@@ -136,7 +136,7 @@ pub async fn create(
     }
     let mut endpoint = Endpoint::new(&tenant_id, unix_ms());
     apply(&mut endpoint, input, &rules(&state))?;
-    state.delivery.put_endpoint(&endpoint).await?;
+    state.store.put_endpoint(&endpoint).await?;
     refresh(&state).await;
     let live = LiveEndpoint {
         endpoint,
@@ -156,7 +156,7 @@ pub async fn list(
     state: web::Data<AppState>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = state.delivery.list_endpoints().await?;
+    let all = state.store.list_endpoints().await?;
     let wanted = params.into_inner().tenant_id;
     let items: Vec<EndpointView<'_>> = all
         .iter()
@@ -199,13 +199,10 @@ pub async fn update(
     let re_enable = input.enabled == Some(true);
     apply(&mut live.endpoint, input, &rules(&state))?;
     live.endpoint.updated_at = unix_ms().max(live.endpoint.updated_at + 1);
-    state.delivery.put_endpoint(&live.endpoint).await?;
+    state.store.put_endpoint(&live.endpoint).await?;
     if re_enable && live.health.disabled_reason.is_some() {
         // Turning an endpoint on clears what hookd's own disabling set (410, failing).
-        state
-            .delivery
-            .reset_endpoint_health(&live.endpoint.id)
-            .await?;
+        state.store.reset_endpoint_health(&live.endpoint.id).await?;
     }
     refresh(&state).await;
     let live = owned(&state, &caller, &id).await?;
@@ -218,7 +215,7 @@ pub async fn delete(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     owned(&state, &caller, &id).await?;
-    state.delivery.delete_endpoint(&id).await?;
+    state.store.delete_endpoint(&id).await?;
     refresh(&state).await;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -262,7 +259,7 @@ pub async fn rotate_secret(
         expires_at,
     });
     e.updated_at = now.max(e.updated_at + 1);
-    state.delivery.put_endpoint(e).await?;
+    state.store.put_endpoint(e).await?;
     refresh(&state).await;
     Ok(HttpResponse::Ok().json(json!({
         "secret": live.endpoint.secret,
@@ -344,7 +341,7 @@ pub async fn attempts(
     let p = params.into_inner();
     let limit = page_size(p.limit, state.settings.api.max_page_size)?;
     let page = state
-        .delivery
+        .store
         .list_attempts(&id, cursor(p.cursor)?.as_deref(), limit)
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -392,7 +389,7 @@ pub async fn endpoint_stats(
 ) -> Result<HttpResponse, ApiError> {
     let live = owned(&state, &caller, &id).await?;
     let (from, to) = period(&params, state.settings.delivery.log_retention)?;
-    let buckets = state.delivery.stats_buckets(&id, from, to).await?;
+    let buckets = state.store.stats_buckets(&id, from, to).await?;
     let mut s = stats::summarize(&buckets);
     s.last_success = live.health.last_success;
     s.last_failure = live.health.last_failure;

@@ -22,7 +22,7 @@ use crate::actors::Engine;
 use crate::config::Settings;
 use crate::delivery::client::Outbound;
 use crate::delivery::ssrf::AddressPolicy;
-use crate::store::{DeliveryStore, Store};
+use crate::store::Backend;
 use error::ApiError;
 use ingress::Source;
 
@@ -33,8 +33,7 @@ pub struct JournalWriter(pub actix::Addr<crate::actors::ingress_writer::IngressW
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub sources: HashMap<String, Source>,
-    pub store: Arc<dyn Store>,
-    pub delivery: Arc<dyn DeliveryStore>,
+    pub store: Arc<dyn Backend>,
     pub engine: Engine,
     /// For test sends from the API (deliveries use the dispatcher's own client).
     pub outbound: Outbound,
@@ -49,8 +48,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         settings: Arc<Settings>,
-        store: Arc<dyn Store>,
-        delivery: Arc<dyn DeliveryStore>,
+        store: Arc<dyn Backend>,
         engine: Engine,
         prometheus: PrometheusHandle,
     ) -> AppState {
@@ -76,7 +74,6 @@ impl AppState {
             settings,
             sources,
             store,
-            delivery,
             engine,
             outbound: Outbound::new(address_policy.clone()),
             address_policy,

@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use super::AppState;
 use crate::meta::signature;
-use crate::store::{Rejection, Store};
+use crate::store::{Backend, Rejection};
 
 /// The most a record's header-derived fields may hold, each.
 pub const HEADER_MAX_BYTES: usize = 256;
@@ -152,7 +152,7 @@ pub fn record(
         body_len: body.len(),
         body_prefix: body_prefix(body, state.settings.ingress.rejected_body_bytes),
     };
-    let store: Arc<dyn Store> = state.store.clone();
+    let store: Arc<dyn Backend> = state.store.clone();
     actix_web::rt::spawn(async move {
         if let Err(e) = store.record_rejection(&rejection).await {
             tracing::warn!(error = %e, "could not record a rejected request");

@@ -34,7 +34,7 @@ pub async fn create(
         name,
         created_at: unix_ms(),
     };
-    state.delivery.put_tenant(&tenant).await?;
+    state.store.put_tenant(&tenant).await?;
     Ok(HttpResponse::Created().json(view(&tenant, &AccountOwners::new())))
 }
 
@@ -55,8 +55,8 @@ fn view(tenant: &Tenant, owners: &AccountOwners) -> serde_json::Value {
 }
 
 pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let tenants = state.delivery.list_tenants().await?;
-    let owners = state.delivery.account_owners().await?;
+    let tenants = state.store.list_tenants().await?;
+    let owners = state.store.account_owners().await?;
     let items: Vec<_> = tenants.iter().map(|t| view(t, &owners)).collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
@@ -67,12 +67,12 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = owned(&state, &caller, &id).await?;
-    let owners = state.delivery.account_owners().await?;
+    let owners = state.store.account_owners().await?;
     Ok(HttpResponse::Ok().json(view(&tenant, &owners)))
 }
 
 async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Tenant, ApiError> {
-    match state.delivery.get_tenant(id).await? {
+    match state.store.get_tenant(id).await? {
         Some(t) if caller.owns(&t.id) => Ok(t),
         _ => Err(ApiError::NotFound("tenant")),
     }
@@ -100,17 +100,13 @@ pub async fn add_accounts(
         return Err(ApiError::invalid("account_ids", "at least one account id"));
     }
     check_account_ids(&accounts)?;
-    if let Some(taken) = state
-        .delivery
-        .assign_accounts(&tenant.id, &accounts)
-        .await?
-    {
+    if let Some(taken) = state.store.assign_accounts(&tenant.id, &accounts).await? {
         return Err(ApiError::Conflict(format!(
             "account {taken} belongs to another tenant; remove it there first"
         )));
     }
     super::endpoints::refresh(&state).await;
-    let owners = state.delivery.account_owners().await?;
+    let owners = state.store.account_owners().await?;
     Ok(HttpResponse::Ok().json(view(&tenant, &owners)))
 }
 
@@ -120,7 +116,7 @@ pub async fn remove_account(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, account) = path.into_inner();
-    if state.delivery.release_account(&tenant_id, &account).await? {
+    if state.store.release_account(&tenant_id, &account).await? {
         super::endpoints::refresh(&state).await;
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -134,7 +130,7 @@ pub async fn create_key(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = state
-        .delivery
+        .store
         .get_tenant(&id)
         .await?
         .ok_or(ApiError::NotFound("tenant"))?;
@@ -145,7 +141,7 @@ pub async fn create_key(
         tenant_id: tenant.id,
         created_at: unix_ms(),
     };
-    state.delivery.put_api_key(&hash, &record).await?;
+    state.store.put_api_key(&hash, &record).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": record.id,
         "tenant_id": record.tenant_id,
@@ -161,7 +157,7 @@ pub async fn delete_key(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, key_id) = path.into_inner();
-    if state.delivery.delete_api_key(&tenant_id, &key_id).await? {
+    if state.store.delete_api_key(&tenant_id, &key_id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("key"))

@@ -1,23 +1,23 @@
 //! Storage: the only part of hookd that speaks Redis.
 //!
-//! [`Store`] is the small interface the engine and the API use; [`RedisStore`] implements it
-//! on Redis Streams. A second, embedded backend can implement the same trait.
+//! The engine and the API see storage as a [`Backend`]: a handful of capabilities, each a
+//! small trait named for what it keeps, not for how a backend keeps it ([`Journal`],
+//! [`EventLog`], [`Catalogue`], [`DeliveryQueue`], [`DeliveryLog`], [`Upkeep`]).
+//! [`RedisStore`] implements them on Redis Streams; another backend implements the same
+//! traits.
 
-mod keys;
-mod redis_checks;
-mod redis_delivery;
-mod redis_reply;
-mod redis_store;
+mod redis;
 mod types;
 
 pub use crate::model::delivery::*;
-pub use keys::{DELIVERY_GROUP, Keys, NORMALIZER_GROUP};
-pub use redis_reply::is_stream_id;
-pub use redis_store::RedisStore;
+pub use redis::RedisStore;
+pub use redis::is_stream_id;
+pub use redis::keys::{DELIVERY_GROUP, Keys, NORMALIZER_GROUP};
 pub use types::*;
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::{AccountOwners, ApiKey, Endpoint, LiveEndpoint, Tenant};
@@ -33,22 +33,9 @@ pub enum StoreError {
     Protocol(String),
 }
 
+/// Verified webhook requests, durable before they are answered, read by the normalizer.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// A handle on the same data with a connection of its own, for a hot path that should
-    /// neither wait behind other callers' commands nor be driven from another thread.
-    fn dedicated(&self) -> std::sync::Arc<dyn Store>;
-
-    /// Round trip to the backend.
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// Things an operator should fix in the backend's configuration (persistence, eviction,
-    /// version). Empty when all is well.
-    async fn production_warnings(&self) -> Result<Vec<String>, StoreError>;
-
-    /// Creates consumer groups; idempotent.
-    async fn prepare(&self) -> Result<(), StoreError>;
-
+pub trait Journal: Send + Sync {
     /// Journals a batch of requests in one atomic write: all are durable, or none is.
     /// Returns each entry's journal id, in order.
     async fn append_journal(&self, batch: &[JournalEntry]) -> Result<Vec<String>, StoreError>;
@@ -72,8 +59,15 @@ pub trait Store: Send + Sync + 'static {
         count: usize,
     ) -> Result<usize, StoreError>;
 
-    /// Stores the outcome of splitting journal entries, each atomically with its
-    /// acknowledgement.
+    /// A journaled request (raw mode forwards its body).
+    async fn journal_entry(&self, journal_id: &str) -> Result<Option<JournalEntry>, StoreError>;
+}
+
+/// Split, deduplicated events; bodies that could not be split; refused requests.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Stores the outcome of splitting journal entries, each atomically with its dedup keys,
+    /// its deliveries and its acknowledgement.
     async fn commit_normalized(
         &self,
         batch: &[Normalized],
@@ -95,20 +89,11 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Page<RejectedRequest>, StoreError>;
     async fn stats(&self) -> Result<Stats, StoreError>;
-
-    /// Trims streams past their retention.
-    async fn trim(&self) -> Result<(), StoreError>;
-
-    /// Lengths and backlog of the streams, for gauges.
-    async fn stream_gauges(&self) -> Result<StreamGauges, StoreError>;
 }
 
-/// Tenants, keys and endpoints, and the delivery pipeline's state.
+/// Tenants, their keys and accounts, and endpoints.
 #[async_trait]
-pub trait DeliveryStore: Send + Sync + 'static {
-    /// As [`Store::dedicated`].
-    fn dedicated_delivery(&self) -> std::sync::Arc<dyn DeliveryStore>;
-
+pub trait Catalogue: Send + Sync {
     async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
     async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
@@ -138,9 +123,13 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// Every endpoint with its health.
     async fn list_endpoints(&self) -> Result<Vec<LiveEndpoint>, StoreError>;
     async fn get_endpoint(&self, id: &str) -> Result<Option<LiveEndpoint>, StoreError>;
-    /// Changes whenever any endpoint or its health changes.
-    async fn endpoints_version(&self) -> Result<u64, StoreError>;
+    /// Changes whenever any endpoint, its health or an account's owner changes.
+    async fn catalogue_version(&self) -> Result<u64, StoreError>;
+}
 
+/// Deliveries waiting for an attempt, and what the dispatcher decided about them.
+#[async_trait]
+pub trait DeliveryQueue: Send + Sync {
     /// Reads deliveries for `consumer`: new ones, or those it holds unacknowledged.
     async fn read_deliveries(
         &self,
@@ -156,17 +145,15 @@ pub trait DeliveryStore: Send + Sync + 'static {
         min_idle: Duration,
         count: usize,
     ) -> Result<usize, StoreError>;
-    /// Writes a round of outcomes and acknowledges the finished entries, atomically.
+    /// Writes a round of outcomes and acknowledges the finished deliveries, atomically.
     async fn commit_attempts(&self, commit: &AttemptCommit) -> Result<(), StoreError>;
-    /// A journaled request (raw mode forwards its body).
-    async fn journal_entry(&self, journal_id: &str) -> Result<Option<JournalEntry>, StoreError>;
-    /// Moves up to `max` due retries back to the deliveries stream; returns (moved, dropped).
+    /// Makes up to `max` retries due at `now_ms` deliverable again; returns (moved, dropped).
     async fn promote_due_retries(
         &self,
         now_ms: u64,
         max: usize,
     ) -> Result<(usize, usize), StoreError>;
-    /// Moves dead deliveries back to the deliveries stream for a fresh schedule.
+    /// Queues dead deliveries again for a fresh schedule.
     async fn requeue_dead(&self, ids: &[String]) -> Result<usize, StoreError>;
     /// Attempts one delivery again now; false when there is no such delivery.
     async fn retry_delivery(
@@ -176,7 +163,11 @@ pub trait DeliveryStore: Send + Sync + 'static {
         endpoint_id: &str,
         event_type: &str,
     ) -> Result<bool, StoreError>;
+}
 
+/// What became of deliveries: attempt logs, per-event states, dead letters, statistics.
+#[async_trait]
+pub trait DeliveryLog: Send + Sync {
     async fn list_attempts(
         &self,
         endpoint_id: &str,
@@ -207,7 +198,37 @@ pub trait DeliveryStore: Send + Sync + 'static {
         endpoint_ids: &[String],
         before_ms: u64,
     ) -> Result<u64, StoreError>;
-    /// Trims what delivery no longer needs: consumed deliveries entries, old dead letters.
+}
+
+/// Keeping the backend in shape: checks, set-up, retention, gauges.
+#[async_trait]
+pub trait Upkeep: Send + Sync {
+    /// Round trip to the backend.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Things an operator should fix in the backend's configuration (persistence, eviction,
+    /// version). Empty when all is well.
+    async fn production_warnings(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Creates what reading needs (idempotent).
+    async fn prepare(&self) -> Result<(), StoreError>;
+
+    /// Trims the journal, events and quarantine past their retention.
+    async fn trim(&self) -> Result<(), StoreError>;
+    /// Trims what delivery no longer needs: finished deliveries, old dead letters.
     async fn trim_deliveries(&self) -> Result<(), StoreError>;
+
+    /// Sizes and backlog of the journal, events and quarantine, for gauges.
+    async fn stream_gauges(&self) -> Result<StreamGauges, StoreError>;
     async fn delivery_gauges(&self, now_ms: u64) -> Result<DeliveryGauges, StoreError>;
+}
+
+/// Everything hookd keeps, as one handle.
+pub trait Backend:
+    Journal + EventLog + Catalogue + DeliveryQueue + DeliveryLog + Upkeep + 'static
+{
+    /// A handle on the same data for one long-running consumer (a journal writer, the
+    /// normalizer, the dispatcher), with resources of its own: its calls neither wait behind
+    /// other callers' nor are driven from another thread.
+    fn for_consumer(&self) -> Arc<dyn Backend>;
 }

@@ -1,4 +1,4 @@
-//! What goes in and out of the [`Store`](super::Store).
+//! What goes in and out of the journal and the event log.
 
 use std::collections::BTreeMap;
 

@@ -4,9 +4,9 @@ use bytes::Bytes;
 use redis::Value;
 use serde_json::value::RawValue;
 
-use super::StoreError;
-use super::types::*;
 use crate::model::delivery::*;
+use crate::store::StoreError;
+use crate::store::types::*;
 
 /// The script's answer for one entry: per event its new id, or `None` for a duplicate.
 pub(super) fn event_ids(

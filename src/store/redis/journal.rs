@@ -1,0 +1,118 @@
+//! The journal: a stream read by the normalizer group.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::RedisStore;
+use super::keys::NORMALIZER_GROUP;
+use super::reply::*;
+use crate::store::types::*;
+use crate::store::{Journal, StoreError};
+
+#[async_trait]
+impl Journal for RedisStore {
+    async fn append_journal(&self, batch: &[JournalEntry]) -> Result<Vec<String>, StoreError> {
+        let inbound = self.keys.inbound();
+        let stats = self.keys.stats();
+        let min_id = self.min_id();
+        self.timed("append_journal", async {
+            let mut conn = self.conn();
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for e in batch {
+                pipe.cmd("XADD")
+                    .arg(&inbound)
+                    .arg("MINID")
+                    .arg("~")
+                    .arg(&min_id)
+                    .arg("*")
+                    .arg("source")
+                    .arg(&e.source)
+                    .arg("received_at")
+                    .arg(e.received_at_ms)
+                    .arg("request_id")
+                    .arg(&e.request_id)
+                    .arg("signature")
+                    .arg(&e.signature)
+                    .arg("user_agent")
+                    .arg(&e.user_agent)
+                    .arg("body")
+                    .arg(e.body.as_ref());
+            }
+            pipe.cmd("HINCRBY")
+                .arg(&stats)
+                .arg("received")
+                .arg(batch.len())
+                .ignore();
+            let ids: Vec<String> = pipe.query_async(&mut conn).await?;
+            if ids.len() != batch.len() {
+                return Err(StoreError::Protocol(format!(
+                    "journal pipeline returned {} ids for {} entries",
+                    ids.len(),
+                    batch.len()
+                )));
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn read_journal(
+        &self,
+        consumer: &str,
+        from: ReadFrom,
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<JournalRecord>, StoreError> {
+        let entries = self
+            .read_group(
+                "read_journal",
+                (self.keys.inbound(), NORMALIZER_GROUP),
+                consumer,
+                from,
+                count,
+                block,
+            )
+            .await?;
+        Ok(entries
+            .into_iter()
+            .map(|(id, fields)| JournalRecord {
+                id,
+                entry: fields.map(|f| journal_entry(&f)),
+            })
+            .collect())
+    }
+
+    async fn claim_stale_journal(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<usize, StoreError> {
+        let key = self.keys.inbound();
+        self.claim_stale(
+            "claim_journal",
+            key,
+            NORMALIZER_GROUP,
+            consumer,
+            min_idle,
+            count,
+        )
+        .await
+    }
+
+    async fn journal_entry(&self, journal_id: &str) -> Result<Option<JournalEntry>, StoreError> {
+        if !is_stream_id(journal_id) {
+            return Ok(None);
+        }
+        let key = self.keys.inbound();
+        let entries = self
+            .range("journal_entry", key, None, journal_id.to_string(), 1)
+            .await?;
+        Ok(entries
+            .into_iter()
+            .find(|(id, _)| id == journal_id)
+            .and_then(|(_, f)| f.map(|f| journal_entry(&f))))
+    }
+}

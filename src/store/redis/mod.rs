@@ -1,0 +1,258 @@
+//! The Redis backend: hookd's capabilities on Redis Streams, one file per capability.
+//! Layout of the keys: see [`keys`].
+//!
+//! Every call runs under one deadline (`redis.command_timeout`), so a Redis that stops
+//! answering turns into an error quickly instead of a hung request.
+
+mod catalogue;
+mod checks;
+mod deliveries;
+mod delivery_log;
+mod events;
+mod journal;
+pub mod keys;
+mod reply;
+mod streams;
+mod upkeep;
+
+pub use reply::is_stream_id;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_redis::{Pool, Runtime};
+use redis::IntoConnectionInfo;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::Settings;
+use crate::metrics as m;
+use crate::store::{Backend, StoreError};
+use keys::Keys;
+
+const COMMIT_EVENTS_LUA: &str = include_str!("scripts/commit_events.lua");
+const COMMIT_ATTEMPTS_LUA: &str = include_str!("scripts/commit_attempts.lua");
+const REQUEUE_LUA: &str = include_str!("scripts/requeue.lua");
+
+/// What a pool of connections for blocking reads is built from.
+#[derive(Clone)]
+pub(super) struct PoolSettings {
+    info: redis::ConnectionInfo,
+    connection: redis::AsyncConnectionConfig,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// No connection is made until the first call, from the caller's thread.
+    fn build(&self, size: usize) -> Result<Pool, StoreError> {
+        let manager =
+            deadpool_redis::Manager::new_with_config(self.info.clone(), self.connection.clone())?;
+        Pool::builder(manager)
+            .max_size(size)
+            .wait_timeout(Some(self.command_timeout))
+            .create_timeout(Some(self.connect_timeout))
+            .recycle_timeout(Some(self.command_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+pub struct RedisStore {
+    /// Only for blocking reads (`XREADGROUP … BLOCK`).
+    pub(super) pool: Pool,
+    pub(super) pool_cfg: PoolSettings,
+    pub(super) shared: ConnectionManager,
+    pub(super) client: redis::Client,
+    pub(super) shared_cfg: ConnectionManagerConfig,
+    pub(super) keys: Keys,
+    pub(super) timeout: Duration,
+    pub(super) stream_max_age: Duration,
+    pub(super) dedup_ttl: Duration,
+    pub(super) rejected_keep: usize,
+    pub(super) commit_events: redis::Script,
+    pub(super) commit_attempts: redis::Script,
+    pub(super) requeue: redis::Script,
+    /// How long delivery states, statistics and attempt logs are kept.
+    pub(super) delivery_state_ttl: Duration,
+    pub(super) disable_after: Duration,
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl From<deadpool_redis::PoolError> for StoreError {
+    fn from(e: deadpool_redis::PoolError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl RedisStore {
+    /// Builds the pool; no connection is made until the first call.
+    pub fn new(settings: &Settings) -> Result<RedisStore, StoreError> {
+        let r = &settings.redis;
+        let conn_cfg = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(r.connect_timeout))
+            .set_response_timeout(Some(r.command_timeout));
+        // Nagle's algorithm would hold a pipeline's second write until the first is
+        // acknowledged (up to the peer's delayed-ACK timer, 40 ms on Linux).
+        let mut info = r
+            .url
+            .as_str()
+            .into_connection_info()?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        if !r.tls_ca_file.is_empty() {
+            // A private CA for `rediss://`: the connection info then carries it to every
+            // connection made from it (shared, pooled and dedicated).
+            let ca = std::fs::read(&r.tls_ca_file).map_err(|e| {
+                StoreError::Unavailable(format!("redis.tls_ca_file {:?}: {e}", r.tls_ca_file))
+            })?;
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca),
+            };
+            info = redis::Client::build_with_tls(info, certs)?
+                .get_connection_info()
+                .clone();
+        }
+        let pool_cfg = PoolSettings {
+            info: info.clone(),
+            connection: conn_cfg,
+            connect_timeout: r.connect_timeout,
+            command_timeout: r.command_timeout,
+        };
+        let pool = pool_cfg.build(r.pool_size)?;
+        let shared_cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(r.connect_timeout))
+            .set_response_timeout(Some(r.command_timeout))
+            // One connection attempt per reconnect: a Redis that refuses connections fails the
+            // call at once (ingress answers 503 within milliseconds) instead of after a
+            // series of retries; the next call tries again.
+            .set_number_of_retries(0);
+        let client = redis::Client::open(info)?;
+        let shared = ConnectionManager::new_lazy_with_config(client.clone(), shared_cfg.clone())?;
+        Ok(RedisStore {
+            pool,
+            pool_cfg,
+            shared,
+            client,
+            shared_cfg,
+            keys: Keys::new(&r.prefix),
+            timeout: r.command_timeout,
+            stream_max_age: settings.retention.stream_max_age,
+            dedup_ttl: settings.retention.dedup_ttl,
+            rejected_keep: settings.ingress.rejected_records_kept(),
+            commit_events: redis::Script::new(COMMIT_EVENTS_LUA),
+            commit_attempts: redis::Script::new(COMMIT_ATTEMPTS_LUA),
+            requeue: redis::Script::new(REQUEUE_LUA),
+            delivery_state_ttl: settings.delivery.log_retention,
+            disable_after: settings.delivery.disable_after,
+        })
+    }
+
+    /// Runs `f` under the deadline, timing it and counting failures by `op`.
+    pub(super) async fn timed<T>(
+        &self,
+        op: &'static str,
+        f: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.timeout, f).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout(self.timeout)),
+        };
+        metrics::histogram!(m::REDIS_DURATION, "op" => op).record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!(m::REDIS_ERRORS, "op" => op).increment(1);
+        }
+        result
+    }
+
+    /// The shared connection: multiplexed, so concurrent callers' commands are pipelined on
+    /// one socket, and reconnected by itself after Redis comes back.
+    pub(super) fn conn(&self) -> ConnectionManager {
+        self.shared.clone()
+    }
+
+    /// A connection of its own, for blocking reads that would stall a shared one.
+    pub(super) async fn blocking_conn(&self) -> Result<deadpool_redis::Connection, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// Entries older than the retention have ids below this.
+    pub(super) fn min_id(&self) -> String {
+        let age = self.stream_max_age.as_millis() as u64;
+        format!("{}-0", crate::time::unix_ms().saturating_sub(age))
+    }
+
+    fn index_ttl_secs(&self) -> u64 {
+        self.stream_max_age.as_secs().max(1)
+    }
+
+    /// The same store with a connection of its own. Lazy: the connection is made by the first
+    /// command, on the caller's thread, and its I/O is driven there from then on.
+    pub(super) fn with_own_connection(&self) -> RedisStore {
+        let own =
+            ConnectionManager::new_lazy_with_config(self.client.clone(), self.shared_cfg.clone())
+                .unwrap_or_else(|_| self.shared.clone());
+        // Blocking reads get connections of their own too: a pooled connection's I/O is
+        // driven by the thread that opened it, and a consumer must not do another's parsing.
+        let pool = self.pool_cfg.build(2).unwrap_or_else(|_| self.pool.clone());
+        RedisStore {
+            pool,
+            pool_cfg: self.pool_cfg.clone(),
+            shared: own,
+            client: self.client.clone(),
+            shared_cfg: self.shared_cfg.clone(),
+            keys: self.keys.clone(),
+            timeout: self.timeout,
+            stream_max_age: self.stream_max_age,
+            dedup_ttl: self.dedup_ttl,
+            rejected_keep: self.rejected_keep,
+            commit_events: self.commit_events.clone(),
+            commit_attempts: self.commit_attempts.clone(),
+            requeue: self.requeue.clone(),
+            delivery_state_ttl: self.delivery_state_ttl,
+            disable_after: self.disable_after,
+        }
+    }
+}
+
+impl RedisStore {
+    /// Runs one of the scripts in a pipeline that loads it first: a restarted or flushed
+    /// Redis has forgotten it, and EVALSHA in a pipeline cannot fall back to EVAL.
+    async fn run_script<T: redis::FromRedisValue>(
+        &self,
+        op: &'static str,
+        source: &'static str,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        self.timed(op, async {
+            let mut conn = self.conn();
+            let (reply,): (T,) = redis::pipe()
+                .cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(source)
+                .ignore()
+                .invoke_script(&invocation)
+                .query_async(&mut conn)
+                .await?;
+            Ok(reply)
+        })
+        .await
+    }
+}
+
+fn json_error(what: &str, e: serde_json::Error) -> StoreError {
+    StoreError::Protocol(format!("{what}: {e}"))
+}
+
+impl Backend for RedisStore {
+    fn for_consumer(&self) -> Arc<dyn Backend> {
+        Arc::new(self.with_own_connection())
+    }
+}

@@ -1,0 +1,219 @@
+//! Upkeep: checks, consumer groups, retention and gauges.
+
+use async_trait::async_trait;
+use redis::Value;
+
+use super::RedisStore;
+use super::checks::production_warnings;
+use super::keys::{DELIVERY_GROUP, NORMALIZER_GROUP};
+use super::reply::*;
+use super::streams::create_group;
+use crate::model::delivery::*;
+use crate::store::types::*;
+use crate::store::{StoreError, Upkeep};
+
+#[async_trait]
+impl Upkeep for RedisStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.timed("ping", async {
+            let mut conn = self.conn();
+            let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn production_warnings(&self) -> Result<Vec<String>, StoreError> {
+        self.timed("info", async {
+            let mut conn = self.conn();
+            let info: String = redis::cmd("INFO")
+                .arg("server")
+                .arg("persistence")
+                .query_async(&mut conn)
+                .await?;
+            // Managed Redis services often disable CONFIG; then the policy is unknown.
+            let policy: Option<Vec<String>> = redis::cmd("CONFIG")
+                .arg("GET")
+                .arg("maxmemory-policy")
+                .query_async(&mut conn)
+                .await
+                .ok();
+            Ok(production_warnings(&info, policy.as_deref()))
+        })
+        .await
+    }
+
+    async fn prepare(&self) -> Result<(), StoreError> {
+        let groups = [
+            (self.keys.inbound(), NORMALIZER_GROUP),
+            (self.keys.deliveries(), DELIVERY_GROUP),
+        ];
+        self.timed("prepare", async {
+            let mut conn = self.conn();
+            for (key, group) in &groups {
+                create_group(&mut conn, key, group).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn trim(&self) -> Result<(), StoreError> {
+        // Exact trimming here: `~` on every XADD keeps busy streams in check cheaply but never
+        // trims a stream smaller than one radix-tree node (about 100 entries).
+        let min_id = self.min_id();
+        let keys = [
+            self.keys.inbound(),
+            self.keys.events(),
+            self.keys.quarantine(),
+        ];
+        self.timed("trim", async {
+            let mut conn = self.conn();
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.cmd("XTRIM")
+                    .arg(key)
+                    .arg("MINID")
+                    .arg("=")
+                    .arg(&min_id)
+                    .ignore();
+            }
+            let _: () = pipe.query_async(&mut conn).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn trim_deliveries(&self) -> Result<(), StoreError> {
+        let deliveries = self.keys.deliveries();
+        let dead = self.keys.dead();
+        let min_id = self.min_id();
+        self.timed("trim_deliveries", async {
+            let mut conn = self.conn();
+            // Only what the group has read and acknowledged may go: below both its
+            // last-delivered id and its oldest pending entry.
+            let (groups, pending): (Value, Value) = redis::pipe()
+                .cmd("XINFO")
+                .arg("GROUPS")
+                .arg(&deliveries)
+                .cmd("XPENDING")
+                .arg(&deliveries)
+                .arg(DELIVERY_GROUP)
+                .query_async(&mut conn)
+                .await?;
+            let last = group_last_delivered(groups, DELIVERY_GROUP);
+            let oldest_pending = match pending {
+                Value::Array(parts) if parts.len() >= 2 => value_string(&parts[1]),
+                _ => None,
+            };
+            let safe = match (last, oldest_pending) {
+                (Some(l), Some(p)) => Some(min_stream_id(&l, &p)),
+                (Some(l), None) => Some(l),
+                _ => None,
+            };
+            let mut pipe = redis::pipe();
+            if let Some(safe) = safe {
+                // MINID keeps ids >= safe; the entry `safe` itself stays, which is harmless.
+                pipe.cmd("XTRIM")
+                    .arg(&deliveries)
+                    .arg("MINID")
+                    .arg("~")
+                    .arg(&safe)
+                    .ignore();
+            }
+            pipe.cmd("XTRIM")
+                .arg(&dead)
+                .arg("MINID")
+                .arg("=")
+                .arg(&min_id)
+                .ignore();
+            let _: () = pipe.query_async(&mut conn).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn stream_gauges(&self) -> Result<StreamGauges, StoreError> {
+        let inbound = self.keys.inbound();
+        let events = self.keys.events();
+        let quarantine = self.keys.quarantine();
+        self.timed("stream_gauges", async {
+            let mut conn = self.conn();
+            let (inbound_length, events_length, quarantine_length, groups): (u64, u64, u64, Value) =
+                redis::pipe()
+                    .cmd("XLEN")
+                    .arg(&inbound)
+                    .cmd("XLEN")
+                    .arg(&events)
+                    .cmd("XLEN")
+                    .arg(&quarantine)
+                    .cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(&inbound)
+                    .query_async(&mut conn)
+                    .await?;
+            let (inbound_pending, inbound_lag) = group_backlog(groups, NORMALIZER_GROUP);
+            Ok(StreamGauges {
+                inbound_length,
+                inbound_lag,
+                inbound_pending,
+                events_length,
+                quarantine_length,
+            })
+        })
+        .await
+    }
+
+    async fn delivery_gauges(&self, now_ms: u64) -> Result<DeliveryGauges, StoreError> {
+        let (deliveries, retry, dead) =
+            (self.keys.deliveries(), self.keys.retry(), self.keys.dead());
+        self.timed("delivery_gauges", async {
+            let (groups, scheduled, due, dead_len): (Value, u64, u64, u64) = redis::pipe()
+                .cmd("XINFO")
+                .arg("GROUPS")
+                .arg(&deliveries)
+                .cmd("ZCARD")
+                .arg(&retry)
+                .cmd("ZCOUNT")
+                .arg(&retry)
+                .arg("-inf")
+                .arg(now_ms)
+                .cmd("XLEN")
+                .arg(&dead)
+                .query_async(&mut self.conn())
+                .await?;
+            let (pending, lag) = group_backlog(groups, DELIVERY_GROUP);
+            Ok(DeliveryGauges {
+                lag,
+                pending,
+                scheduled,
+                due,
+                dead: dead_len,
+            })
+        })
+        .await
+    }
+}
+
+/// The smaller of two stream ids (`ms-seq`).
+fn min_stream_id(a: &str, b: &str) -> String {
+    let parse = |s: &str| {
+        let (ms, seq) = s.split_once('-').unwrap_or((s, "0"));
+        (
+            ms.parse::<u64>().unwrap_or(0),
+            seq.parse::<u64>().unwrap_or(0),
+        )
+    };
+    if parse(a) <= parse(b) { a } else { b }.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_smaller_stream_id_is_compared_numerically() {
+        assert_eq!(min_stream_id("10-0", "9-5"), "9-5");
+        assert_eq!(min_stream_id("5-10", "5-9"), "5-9");
+    }
+}
