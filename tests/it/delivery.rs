@@ -127,6 +127,19 @@ async fn raw_mode_forwards_metas_exact_body_signed_with_the_endpoint_secret() {
     );
     verify(secret, &got[0]).expect("also Standard Webhooks signed");
     assert!(got[0].header("webhook-id").starts_with("raw_"));
+
+    // Requests journaled back to back: each is forwarded with its own bytes, not only the
+    // newest one.
+    let bodies: Vec<Vec<u8>> = (0..3)
+        .map(|i| whatsapp_body(&[format!("wamid.raw.burst.{i}")]))
+        .collect();
+    for b in &bodies {
+        assert_eq!(app.post_signed(b, SECRET).await.status(), 200);
+    }
+    let got = receiver.wait_for(4, WAIT).await;
+    for b in &bodies {
+        assert!(got.iter().any(|r| &r.body == b), "a body was not forwarded");
+    }
 }
 
 fn page_body(page_id: &str, post: &str) -> Vec<u8> {

@@ -3,6 +3,7 @@
 mod api;
 mod api_input;
 mod chaos;
+mod contract;
 mod dedup;
 mod delivery;
 mod delivery_chaos;

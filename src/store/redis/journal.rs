@@ -107,12 +107,18 @@ impl Journal for RedisStore {
             return Ok(None);
         }
         let key = self.keys.inbound();
-        let entries = self
-            .range("journal_entry", key, None, journal_id.to_string(), 1)
-            .await?;
-        Ok(entries
-            .into_iter()
-            .find(|(id, _)| id == journal_id)
-            .and_then(|(_, f)| f.map(|f| journal_entry(&f))))
+        self.timed("journal_entry", async {
+            let v: redis::Value = redis::cmd("XRANGE")
+                .arg(&key)
+                .arg(journal_id)
+                .arg(journal_id)
+                .query_async(&mut self.conn())
+                .await?;
+            Ok(parse_entries(v)?
+                .into_iter()
+                .find(|(id, _)| id == journal_id)
+                .and_then(|(_, f)| f.map(|f| journal_entry(&f))))
+        })
+        .await
     }
 }

@@ -1,0 +1,370 @@
+//! The storage contract: what every backend guarantees, one function per guarantee, each
+//! taking nothing but a fresh [`Backend`]. `contract_suite!` runs the whole list against one
+//! backend; a new backend adds one line at the bottom of this file.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookd::config::Settings;
+use hookd::model::{Endpoint, Tenant};
+use hookd::normalize::normalize;
+use hookd::store::*;
+
+use crate::helpers::{RedisServer, test_settings, whatsapp_body};
+
+/// A backend under test and whatever keeps it alive (a server, a directory).
+pub struct Subject {
+    pub backend: Arc<dyn Backend>,
+    _keep: Box<dyn std::any::Any>,
+}
+
+/// A fresh Redis backend on a redis-server of its own.
+pub async fn redis_subject(tune: fn(&mut Settings)) -> Subject {
+    let redis = RedisServer::start();
+    let mut settings = test_settings(&redis.url());
+    tune(&mut settings);
+    let backend: Arc<dyn Backend> = Arc::new(RedisStore::new(&settings).expect("store"));
+    backend.prepare().await.expect("prepare");
+    Subject {
+        backend,
+        _keep: Box::new(redis),
+    }
+}
+
+fn entry(wamids: &[&str]) -> JournalEntry {
+    let ids: Vec<String> = wamids.iter().map(|s| s.to_string()).collect();
+    JournalEntry {
+        source: "test".into(),
+        received_at_ms: hookd::time::unix_ms(),
+        request_id: "contract".into(),
+        signature: String::new(),
+        user_agent: String::new(),
+        body: whatsapp_body(&ids).into(),
+    }
+}
+
+const NO_WAIT: Duration = Duration::ZERO;
+
+/// Journals `entries`, reads them as consumer `c`, splits and commits them (routed to
+/// `endpoints`); returns each entry's event ids (`None`: a duplicate).
+async fn store_events(
+    b: &dyn Backend,
+    entries: Vec<JournalEntry>,
+    endpoints: &[&str],
+) -> Vec<Vec<Option<String>>> {
+    let n = entries.len();
+    b.append_journal(&entries).await.expect("append");
+    let records = b
+        .read_journal("c", ReadFrom::New, n, NO_WAIT)
+        .await
+        .expect("read");
+    assert_eq!(records.len(), n);
+    let batch: Vec<Normalized> = records.into_iter().map(route_to(endpoints)).collect();
+    b.commit_normalized(&batch)
+        .await
+        .expect("commit")
+        .into_iter()
+        .map(|o| o.event_ids)
+        .collect()
+}
+
+fn route_to<'a>(endpoints: &'a [&'a str]) -> impl Fn(JournalRecord) -> Normalized + 'a {
+    move |record| {
+        let mut n = normalize(record);
+        if let Normalized::Events {
+            events, routing, ..
+        } = &mut n
+        {
+            *routing = events
+                .iter()
+                .map(|_| Routing {
+                    endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+                    raw_endpoints: Vec::new(),
+                    tenants: Vec::new(),
+                })
+                .collect();
+        }
+        n
+    }
+}
+
+pub async fn a_journaled_batch_is_read_back_whole_and_in_order(b: Arc<dyn Backend>) {
+    let entries = vec![entry(&["wamid.j1"]), entry(&["wamid.j2"])];
+    let ids = b.append_journal(&entries).await.expect("append");
+    assert_eq!(ids.len(), 2);
+    let read = b
+        .read_journal("c", ReadFrom::New, 10, NO_WAIT)
+        .await
+        .expect("read");
+    let got: Vec<_> = read.iter().map(|r| r.id.clone()).collect();
+    assert_eq!(got, ids);
+    assert_eq!(
+        read[1].entry.as_ref().map(|e| &e.body),
+        Some(&entries[1].body)
+    );
+    let again = b.journal_entry(&ids[0]).await.expect("entry");
+    assert_eq!(again.map(|e| e.body), Some(entries[0].body.clone()));
+}
+
+pub async fn dedup_is_atomic_with_the_event(b: Arc<dyn Backend>) {
+    // Meta's retry of a body, re-batched with something new.
+    let ids = store_events(
+        &*b,
+        vec![entry(&["wamid.d1"]), entry(&["wamid.d1", "wamid.d2"])],
+        &[],
+    )
+    .await;
+    assert!(ids[0][0].is_some());
+    assert_eq!(ids[1][0], None, "the repeat is a duplicate");
+    assert!(ids[1][1].is_some());
+    let stats = b.stats().await.expect("stats");
+    assert_eq!((stats.events, stats.duplicates), (2, 1));
+    let listed = b
+        .list_events(&EventQuery {
+            limit: 10,
+            ..EventQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(listed.items.len(), 2);
+}
+
+pub async fn an_entry_read_but_not_committed_is_read_again_and_stored_once(b: Arc<dyn Backend>) {
+    b.append_journal(&[entry(&["wamid.c1"])])
+        .await
+        .expect("append");
+    // Read, then "crash" before the commit.
+    let first = b
+        .read_journal("c", ReadFrom::New, 10, NO_WAIT)
+        .await
+        .expect("read");
+    let again = b
+        .read_journal("c", ReadFrom::Pending, 10, NO_WAIT)
+        .await
+        .expect("pending");
+    assert_eq!(
+        again.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        first.iter().map(|r| &r.id).collect::<Vec<_>>()
+    );
+    let batch: Vec<Normalized> = again.into_iter().map(route_to(&[])).collect();
+    b.commit_normalized(&batch).await.expect("commit");
+    // A second commit of the same work (a commit whose answer was lost) stores nothing twice.
+    let repeat = b.commit_normalized(&batch).await.expect("commit again");
+    assert_eq!(repeat[0].event_ids, vec![None]);
+    assert_eq!(b.stats().await.expect("stats").events, 1);
+    let pending = b
+        .read_journal("c", ReadFrom::Pending, 10, NO_WAIT)
+        .await
+        .expect("pending");
+    assert!(pending.is_empty(), "acknowledged with its commit");
+}
+
+pub async fn a_stale_entry_moves_to_the_live_consumer(b: Arc<dyn Backend>) {
+    b.append_journal(&[entry(&["wamid.s1"])])
+        .await
+        .expect("append");
+    let held = b
+        .read_journal("dead", ReadFrom::New, 10, NO_WAIT)
+        .await
+        .expect("read");
+    assert_eq!(held.len(), 1);
+    let taken = b
+        .claim_stale_journal("live", Duration::ZERO, 10)
+        .await
+        .expect("claim");
+    assert_eq!(taken, 1);
+    let now_held = b
+        .read_journal("live", ReadFrom::Pending, 10, NO_WAIT)
+        .await
+        .expect("pending");
+    assert_eq!(now_held[0].id, held[0].id);
+}
+
+fn resolution(record: &DeliveryRecord, next: NextStep) -> Resolution {
+    Resolution {
+        kind: record.kind,
+        subject: record.subject.clone(),
+        endpoint_id: record.endpoints[0].clone(),
+        tenant_id: "t_1".into(),
+        event_type: record.event_type.clone(),
+        attempt: record.attempt,
+        received_at_ms: record.received_at_ms,
+        next,
+        log: None,
+    }
+}
+
+async fn next_delivery(b: &dyn Backend) -> DeliveryRecord {
+    let mut got = b
+        .read_deliveries("d", ReadFrom::New, 10, NO_WAIT)
+        .await
+        .expect("read deliveries");
+    assert_eq!(got.len(), 1, "{got:?}");
+    got.remove(0)
+}
+
+pub async fn a_retry_keeps_its_subject_and_counts_its_attempt(b: Arc<dyn Backend>) {
+    let ids = store_events(&*b, vec![entry(&["wamid.r1"])], &["ep_1"]).await;
+    let first = next_delivery(&*b).await;
+    assert_eq!(Some(&first.subject), ids[0][0].as_ref());
+    assert_eq!(first.attempt, 1);
+    let now = hookd::time::unix_ms();
+    let commit = AttemptCommit {
+        resolutions: vec![resolution(&first, NextStep::Retry { due_ms: now })],
+        acks: vec![first.id.clone()],
+        stats: Vec::new(),
+    };
+    b.commit_attempts(&commit).await.expect("commit");
+    let (moved, _) = b.promote_due_retries(now + 1, 100).await.expect("promote");
+    assert_eq!(moved, 1);
+    let retry = next_delivery(&*b).await;
+    assert_eq!(
+        retry.subject, first.subject,
+        "the webhook-id is made from it"
+    );
+    assert_eq!(retry.attempt, 2);
+    assert_eq!(retry.data, first.data);
+}
+
+pub async fn a_dead_delivery_is_listed_and_replays_under_the_same_subject(b: Arc<dyn Backend>) {
+    store_events(&*b, vec![entry(&["wamid.x1"])], &["ep_1"]).await;
+    let first = next_delivery(&*b).await;
+    let dead = NextStep::Dead {
+        reason: "tried enough".into(),
+    };
+    let commit = AttemptCommit {
+        resolutions: vec![resolution(&first, dead)],
+        acks: vec![first.id.clone()],
+        stats: Vec::new(),
+    };
+    b.commit_attempts(&commit).await.expect("commit");
+    let page = b
+        .list_dead(&DeadQuery {
+            limit: 10,
+            ..DeadQuery::default()
+        })
+        .await
+        .expect("dead");
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].event_id, first.subject);
+    assert_eq!(page.items[0].reason, "tried enough");
+    let ids: Vec<String> = page.items.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(b.requeue_dead(&ids).await.expect("requeue"), 1);
+    let again = next_delivery(&*b).await;
+    assert_eq!(again.subject, first.subject);
+}
+
+pub async fn pages_are_stable_under_concurrent_writes(b: Arc<dyn Backend>) {
+    for i in 0..5 {
+        store_events(&*b, vec![entry(&[&format!("wamid.p{i}")])], &[]).await;
+    }
+    let page = |cursor: Option<String>| EventQuery {
+        cursor,
+        limit: 2,
+        ..EventQuery::default()
+    };
+    let first = b.list_events(&page(None)).await.expect("page 1");
+    // New events arrive while the client pages.
+    for i in 5..8 {
+        store_events(&*b, vec![entry(&[&format!("wamid.p{i}")])], &[]).await;
+    }
+    let mut seen: Vec<String> = first.items.iter().map(|e| e.id.clone()).collect();
+    let mut cursor = first.next_cursor;
+    while let Some(c) = cursor {
+        let next = b.list_events(&page(Some(c))).await.expect("page");
+        seen.extend(next.items.iter().map(|e| e.id.clone()));
+        cursor = next.next_cursor;
+    }
+    assert_eq!(seen.len(), 5, "each of the first five once: {seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort_by_key(|id| std::cmp::Reverse(id_order(id)));
+    assert_eq!(seen, sorted, "newest first");
+}
+
+/// Event ids order as they were stored (a test-side reading of the id, for the assertion).
+fn id_order(id: &str) -> (u64, u64) {
+    let (a, b) = id.split_once('-').unwrap_or((id, "0"));
+    (a.parse().unwrap_or(0), b.parse().unwrap_or(0))
+}
+
+pub async fn retention_trims_what_is_older_than_its_age(b: Arc<dyn Backend>) {
+    let ids = store_events(&*b, vec![entry(&["wamid.t1"])], &[]).await;
+    let id = ids[0][0].clone().expect("stored");
+    assert!(b.get_event(&id).await.expect("get").is_some());
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    b.trim().await.expect("trim");
+    assert!(b.get_event(&id).await.expect("get").is_none());
+}
+
+pub async fn catalogue_changes_move_its_version_and_account_conflicts_change_nothing(
+    b: Arc<dyn Backend>,
+) {
+    let v0 = b.catalogue_version().await.expect("version");
+    let tenant = Tenant {
+        id: "t_1".into(),
+        name: "one".into(),
+        created_at: 1,
+    };
+    b.put_tenant(&tenant).await.expect("tenant");
+    let mut endpoint = Endpoint::new("t_1", 1);
+    endpoint.url = "https://example.com/hook".into();
+    endpoint.event_types = vec!["*".into()];
+    b.put_endpoint(&endpoint).await.expect("endpoint");
+    let v1 = b.catalogue_version().await.expect("version");
+    assert_ne!(v1, v0);
+    let accounts = vec!["A1".to_string(), "A2".to_string()];
+    assert_eq!(
+        b.assign_accounts("t_1", &accounts).await.expect("assign"),
+        None
+    );
+    let v2 = b.catalogue_version().await.expect("version");
+    assert_ne!(v2, v1);
+    let conflict = vec!["B1".to_string(), "A2".to_string()];
+    assert_eq!(
+        b.assign_accounts("t_2", &conflict).await.expect("assign"),
+        Some("A2".to_string())
+    );
+    let owners = b.account_owners().await.expect("owners");
+    assert_eq!(owners.get("B1"), None, "all or nothing");
+    assert_eq!(b.catalogue_version().await.expect("version"), v2);
+    let listed = b.list_endpoints().await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].endpoint, endpoint);
+}
+
+/// Runs every guarantee against the backend `make` builds (fresh for each test).
+macro_rules! contract_suite {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+
+            macro_rules! guarantee {
+                ($name:ident) => {
+                    guarantee!($name, |_| {});
+                };
+                ($name:ident, $tune:expr) => {
+                    #[actix_web::test]
+                    async fn $name() {
+                        let subject = $make($tune).await;
+                        super::$name(subject.backend.clone()).await;
+                    }
+                };
+            }
+
+            guarantee!(a_journaled_batch_is_read_back_whole_and_in_order);
+            guarantee!(dedup_is_atomic_with_the_event);
+            guarantee!(an_entry_read_but_not_committed_is_read_again_and_stored_once);
+            guarantee!(a_stale_entry_moves_to_the_live_consumer);
+            guarantee!(a_retry_keeps_its_subject_and_counts_its_attempt);
+            guarantee!(a_dead_delivery_is_listed_and_replays_under_the_same_subject);
+            guarantee!(pages_are_stable_under_concurrent_writes);
+            guarantee!(
+                retention_trims_what_is_older_than_its_age,
+                |s: &mut Settings| { s.retention.stream_max_age = Duration::from_secs(1) }
+            );
+            guarantee!(catalogue_changes_move_its_version_and_account_conflicts_change_nothing);
+        }
+    };
+}
+
+contract_suite!(redis, redis_subject);
