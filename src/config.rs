@@ -70,7 +70,6 @@ pub struct ServerSettings {
 pub struct RedisSettings {
     pub url: String,
     pub prefix: String,
-    pub pool_size: usize,
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
     #[serde(with = "humantime_serde")]
@@ -220,7 +219,6 @@ impl std::fmt::Debug for RedisSettings {
         f.debug_struct("RedisSettings")
             .field("url", &redact_url_password(&self.url))
             .field("prefix", &self.prefix)
-            .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
             .field("tls_ca_file", &self.tls_ca_file)
@@ -302,7 +300,6 @@ impl Settings {
         if r.prefix.is_empty() {
             return Err(invalid("redis.prefix", "must not be empty"));
         }
-        in_range("redis.pool_size", r.pool_size, 2, 1024)?;
         positive("redis.connect_timeout", r.connect_timeout)?;
         positive("redis.command_timeout", r.command_timeout)?;
 

@@ -119,7 +119,8 @@ fn quantile(histogram: &[u64], q: f64) -> Option<u64> {
 }
 
 /// The counters a round of resolutions adds, summed per bucket: each attempt counts for its
-/// endpoint and for [`ALL_ENDPOINTS`].
+/// endpoint and for [`ALL_ENDPOINTS`]. Ordered by scope and bucket, so the increments of one
+/// statistics key are next to each other (a backend may then touch each key once).
 pub fn increments(resolutions: &[Resolution]) -> Vec<StatsIncrement> {
     let mut sums: BTreeMap<(String, u64, String), i64> = BTreeMap::new();
     for r in resolutions {
@@ -202,5 +203,61 @@ mod tests {
             crate::model::stats_buckets(0, crate::model::STATS_BUCKET_MS * 2 + 1).count(),
             3
         );
+    }
+
+    #[test]
+    fn increments_of_one_key_are_next_to_each_other() {
+        use crate::model::{AttemptLog, DeliveryKind, NextStep, Resolution};
+        let resolution = |ep: &str, at: u64, next: NextStep| Resolution {
+            kind: DeliveryKind::Event,
+            subject: "1-0".into(),
+            endpoint_id: ep.into(),
+            tenant_id: "t".into(),
+            event_type: "whatsapp.messages".into(),
+            attempt: 1,
+            received_at_ms: 0,
+            next,
+            log: Some(AttemptLog {
+                endpoint_id: ep.into(),
+                kind: DeliveryKind::Event,
+                event_id: "1-0".into(),
+                event_type: "whatsapp.messages".into(),
+                webhook_id: "evt_1-0".into(),
+                attempt: 1,
+                at,
+                duration_ms: 3,
+                status: Some(200),
+                error: None,
+                response: String::new(),
+            }),
+        };
+        let bucket = crate::model::STATS_BUCKET_MS;
+        let incs = increments(&[
+            resolution("b", 0, NextStep::Delivered),
+            resolution("a", bucket, NextStep::Delivered),
+            resolution("b", bucket, NextStep::Retry { due_ms: 0 }),
+            resolution("a", 0, NextStep::Delivered),
+        ]);
+        let keys: Vec<(&str, u64)> = incs
+            .iter()
+            .map(|i| (i.scope.as_str(), i.bucket_ms))
+            .collect();
+        let mut seen = Vec::new();
+        for w in keys.windows(2) {
+            if w[0] != w[1] {
+                assert!(
+                    !seen.contains(&w[1]),
+                    "{:?} comes back after others: {keys:?}",
+                    w[1]
+                );
+                seen.push(w[0]);
+            }
+        }
+        let total: i64 = incs
+            .iter()
+            .filter(|i| i.scope == ALL_ENDPOINTS && i.field == "attempts")
+            .map(|i| i.amount)
+            .sum();
+        assert_eq!(total, 4);
     }
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::RedisStore;
+use super::json_error;
 use super::keys::DELIVERY_GROUP;
 use super::reply::*;
-use super::{COMMIT_ATTEMPTS_LUA, REQUEUE_LUA, json_error};
 use crate::model::delivery::*;
 use crate::store::types::*;
 use crate::store::{DeliveryQueue, StoreError};
@@ -143,9 +143,7 @@ impl DeliveryQueue for RedisStore {
                 .arg(&s.field)
                 .arg(s.amount);
         }
-        let _: i64 = self
-            .run_script("commit_attempts", COMMIT_ATTEMPTS_LUA, inv)
-            .await?;
+        let _: i64 = self.run_script("commit_attempts", inv).await?;
         Ok(())
     }
 
@@ -156,8 +154,7 @@ impl DeliveryQueue for RedisStore {
     ) -> Result<(usize, usize), StoreError> {
         let mut inv = self.requeue_invocation("due");
         inv.arg(now_ms).arg(max);
-        let (moved, dropped): (usize, usize) =
-            self.run_script("promote_retries", REQUEUE_LUA, inv).await?;
+        let (moved, dropped): (usize, usize) = self.run_script("promote_retries", inv).await?;
         Ok((moved, dropped))
     }
 
@@ -169,7 +166,7 @@ impl DeliveryQueue for RedisStore {
         for id in ids {
             inv.arg(id);
         }
-        self.run_script("requeue_dead", REQUEUE_LUA, inv).await
+        self.run_script("requeue_dead", inv).await
     }
 
     async fn retry_delivery(
@@ -184,7 +181,7 @@ impl DeliveryQueue for RedisStore {
             .arg(subject)
             .arg(endpoint_id)
             .arg(event_type);
-        let n: i64 = self.run_script("retry_delivery", REQUEUE_LUA, inv).await?;
+        let n: i64 = self.run_script("retry_delivery", inv).await?;
         Ok(n > 0)
     }
 }

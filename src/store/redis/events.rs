@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use redis::Value;
 
-use super::COMMIT_EVENTS_LUA;
 use super::RedisStore;
 use super::keys::NORMALIZER_GROUP;
 use super::reply::*;
@@ -105,22 +104,20 @@ impl EventLog for RedisStore {
         let min_id = self.min_id();
         self.timed("commit_normalized", async {
             let mut conn = self.conn();
-            // One round trip for the whole batch: the events of every entry in one script
-            // call, each quarantine in its own MULTI. The script is (re)loaded in the same
-            // round trip: a restarted or flushed Redis has forgotten it, and EVALSHA in a
-            // pipeline cannot fall back to EVAL.
-            let mut pipe = redis::pipe();
-            pipe.cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(COMMIT_EVENTS_LUA)
-                .ignore();
+            // The events of every entry in one script call, by SHA (Redis gets the script
+            // itself only if it forgot it); then, in one round trip, each quarantine in its
+            // own MULTI. Each part is atomic with its acknowledgement on its own.
             let split: Vec<&Normalized> = batch
                 .iter()
                 .filter(|n| matches!(n, Normalized::Events { .. }))
                 .collect();
-            if !split.is_empty() {
-                pipe.invoke_script(&self.events_invocation(&split, &min_id));
-            }
+            let committed: Option<Value> = if split.is_empty() {
+                None
+            } else {
+                let invocation = self.events_invocation(&split, &min_id);
+                Some(invocation.invoke_async(&mut conn).await?)
+            };
+            let mut pipe = redis::pipe();
             for item in batch {
                 match item {
                     Normalized::Events { .. } => {}
@@ -172,11 +169,13 @@ impl EventLog for RedisStore {
                     }
                 }
             }
-            let replies: Vec<Value> = pipe.query_async(&mut conn).await?;
-            let mut per_entry = match (split.is_empty(), replies.into_iter().next()) {
-                (true, _) => Vec::new(),
-                (false, Some(Value::Array(lists))) => lists,
-                (false, other) => {
+            if batch.len() > split.len() {
+                let () = pipe.query_async(&mut conn).await?;
+            }
+            let mut per_entry = match committed {
+                None => Vec::new(),
+                Some(Value::Array(lists)) => lists,
+                Some(other) => {
                     return Err(StoreError::Protocol(format!("commit reply: {other:?}")));
                 }
             }

@@ -21,7 +21,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool_redis::{Pool, Runtime};
 use redis::IntoConnectionInfo;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
@@ -34,35 +33,11 @@ const COMMIT_EVENTS_LUA: &str = include_str!("scripts/commit_events.lua");
 const COMMIT_ATTEMPTS_LUA: &str = include_str!("scripts/commit_attempts.lua");
 const REQUEUE_LUA: &str = include_str!("scripts/requeue.lua");
 
-/// What a pool of connections for blocking reads is built from.
-#[derive(Clone)]
-pub(super) struct PoolSettings {
-    info: redis::ConnectionInfo,
-    connection: redis::AsyncConnectionConfig,
-    connect_timeout: Duration,
-    command_timeout: Duration,
-}
-
-impl PoolSettings {
-    /// No connection is made until the first call, from the caller's thread.
-    fn build(&self, size: usize) -> Result<Pool, StoreError> {
-        let manager =
-            deadpool_redis::Manager::new_with_config(self.info.clone(), self.connection.clone())?;
-        Pool::builder(manager)
-            .max_size(size)
-            .wait_timeout(Some(self.command_timeout))
-            .create_timeout(Some(self.connect_timeout))
-            .recycle_timeout(Some(self.command_timeout))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
-    }
-}
-
 pub struct RedisStore {
-    /// Only for blocking reads (`XREADGROUP … BLOCK`).
-    pub(super) pool: Pool,
-    pub(super) pool_cfg: PoolSettings,
+    /// Only for blocking reads (`XREADGROUP … BLOCK`), which would hold up every other
+    /// command on a shared connection. A connection of its own rather than a pooled one: a
+    /// pool checks each connection out with a round trip of its own (`PING`, `UNWATCH`).
+    pub(super) blocking: ConnectionManager,
     pub(super) shared: ConnectionManager,
     pub(super) client: redis::Client,
     pub(super) shared_cfg: ConnectionManagerConfig,
@@ -85,19 +60,10 @@ impl From<redis::RedisError> for StoreError {
     }
 }
 
-impl From<deadpool_redis::PoolError> for StoreError {
-    fn from(e: deadpool_redis::PoolError) -> Self {
-        StoreError::Unavailable(e.to_string())
-    }
-}
-
 impl RedisStore {
-    /// Builds the pool; no connection is made until the first call.
+    /// No connection is made until the first call.
     pub fn new(settings: &Settings) -> Result<RedisStore, StoreError> {
         let r = &settings.redis;
-        let conn_cfg = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(r.connect_timeout))
-            .set_response_timeout(Some(r.command_timeout));
         // Nagle's algorithm would hold a pipeline's second write until the first is
         // acknowledged (up to the peer's delayed-ACK timer, 40 ms on Linux).
         let mut info = r
@@ -107,7 +73,7 @@ impl RedisStore {
             .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
         if !r.tls_ca_file.is_empty() {
             // A private CA for `rediss://`: the connection info then carries it to every
-            // connection made from it (shared, pooled and dedicated).
+            // connection made from it.
             let ca = std::fs::read(&r.tls_ca_file).map_err(|e| {
                 StoreError::Unavailable(format!("redis.tls_ca_file {:?}: {e}", r.tls_ca_file))
             })?;
@@ -119,13 +85,6 @@ impl RedisStore {
                 .get_connection_info()
                 .clone();
         }
-        let pool_cfg = PoolSettings {
-            info: info.clone(),
-            connection: conn_cfg,
-            connect_timeout: r.connect_timeout,
-            command_timeout: r.command_timeout,
-        };
-        let pool = pool_cfg.build(r.pool_size)?;
         let shared_cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(r.connect_timeout))
             .set_response_timeout(Some(r.command_timeout))
@@ -135,9 +94,9 @@ impl RedisStore {
             .set_number_of_retries(0);
         let client = redis::Client::open(info)?;
         let shared = ConnectionManager::new_lazy_with_config(client.clone(), shared_cfg.clone())?;
+        let blocking = ConnectionManager::new_lazy_with_config(client.clone(), shared_cfg.clone())?;
         Ok(RedisStore {
-            pool,
-            pool_cfg,
+            blocking,
             shared,
             client,
             shared_cfg,
@@ -178,9 +137,9 @@ impl RedisStore {
         self.shared.clone()
     }
 
-    /// A connection of its own, for blocking reads that would stall a shared one.
-    pub(super) async fn blocking_conn(&self) -> Result<deadpool_redis::Connection, StoreError> {
-        Ok(self.pool.get().await?)
+    /// The connection for blocking reads, which would stall a shared one.
+    pub(super) fn blocking_conn(&self) -> ConnectionManager {
+        self.blocking.clone()
     }
 
     /// Entries older than the retention have ids below this.
@@ -196,16 +155,14 @@ impl RedisStore {
     /// The same store with a connection of its own. Lazy: the connection is made by the first
     /// command, on the caller's thread, and its I/O is driven there from then on.
     pub(super) fn with_own_connection(&self) -> RedisStore {
-        let own =
+        let own = || {
             ConnectionManager::new_lazy_with_config(self.client.clone(), self.shared_cfg.clone())
-                .unwrap_or_else(|_| self.shared.clone());
-        // Blocking reads get connections of their own too: a pooled connection's I/O is
-        // driven by the thread that opened it, and a consumer must not do another's parsing.
-        let pool = self.pool_cfg.build(2).unwrap_or_else(|_| self.pool.clone());
+        };
+        // Blocking reads get a connection of their own too: a connection's I/O is driven by
+        // the thread that opened it, and a consumer must not do another's parsing.
         RedisStore {
-            pool,
-            pool_cfg: self.pool_cfg.clone(),
-            shared: own,
+            shared: own().unwrap_or_else(|_| self.shared.clone()),
+            blocking: own().unwrap_or_else(|_| self.blocking.clone()),
             client: self.client.clone(),
             shared_cfg: self.shared_cfg.clone(),
             keys: self.keys.clone(),
@@ -223,25 +180,15 @@ impl RedisStore {
 }
 
 impl RedisStore {
-    /// Runs one of the scripts in a pipeline that loads it first: a restarted or flushed
-    /// Redis has forgotten it, and EVALSHA in a pipeline cannot fall back to EVAL.
+    /// Runs one of the scripts by its SHA; Redis is sent the script itself only when it
+    /// answers that it does not know it (restarted, flushed).
     async fn run_script<T: redis::FromRedisValue>(
         &self,
         op: &'static str,
-        source: &'static str,
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
         self.timed(op, async {
-            let mut conn = self.conn();
-            let (reply,): (T,) = redis::pipe()
-                .cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(source)
-                .ignore()
-                .invoke_script(&invocation)
-                .query_async(&mut conn)
-                .await?;
-            Ok(reply)
+            Ok(invocation.invoke_async(&mut self.conn()).await?)
         })
         .await
     }

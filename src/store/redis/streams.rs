@@ -164,7 +164,7 @@ impl RedisStore {
             cmd.arg("STREAMS").arg(&key).arg(start);
             let read = |cmd: redis::Cmd| async move {
                 let reply: Result<Value, redis::RedisError> = match from {
-                    ReadFrom::New => cmd.query_async(&mut self.blocking_conn().await?).await,
+                    ReadFrom::New => cmd.query_async(&mut self.blocking_conn()).await,
                     ReadFrom::Pending => cmd.query_async(&mut self.conn()).await,
                 };
                 Ok::<_, StoreError>(reply.map_err(Lost::from))

@@ -99,9 +99,12 @@ if n_acks > 0 then
 end
 a = a + n_acks
 
-for _ = 1, tonumber(ARGV[10]) do
+-- Increments arrive grouped by key: each key's expiry is set once, after its last one.
+for i = 1, tonumber(ARGV[10]) do
   redis.call('HINCRBY', ARGV[a], ARGV[a + 1], ARGV[a + 2])
-  redis.call('EXPIRE', ARGV[a], ttl)
+  if i == tonumber(ARGV[10]) or ARGV[a + 3] ~= ARGV[a] then
+    redis.call('EXPIRE', ARGV[a], ttl)
+  end
   a = a + 3
 end
 return 1
