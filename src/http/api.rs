@@ -119,7 +119,7 @@ pub async fn get_event(
                 .iter()
                 .find(|d| &d.endpoint_id == ep)
                 .cloned()
-                .unwrap_or_else(|| DeliveryState::parse(ep.clone(), "pending:1"))
+                .unwrap_or_else(|| DeliveryState::pending(ep.clone()))
         })
         .collect();
     // Replays and manual retries of deliveries not in the routing record still show.

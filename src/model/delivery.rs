@@ -192,13 +192,28 @@ impl DeadQuery {
     }
 }
 
+/// Where an event's delivery to one endpoint stands. Ordered from worst to best, so the worst
+/// of an event's deliveries is its overall status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Its attempts ran out (or the endpoint is gone): in the dead letters.
+    Dead,
+    /// The last attempt failed; another is scheduled.
+    Failed,
+    /// A retry is under way.
+    Delivering,
+    /// The first attempt has not been made yet.
+    Pending,
+    Delivered,
+}
+
 /// The state of an event's delivery to one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeliveryState {
     pub endpoint_id: String,
-    /// `pending` (first attempt not made yet), `delivering` (a retry is under way),
-    /// `failed` (the last attempt failed, another is scheduled), `delivered`, `dead`.
-    pub status: String,
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
     pub attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_attempt_id: Option<String>,
@@ -207,36 +222,21 @@ pub struct DeliveryState {
 }
 
 impl DeliveryState {
-    /// Reads `state:attempt[:log id[:dead id]]` as the scripts write it.
-    pub fn parse(endpoint_id: String, value: &str) -> DeliveryState {
-        let mut parts = value.split(':');
-        let status = parts.next().unwrap_or_default().to_string();
-        let attempts: u32 = parts.next().and_then(|a| a.parse().ok()).unwrap_or(0);
-        let non_empty = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
-        let last_attempt_id = non_empty(parts.next());
-        let dead_id = non_empty(parts.next());
-        // `pending:1` was written before any attempt: no attempt was made yet.
-        let attempts = if status == "pending" || status == "delivering" {
-            attempts.saturating_sub(1)
-        } else {
-            attempts
-        };
+    /// A delivery routed to `endpoint_id` that nothing has happened to yet.
+    pub fn pending(endpoint_id: String) -> DeliveryState {
         DeliveryState {
             endpoint_id,
-            status,
-            attempts,
-            last_attempt_id,
-            dead_id,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            last_attempt_id: None,
+            dead_id: None,
         }
     }
 }
 
 /// The overall state of an event from its deliveries: the worst one wins.
-pub fn overall_status(states: &[DeliveryState]) -> Option<&'static str> {
-    const ORDER: [&str; 5] = ["dead", "failed", "delivering", "pending", "delivered"];
-    ORDER
-        .into_iter()
-        .find(|s| states.iter().any(|d| d.status == *s))
+pub fn overall_status(states: &[DeliveryState]) -> Option<DeliveryStatus> {
+    states.iter().map(|d| d.status).min()
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -256,30 +256,30 @@ pub struct DeliveryGauges {
 mod tests {
     use super::*;
 
-    #[test]
-    fn states_read_as_the_scripts_write_them() {
-        let d = DeliveryState::parse("ep".into(), "dead:8:1-1:2-2");
-        assert_eq!(d.status, "dead");
-        assert_eq!(d.attempts, 8);
-        assert_eq!(d.last_attempt_id.as_deref(), Some("1-1"));
-        assert_eq!(d.dead_id.as_deref(), Some("2-2"));
-        let p = DeliveryState::parse("ep".into(), "pending:1");
-        assert_eq!(
-            (p.status.as_str(), p.attempts, p.last_attempt_id),
-            ("pending", 0, None)
-        );
-        let f = DeliveryState::parse("ep".into(), "failed:2:3-0");
-        assert_eq!((f.attempts, f.dead_id), (2, None));
+    fn state(status: DeliveryStatus) -> DeliveryState {
+        DeliveryState {
+            status,
+            ..DeliveryState::pending("e".into())
+        }
     }
 
     #[test]
     fn the_worst_delivery_decides_the_event_status() {
-        let s = |v: &str| DeliveryState::parse("e".into(), v);
+        use DeliveryStatus::*;
         assert_eq!(
-            overall_status(&[s("delivered:1:1-0"), s("failed:1:2-0")]),
-            Some("failed")
+            overall_status(&[state(Delivered), state(Failed), state(Pending)]),
+            Some(Failed)
         );
-        assert_eq!(overall_status(&[s("delivered:1:1-0")]), Some("delivered"));
+        assert_eq!(overall_status(&[state(Delivered)]), Some(Delivered));
+        assert_eq!(overall_status(&[state(Dead), state(Failed)]), Some(Dead));
         assert_eq!(overall_status(&[]), None);
+    }
+
+    #[test]
+    fn statuses_read_as_lowercase_words() {
+        assert_eq!(
+            serde_json::to_string(&DeliveryStatus::Delivering).unwrap(),
+            "\"delivering\""
+        );
     }
 }

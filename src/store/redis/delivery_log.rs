@@ -67,7 +67,7 @@ impl DeliveryLog for RedisStore {
             .await?;
         Ok(all
             .into_iter()
-            .map(|(ep, v)| DeliveryState::parse(ep, &v))
+            .map(|(ep, v)| delivery_state(ep, &v))
             .collect())
     }
 

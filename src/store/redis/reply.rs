@@ -254,6 +254,34 @@ pub(super) fn delivery_record(id: String, f: &Fields) -> Option<DeliveryRecord> 
     })
 }
 
+/// Reads `state:attempt[:log id[:dead id]]` as the scripts write it.
+pub(super) fn delivery_state(endpoint_id: String, value: &str) -> DeliveryState {
+    let mut parts = value.split(':');
+    let status = match parts.next().unwrap_or_default() {
+        "dead" => DeliveryStatus::Dead,
+        "failed" => DeliveryStatus::Failed,
+        "delivering" => DeliveryStatus::Delivering,
+        "delivered" => DeliveryStatus::Delivered,
+        _ => DeliveryStatus::Pending,
+    };
+    let attempts: u32 = parts.next().and_then(|a| a.parse().ok()).unwrap_or(0);
+    let non_empty = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
+    let last_attempt_id = non_empty(parts.next());
+    let dead_id = non_empty(parts.next());
+    // `pending:1` and `delivering:n` count the attempt about to be made: not made yet.
+    let attempts = match status {
+        DeliveryStatus::Pending | DeliveryStatus::Delivering => attempts.saturating_sub(1),
+        _ => attempts,
+    };
+    DeliveryState {
+        endpoint_id,
+        status,
+        attempts,
+        last_attempt_id,
+        dead_id,
+    }
+}
+
 pub(super) fn dead_delivery(id: String, f: &Fields) -> DeadDelivery {
     DeadDelivery {
         id,
@@ -334,6 +362,25 @@ pub(super) fn index_entry_ids((id, fields): (String, Option<Fields>)) -> Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn states_read_as_the_scripts_write_them() {
+        let d = delivery_state("ep".into(), "dead:8:1-1:2-2");
+        assert_eq!(d.status, DeliveryStatus::Dead);
+        assert_eq!(d.attempts, 8);
+        assert_eq!(d.last_attempt_id.as_deref(), Some("1-1"));
+        assert_eq!(d.dead_id.as_deref(), Some("2-2"));
+        let p = delivery_state("ep".into(), "pending:1");
+        assert_eq!(
+            (p.status, p.attempts, p.last_attempt_id),
+            (DeliveryStatus::Pending, 0, None)
+        );
+        let f = delivery_state("ep".into(), "failed:2:3-0");
+        assert_eq!(
+            (f.status, f.attempts, f.dead_id),
+            (DeliveryStatus::Failed, 2, None)
+        );
+    }
 
     #[test]
     fn stream_ids_order_numerically_not_as_text() {
