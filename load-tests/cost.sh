@@ -50,14 +50,19 @@ while :; do
 done
 redis1=$(cpu_s "$REDIS_PID"); hookd1=$(cpu_s "$HOOKD_PID")
 delivered=$(recv | json "['verified']")
+# Memory per retained event: Redis's dataset (used memory less its own overhead) over the
+# events it holds (events, their dedup keys, indexes, delivery states, attempt logs, journal).
+dataset=$(redis-cli -p "$REDIS_PORT" MEMORY STATS | awk 'prev=="dataset.bytes" {print $1} {prev=$1}')
+retained=$(redis-cli -p "$REDIS_PORT" XLEN hookd:events)
 
 echo "== $delivered events delivered to 1 endpoint ($RATE_EVENTS events/s offered for ${SECS}s, $EVENTS per body)"
-python3 - "$delivered" "$redis0" "$redis1" "$hookd0" "$hookd1" <<'PY' 3< <(redis-cli -p "$REDIS_PORT" INFO commandstats)
+python3 - "$delivered" "$redis0" "$redis1" "$hookd0" "$hookd1" "$dataset" "$retained" <<'PY' 3< <(redis-cli -p "$REDIS_PORT" INFO commandstats)
 import sys
-n, r0, r1, h0, h1 = int(sys.argv[1]), *map(float, sys.argv[2:])
+n, r0, r1, h0, h1, dataset, retained = int(sys.argv[1]), *map(float, sys.argv[2:])
 n = max(n, 1)
 print(f"Redis CPU  {1e6 * (r1 - r0) / n:7.1f} µs per delivered event")
 print(f"hookd CPU  {1e6 * (h1 - h0) / n:7.1f} µs per delivered event")
+print(f"Redis memory {dataset / max(retained, 1):7.0f} bytes per retained event ({int(retained)} events held)")
 rows = []
 with open(3) as f:
     for line in f:
