@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use super::api::{cursor, page_size};
+use super::api::page_size;
 use super::auth::Caller;
 use super::endpoints::{PeriodParams, owned, period};
 use super::error::ApiError;
@@ -119,7 +119,7 @@ pub async fn list_dead(
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
     let mut q = dead_query(&state, &caller, p.endpoint_id, p.event_type, p.from, p.to).await?;
-    q.cursor = cursor(p.cursor)?;
+    q.cursor = p.cursor;
     q.limit = page_size(p.limit, state.settings.api.max_page_size)?;
     Ok(HttpResponse::Ok().json(state.store.list_dead(&q).await?))
 }
@@ -219,7 +219,6 @@ pub async fn retry_one(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (event_id, endpoint_id) = path.into_inner();
-    super::api::event_id(&event_id)?;
     owned(&state, &caller, &endpoint_id).await?;
     let event = state
         .store

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::AppState;
-use super::api::{cursor, page_size};
+use super::api::page_size;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::json::ApiJson;
@@ -342,7 +342,7 @@ pub async fn attempts(
     let limit = page_size(p.limit, state.settings.api.max_page_size)?;
     let page = state
         .store
-        .list_attempts(&id, cursor(p.cursor)?.as_deref(), limit)
+        .list_attempts(&id, p.cursor.as_deref(), limit)
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }

@@ -25,7 +25,18 @@ pub enum ApiError {
     #[error("{0}")]
     Invalid(#[from] crate::delivery::endpoint::Invalid),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::InvalidInput { parameter, problem } => {
+                ApiError::BadParameter(parameter, problem)
+            }
+            other => ApiError::Store(other),
+        }
+    }
 }
 
 impl ApiError {

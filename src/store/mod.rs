@@ -11,7 +11,6 @@ mod types;
 
 pub use crate::model::delivery::*;
 pub use redis::RedisStore;
-pub use redis::is_stream_id;
 pub use redis::keys::{DELIVERY_GROUP, Keys, NORMALIZER_GROUP};
 pub use types::*;
 
@@ -22,9 +21,16 @@ use std::time::Duration;
 
 use crate::model::{AccountOwners, ApiKey, Endpoint, LiveEndpoint, Tenant};
 
-/// Why a storage call failed. Every variant means "not done": callers answer 503 or retry.
+/// Why a storage call failed. Every variant means "not done": callers answer 503 or retry,
+/// except [`StoreError::InvalidInput`], which is the caller's to fix (a 400).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// An id or cursor that this backend never made: refused before any storage call.
+    #[error("{parameter}: {problem}")]
+    InvalidInput {
+        parameter: &'static str,
+        problem: String,
+    },
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     #[error("storage did not answer within {0:?}")]

@@ -287,6 +287,28 @@ fn id_order(id: &str) -> (u64, u64) {
     (a.parse().unwrap_or(0), b.parse().unwrap_or(0))
 }
 
+pub async fn ids_and_cursors_it_never_made_are_refused_as_invalid_input(b: Arc<dyn Backend>) {
+    for bad in ["evt", "99999999999999999999-0", "1-x", ""] {
+        match b.get_event(bad).await {
+            Err(StoreError::InvalidInput { parameter, .. }) => assert_eq!(parameter, "id"),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+        let query = EventQuery {
+            cursor: Some(bad.to_string()),
+            limit: 10,
+            ..EventQuery::default()
+        };
+        match b.list_events(&query).await {
+            Err(StoreError::InvalidInput { parameter, .. }) => assert_eq!(parameter, "cursor"),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+        assert!(matches!(
+            b.list_quarantine(Some(bad), 10).await,
+            Err(StoreError::InvalidInput { .. })
+        ));
+    }
+}
+
 pub async fn retention_trims_what_is_older_than_its_age(b: Arc<dyn Backend>) {
     let ids = store_events(&*b, vec![entry(&["wamid.t1"])], &[]).await;
     let id = ids[0][0].clone().expect("stored");
@@ -358,6 +380,7 @@ macro_rules! contract_suite {
             guarantee!(a_retry_keeps_its_subject_and_counts_its_attempt);
             guarantee!(a_dead_delivery_is_listed_and_replays_under_the_same_subject);
             guarantee!(pages_are_stable_under_concurrent_writes);
+            guarantee!(ids_and_cursors_it_never_made_are_refused_as_invalid_input);
             guarantee!(
                 retention_trims_what_is_older_than_its_age,
                 |s: &mut Settings| { s.retention.stream_max_age = Duration::from_secs(1) }

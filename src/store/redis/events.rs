@@ -283,7 +283,10 @@ impl EventLog for RedisStore {
 
     async fn get_event(&self, id: &str) -> Result<Option<StoredEvent>, StoreError> {
         if !is_stream_id(id) {
-            return Ok(None);
+            return Err(StoreError::InvalidInput {
+                parameter: "id",
+                problem: format!("{id:?} is not an event id such as 1700000000000-0"),
+            });
         }
         Ok(self
             .fetch_events(&[id.to_string()])

@@ -15,8 +15,6 @@ mod reply;
 mod streams;
 mod upkeep;
 
-pub use reply::is_stream_id;
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

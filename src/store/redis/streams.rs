@@ -31,6 +31,7 @@ impl RedisStore {
         start: String,
         count: usize,
     ) -> Result<Vec<(String, Option<Fields>)>, StoreError> {
+        checked_cursor(cursor)?;
         let end = match cursor {
             Some(c) => format!("({c}"),
             None => "+".to_string(),
@@ -88,6 +89,7 @@ impl RedisStore {
         F: FnMut(StreamEntries) -> Fut,
         Fut: Future<Output = Result<Vec<T>, StoreError>>,
     {
+        checked_cursor(w.cursor)?;
         const MAX_ROUNDS: usize = 4;
         let start = w
             .from_ms
@@ -290,5 +292,16 @@ impl From<Lost> for StoreError {
             Lost::Group => StoreError::Unavailable("the consumer group is missing".into()),
             Lost::Other(e) => e.into(),
         }
+    }
+}
+
+/// A cursor this backend handed out (a stream id), or a refusal naming the parameter.
+pub(super) fn checked_cursor(cursor: Option<&str>) -> Result<(), StoreError> {
+    match cursor {
+        Some(c) if !is_stream_id(c) => Err(StoreError::InvalidInput {
+            parameter: "cursor",
+            problem: "must be a value returned as next_cursor".into(),
+        }),
+        _ => Ok(()),
     }
 }
