@@ -7,7 +7,10 @@
 //!     http://127.0.0.1:18092/hook whsec_... [ENDPOINTS]
 //!
 //! ENDPOINTS (default 1) sends each event that many times, as hookd does to that many
-//! endpoints subscribed to everything.
+//! endpoints subscribed to everything. Like hookd (`delivery.endpoint_max_in_flight`, 32 by
+//! default), it keeps at most 32 requests per endpoint in flight: without a cap, thousands
+//! of concurrent POSTs overflow the client's connection pool and most of them would pay for
+//! a new connection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +31,11 @@ struct Relay {
     endpoint: Endpoint,
     client: Outbound,
     copies: usize,
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// hookd's default `delivery.endpoint_max_in_flight`.
+const IN_FLIGHT_PER_ENDPOINT: usize = 32;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -55,6 +62,7 @@ async fn main() -> std::io::Result<()> {
         endpoint,
         client: Outbound::new(policy),
         copies,
+        in_flight: tokio::sync::Semaphore::new(IN_FLIGHT_PER_ENDPOINT * copies),
     });
     eprintln!("null forwarder on {listen}");
     HttpServer::new(move || {
@@ -106,6 +114,9 @@ async fn forward(relay: web::Data<Relay>, req: HttpRequest, body: Bytes) -> Http
         );
         let relay = relay.clone();
         async move {
+            let Ok(_permit) = relay.in_flight.acquire().await else {
+                return false;
+            };
             match request {
                 Ok(r) => relay.client.post(r).await.status == Some(200),
                 Err(_) => false,

@@ -31,16 +31,7 @@ async fn a_failing_normalizer_is_restarted_counted_and_goes_on_splitting() {
 
     // The journal becomes something the normalizer cannot read (a reply it does not
     // understand, as a bug would give): it fails, and supervision restarts it.
-    let inbound = format!("{}inbound", settings.redis.prefix);
-    let mut conn = redis.connection();
-    redis::pipe()
-        .cmd("DEL")
-        .arg(&inbound)
-        .cmd("SET")
-        .arg(&inbound)
-        .arg("not a stream")
-        .query::<()>(&mut conn)
-        .expect("break the journal");
+    redis.break_journal(&settings.redis.prefix);
     let deadline = Instant::now() + Duration::from_secs(10);
     while restarts(&prometheus.render()) == before {
         assert!(
@@ -51,10 +42,7 @@ async fn a_failing_normalizer_is_restarted_counted_and_goes_on_splitting() {
     }
 
     // Mended, the restarted normalizer splits what comes next.
-    redis::cmd("DEL")
-        .arg(&inbound)
-        .query::<()>(&mut conn)
-        .expect("mend");
+    redis.mend_journal(&settings.redis.prefix);
     let entry = JournalEntry {
         source: "test".into(),
         received_at_ms: 1,

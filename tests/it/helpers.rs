@@ -105,6 +105,27 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Makes the journal under `prefix` unreadable (a key of the wrong type), as storage
+    /// that answers but holds what hookd cannot use.
+    pub fn break_journal(&self, prefix: &str) {
+        redis::pipe()
+            .cmd("DEL")
+            .arg(format!("{prefix}inbound"))
+            .cmd("SET")
+            .arg(format!("{prefix}inbound"))
+            .arg("not a stream")
+            .query::<()>(&mut self.connection())
+            .expect("break the journal");
+    }
+
+    /// Removes what [`RedisServer::break_journal`] left; hookd recreates the journal.
+    pub fn mend_journal(&self, prefix: &str) {
+        redis::cmd("DEL")
+            .arg(format!("{prefix}inbound"))
+            .query::<()>(&mut self.connection())
+            .expect("mend the journal");
+    }
+
     pub fn connection(&self) -> redis::Connection {
         redis::Client::open(self.url())
             .and_then(|c| c.get_connection())
@@ -498,6 +519,25 @@ impl HookdProcess {
 
     pub fn from_child(child: Child) -> HookdProcess {
         HookdProcess(child)
+    }
+
+    /// The binary with `env` added to its settings, ready; returns it and its base URL.
+    pub async fn start_with(
+        redis_url: &str,
+        prefix: &str,
+        instance: &str,
+        env: &[(&str, &str)],
+    ) -> (HookdProcess, String) {
+        let port = free_port();
+        let child = Self::command(redis_url, prefix, port, instance)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hookd binary starts");
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&base).await;
+        (HookdProcess(child), base)
     }
 
     pub fn kill(&mut self) {

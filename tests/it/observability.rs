@@ -338,17 +338,17 @@ async fn prometheus_scraping_a_loaded_hookd_answers_every_panel_and_rule() {
     // A process of its own: gauges and alerting counters are process-wide, and other tests'
     // apps in this process would write theirs into the same series.
     let redis = RedisServer::start();
-    let (port, prefix) = (free_port(), "obs:");
-    let child = HookdProcess::command(&redis.url(), prefix, port, "obs")
-        .env("HOOKD_DELIVERY__RETRY_JITTER", "0")
-        .env("HOOKD_RETENTION__HOUSEKEEPING_INTERVAL", "200ms")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("hookd starts");
-    let _hookd = HookdProcess::from_child(child);
-    let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&base).await;
+    let prefix = "obs:";
+    let (_hookd, base) = HookdProcess::start_with(
+        &redis.url(),
+        prefix,
+        "obs",
+        &[
+            ("HOOKD_DELIVERY__RETRY_JITTER", "0"),
+            ("HOOKD_RETENTION__HOUSEKEEPING_INTERVAL", "200ms"),
+        ],
+    )
+    .await;
     let app = TestApp::attach(base, prefix, &redis.url());
     let target = app.base.trim_start_matches("http://").to_string();
     let client = reqwest::Client::new();

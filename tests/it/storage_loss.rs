@@ -5,10 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use std::process::Stdio;
-
 use crate::helpers::{
-    HookdProcess, RedisServer, SECRET, TestApp, free_port, test_settings, wait_ready, whatsapp_body,
+    HookdProcess, RedisServer, SECRET, TestApp, test_settings, wait_ready, whatsapp_body,
 };
 use crate::receiver::Receiver;
 
@@ -88,16 +86,14 @@ async fn readiness_fails_while_a_stage_cannot_use_its_storage_and_recovers_after
     // A process of its own: the broken journal restarts the normalizer, and that restart must
     // not show in the metrics of the other tests' apps.
     let redis = RedisServer::start();
-    let (port, prefix) = (free_port(), "ready:");
-    let child = HookdProcess::command(&redis.url(), prefix, port, "ready")
-        .env("HOOKD_SERVER__STAGE_FAILURE_AFTER", "500ms")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("hookd starts");
-    let _hookd = HookdProcess::from_child(child);
-    let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&base).await;
+    let prefix = "ready:";
+    let (_hookd, base) = HookdProcess::start_with(
+        &redis.url(),
+        prefix,
+        "ready",
+        &[("HOOKD_SERVER__STAGE_FAILURE_AFTER", "500ms")],
+    )
+    .await;
     let client = reqwest::Client::new();
     let ready = || {
         let (client, url) = (client.clone(), format!("{base}/health/ready"));
@@ -110,16 +106,7 @@ async fn readiness_fails_while_a_stage_cannot_use_its_storage_and_recovers_after
 
     // Redis answers PING, but the journal key is of the wrong type: every read of the
     // normalizer fails.
-    let inbound = format!("{prefix}inbound");
-    let mut conn = redis.connection();
-    redis::pipe()
-        .cmd("DEL")
-        .arg(&inbound)
-        .cmd("SET")
-        .arg(&inbound)
-        .arg("not a stream")
-        .query::<()>(&mut conn)
-        .expect("break the journal");
+    redis.break_journal(prefix);
     let deadline = std::time::Instant::now() + WAIT;
     let body = loop {
         let (status, body) = ready().await;
@@ -142,9 +129,6 @@ async fn readiness_fails_while_a_stage_cannot_use_its_storage_and_recovers_after
     assert!(stages.contains(&"normalizer"), "{body}");
 
     // Fixed: the group is recreated and readiness comes back.
-    redis::cmd("DEL")
-        .arg(&inbound)
-        .query::<()>(&mut conn)
-        .expect("fix");
+    redis.mend_journal(prefix);
     wait_ready(&base).await;
 }
