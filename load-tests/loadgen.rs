@@ -95,6 +95,10 @@ async fn run(
             while Instant::now() < deadline {
                 if let Some(t) = ticker.as_mut() {
                     t.tick().await;
+                    // The tick may come after the deadline: then nothing more is sent.
+                    if Instant::now() >= deadline {
+                        break;
+                    }
                 }
                 let body = body(next.fetch_add(1, Ordering::Relaxed), events);
                 let sig = sign(secret.as_bytes(), &body);
