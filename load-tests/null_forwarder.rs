@@ -22,6 +22,7 @@ use hookd::delivery::payload::{OutboundEvent, event_body, webhook_id};
 use hookd::delivery::request::signed_request;
 use hookd::delivery::ssrf::AddressPolicy;
 use hookd::model::Endpoint;
+use hookd::time::unix_ms;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -37,13 +38,6 @@ struct Relay {
 /// hookd's default `delivery.endpoint_max_in_flight`.
 const IN_FLIGHT_PER_ENDPOINT: usize = 32;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -53,7 +47,7 @@ async fn main() -> std::io::Result<()> {
     let target = args.next().expect(usage);
     let secret = args.next().expect(usage);
     let copies: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1).max(1);
-    let mut endpoint = Endpoint::new("", now_ms());
+    let mut endpoint = Endpoint::new("", unix_ms());
     endpoint.url = target;
     endpoint.secret = secret;
     let policy = AddressPolicy::new(vec!["127.0.0.1/32".parse().expect("cidr")]);
@@ -85,7 +79,7 @@ async fn forward(relay: web::Data<Relay>, req: HttpRequest, body: Bytes) -> Http
     if hookd::meta::signature::verify(header, &body, &[&relay.app_secret]).is_err() {
         return HttpResponse::Unauthorized().finish();
     }
-    let received_at = now_ms();
+    let received_at = unix_ms();
     let mut scratch = body.to_vec();
     let Ok(split) = hookd::meta::split(&mut scratch) else {
         return HttpResponse::Ok().finish();
@@ -109,7 +103,7 @@ async fn forward(relay: web::Data<Relay>, req: HttpRequest, body: Bytes) -> Http
             &relay.endpoint,
             &webhook_id(false, &id),
             Bytes::from(json),
-            now_ms(),
+            unix_ms(),
             Duration::from_secs(10),
         );
         let relay = relay.clone();
