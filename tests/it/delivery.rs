@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::helpers::{
     ADMIN_KEY, RedisServer, SECRET, TestApp, fixture_bodies, test_settings, whatsapp_body,
 };
-use crate::receiver::{Receiver, Reply};
+use crate::receiver::{Receiver, Reply, catch_all};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -27,16 +27,6 @@ fn verify(secret: &str, r: &crate::receiver::Received) -> Result<(), String> {
         );
     }
     wh.verify(&r.body, &headers).map_err(|e| e.to_string())
-}
-
-/// A receiver, a tenant key and an endpoint of that tenant subscribed to everything.
-async fn catch_all(app: &TestApp) -> (Receiver, String, Value) {
-    let receiver = Receiver::start();
-    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
-    let ep = app
-        .endpoint(&key, json!({"url": receiver.url, "event_types": ["*"]}))
-        .await;
-    (receiver, key, ep)
 }
 
 async fn app() -> (RedisServer, TestApp) {
@@ -398,12 +388,8 @@ async fn retry_after_on_429_is_honoured() {
 #[actix_web::test]
 async fn gone_disables_the_endpoint_and_dead_letters_the_delivery() {
     let (_redis, app) = app().await;
-    let receiver = Receiver::start();
+    let (receiver, key, ep) = catch_all(&app).await;
     receiver.script(&[Reply::Status(410)]);
-    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
-    let ep = app
-        .endpoint(&key, json!({"url": receiver.url, "event_types": ["*"]}))
-        .await;
     let ep_id = ep["id"].as_str().expect("id");
     app.post_signed(&whatsapp_body(&["wamid.gone".into()]), SECRET)
         .await;
@@ -586,12 +572,8 @@ async fn endpoint_input_is_validated_with_the_field_named() {
 #[actix_web::test]
 async fn a_test_send_reaches_the_endpoint_and_returns_the_attempt() {
     let (_redis, app) = app().await;
-    let receiver = Receiver::start();
+    let (receiver, key, ep) = catch_all(&app).await;
     receiver.script(&[Reply::Status(204)]);
-    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
-    let ep = app
-        .endpoint(&key, json!({"url": receiver.url, "event_types": ["*"]}))
-        .await;
     let (status, attempt) = app
         .call(
             Method::POST,

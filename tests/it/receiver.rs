@@ -6,6 +6,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 
+use crate::helpers::TestApp;
+
 /// How the receiver answers one request.
 #[derive(Debug, Clone, Copy)]
 pub enum Reply {
@@ -168,4 +170,18 @@ impl Receiver {
             actix_web::rt::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A receiver, a key of a tenant owning `WABA1` (the account of `whatsapp_body`), and an
+/// endpoint of that tenant subscribed to everything.
+pub async fn catch_all(app: &TestApp) -> (Receiver, String, serde_json::Value) {
+    let receiver = Receiver::start();
+    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
+    let ep = app
+        .endpoint(
+            &key,
+            serde_json::json!({"url": receiver.url, "event_types": ["*"]}),
+        )
+        .await;
+    (receiver, key, ep)
 }

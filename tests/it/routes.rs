@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{ADMIN_KEY, RedisServer, SECRET, TestApp, test_settings, whatsapp_body};
-use crate::receiver::{Receiver, Reply};
+use crate::receiver::{Receiver, Reply, catch_all};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -44,11 +44,7 @@ async fn a_revoked_tenant_key_is_refused_from_then_on() {
 #[actix_web::test]
 async fn a_deleted_endpoint_is_gone_and_receives_nothing_more() {
     let (_redis, app) = app().await;
-    let receiver = Receiver::start();
-    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
-    let ep = app
-        .endpoint(&key, json!({"url": receiver.url, "event_types": ["*"]}))
-        .await;
+    let (receiver, key, ep) = catch_all(&app).await;
     let id = ep["id"].as_str().expect("id");
     let path = format!("/api/v1/endpoints/{id}");
     let (status, secret) = app
@@ -73,11 +69,7 @@ async fn a_deleted_endpoint_is_gone_and_receives_nothing_more() {
 #[actix_web::test]
 async fn overall_statistics_count_attempts_and_a_purge_empties_the_attempt_log() {
     let (_redis, app) = app().await;
-    let receiver = Receiver::start();
-    let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
-    let ep = app
-        .endpoint(&key, json!({"url": receiver.url, "event_types": ["*"]}))
-        .await;
+    let (receiver, key, ep) = catch_all(&app).await;
     let id = ep["id"].as_str().expect("id");
     let body = whatsapp_body(&wamids("stats", 3));
     assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
