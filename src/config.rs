@@ -36,6 +36,7 @@ fn invalid(setting: impl Into<String>, problem: impl Into<String>) -> ConfigErro
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
+    pub storage: StorageSettings,
     pub redis: RedisSettings,
     pub ingress: IngressSettings,
     pub normalizer: NormalizerSettings,
@@ -63,6 +64,43 @@ pub struct ServerSettings {
     /// `/health/ready` answer 503.
     #[serde(with = "humantime_serde")]
     pub stage_failure_after: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub backend: StorageBackend,
+    /// The embedded backend's data directory.
+    pub path: std::path::PathBuf,
+    pub sync: StorageSync,
+    #[serde(with = "humantime_serde")]
+    pub sync_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    Embedded,
+    Redis,
+}
+
+impl StorageBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageBackend::Embedded => "embedded",
+            StorageBackend::Redis => "redis",
+        }
+    }
+}
+
+/// When the embedded backend fsyncs a commit that holds requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageSync {
+    /// Before answering them.
+    Always,
+    /// Within `sync_interval` after answering them.
+    Interval,
 }
 
 #[derive(Clone, Deserialize)]
@@ -241,7 +279,7 @@ impl std::fmt::Debug for ApiSettings {
 }
 
 /// `redis://user:secret@host` → `redis://user:***@host`.
-fn redact_url_password(url: &str) -> String {
+pub fn redact_url_password(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
@@ -302,6 +340,12 @@ impl Settings {
         }
         positive("redis.connect_timeout", r.connect_timeout)?;
         positive("redis.command_timeout", r.command_timeout)?;
+        positive("storage.sync_interval", self.storage.sync_interval)?;
+        if self.storage.backend == StorageBackend::Embedded
+            && self.storage.path.as_os_str().is_empty()
+        {
+            return Err(invalid("storage.path", "must not be empty"));
+        }
 
         in_range(
             "server.max_body_bytes",

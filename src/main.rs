@@ -45,7 +45,10 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::CheckConfig => {
-            println!("configuration is valid\n{settings:#?}");
+            println!(
+                "configuration is valid\nstorage: {}\n{settings:#?}",
+                hookd::startup::storage_description(&settings)
+            );
             ExitCode::SUCCESS
         }
         Command::Serve => {

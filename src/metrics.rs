@@ -34,18 +34,22 @@ pub const QUARANTINED: &str = "hookd_quarantined_total";
 pub const ACTOR_RESTARTS: &str = "hookd_actor_restarts_total";
 /// Messages refused because an actor's queue was full, by `actor`.
 pub const MAILBOX_FULL: &str = "hookd_mailbox_full_total";
-/// Failed Redis calls, by `op`.
-pub const REDIS_ERRORS: &str = "hookd_redis_errors_total";
-/// Time of Redis calls, by `op`.
-pub const REDIS_DURATION: &str = "hookd_redis_command_duration_seconds";
+/// Failed storage calls (Redis or the embedded data file), by `op`.
+pub const STORAGE_ERRORS: &str = "hookd_storage_errors_total";
+/// Time of storage calls, by `op`.
+pub const STORAGE_DURATION: &str = "hookd_storage_operation_duration_seconds";
 /// Entries in a stream, by `stream` (inbound, events, quarantine).
 pub const STREAM_LENGTH: &str = "hookd_stream_length";
 /// Journal entries not yet read by the normalizer group (backlog).
 pub const STREAM_LAG: &str = "hookd_stream_lag";
 /// Journal entries read but not yet acknowledged.
 pub const STREAM_PENDING: &str = "hookd_stream_pending";
-/// 1 while Redis answered the last housekeeping probe, 0 otherwise.
-pub const REDIS_UP: &str = "hookd_redis_up";
+/// 1 while storage answered the last housekeeping probe, 0 otherwise.
+pub const STORAGE_UP: &str = "hookd_storage_up";
+/// Time of the embedded backend's group commits, by `durable` (fsynced or not).
+pub const STORAGE_COMMIT_DURATION: &str = "hookd_storage_commit_duration_seconds";
+/// Size of the embedded backend's data file.
+pub const STORAGE_DISK_BYTES: &str = "hookd_storage_disk_bytes";
 
 /// Delivery attempts by `outcome` (delivered, retry, dead, gone), `status_class` (2xx, 3xx,
 /// 4xx, 5xx, error) and, unless `delivery.endpoint_metrics_label` is off, `endpoint`.
@@ -146,7 +150,7 @@ const ACTORS: &[&str] = &[
 const MAILBOXES: &[&str] = &["ingress_writer", "normalizer", "dispatcher"];
 const DEAD_REASONS: &[&str] = &["exhausted", "gone", "disabled", "blocked", "missing"];
 /// The Redis calls on the hot paths, whose errors alerts and dashboards watch.
-const HOT_REDIS_OPS: &[&str] = &[
+const HOT_STORAGE_OPS: &[&str] = &[
     "append_journal",
     "commit_normalized",
     "commit_attempts",
@@ -155,7 +159,7 @@ const HOT_REDIS_OPS: &[&str] = &[
 ];
 
 /// Creates, at zero, the counters that stay silent while all is well (restarts, rejections,
-/// dead letters, Redis errors). A counter that appears only with its first increment has no
+/// dead letters, storage errors). A counter that appears only with its first increment has no
 /// series for `rate()` before that, so a dashboard shows "No data" instead of 0 and an alert
 /// on `increase()` misses the first failure.
 pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
@@ -174,8 +178,8 @@ pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
     for reason in DEAD_REASONS {
         metrics::counter!(DEAD_LETTERS, "reason" => *reason).increment(0);
     }
-    for op in HOT_REDIS_OPS {
-        metrics::counter!(REDIS_ERRORS, "op" => *op).increment(0);
+    for op in HOT_STORAGE_OPS {
+        metrics::counter!(STORAGE_ERRORS, "op" => *op).increment(0);
     }
     metrics::counter!(QUARANTINED).increment(0);
     metrics::counter!(STORAGE_DATA_LOST).increment(0);
@@ -232,11 +236,11 @@ fn describe() {
         MAILBOX_FULL,
         "Messages refused because an actor queue was full."
     );
-    describe_counter!(REDIS_ERRORS, "Failed Redis calls by operation.");
+    describe_counter!(STORAGE_ERRORS, "Failed storage calls by operation.");
     describe_histogram!(
-        REDIS_DURATION,
+        STORAGE_DURATION,
         Unit::Seconds,
-        "Redis call latency by operation."
+        "Storage call latency by operation."
     );
     describe_gauge!(STREAM_LENGTH, Unit::Count, "Entries in a stream.");
     describe_gauge!(
@@ -249,7 +253,17 @@ fn describe() {
         Unit::Count,
         "Journal entries read but not acknowledged."
     );
-    describe_gauge!(REDIS_UP, "1 while Redis answered the last probe.");
+    describe_gauge!(STORAGE_UP, "1 while storage answered the last probe.");
+    describe_histogram!(
+        STORAGE_COMMIT_DURATION,
+        Unit::Seconds,
+        "Group commit time of the embedded backend, fsynced or not."
+    );
+    describe_gauge!(
+        STORAGE_DISK_BYTES,
+        Unit::Bytes,
+        "Size of the embedded backend's data file."
+    );
     describe_counter!(
         DELIVERY_ATTEMPTS,
         "Delivery attempts by outcome, status class and endpoint."

@@ -7,9 +7,9 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 
 use crate::actors::Engine;
-use crate::config::Settings;
+use crate::config::{Settings, StorageBackend};
 use crate::http::{AppState, JournalWriter, routes};
-use crate::store::{Backend, RedisStore, StoreError};
+use crate::store::{Backend, EmbeddedStore, OpenError, RedisStore, StoreError};
 
 /// Why hookd could not start. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +20,9 @@ pub enum StartError {
          then `redis-server`), or point redis.url / HOOKD_REDIS__URL at yours."
     )]
     RedisUnreachable { url: String, cause: StoreError },
-    #[error("cannot prepare Redis: {0}")]
+    #[error("storage.backend = \"embedded\": {0}")]
+    DataDirectory(OpenError),
+    #[error("cannot prepare storage: {0}")]
     Prepare(StoreError),
     #[error("cannot listen on {addr}: {cause}")]
     Bind { addr: String, cause: std::io::Error },
@@ -29,32 +31,23 @@ pub enum StartError {
 /// A bound, running hookd. Tests build it on port 0 and read the port back.
 pub struct Application {
     port: u16,
+    store: Arc<dyn Backend>,
     server: Server,
     engine: Engine,
 }
 
 impl Application {
-    /// Checks Redis, starts the actors and binds the listener. Must run inside an actix system.
+    /// Opens storage, starts the actors and binds the listener. Must run inside an actix
+    /// system.
     pub async fn build(mut settings: Settings) -> Result<Application, StartError> {
-        let store = RedisStore::new(&settings).map_err(|cause| StartError::RedisUnreachable {
-            url: settings.redis.url.clone(),
-            cause,
-        })?;
-        let store: Arc<dyn Backend> = Arc::new(store);
-        store
-            .ping()
-            .await
-            .map_err(|cause| StartError::RedisUnreachable {
-                url: settings.redis.url.clone(),
-                cause,
-            })?;
+        let store = open_storage(&settings).await?;
         match store.production_warnings().await {
             Ok(warnings) => {
                 for w in warnings {
                     tracing::warn!("{w}");
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "could not inspect the Redis configuration"),
+            Err(e) => tracing::warn!(error = %e, "could not inspect the storage configuration"),
         }
         store.prepare().await.map_err(StartError::Prepare)?;
         if let Some(key) = settings.ensure_admin_key() {
@@ -83,6 +76,7 @@ impl Application {
             );
         }
         let settings = Arc::new(settings);
+        let state_store = store.clone();
         let state = web::Data::new(AppState::new(
             settings.clone(),
             store,
@@ -111,12 +105,24 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        tracing::info!(%addr, port, sources = settings.sources.len(), "hookd is listening");
+        tracing::info!(
+            %addr,
+            port,
+            sources = settings.sources.len(),
+            storage = %storage_description(&settings),
+            "hookd is listening"
+        );
         Ok(Application {
             port,
+            store: state_store,
             server: server.run(),
             engine,
         })
+    }
+
+    /// The storage this hookd uses (tests read its gauges).
+    pub fn store(&self) -> Arc<dyn Backend> {
+        self.store.clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -170,5 +176,44 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+/// The configured backend, opened and answering.
+async fn open_storage(settings: &Settings) -> Result<Arc<dyn Backend>, StartError> {
+    match settings.storage.backend {
+        StorageBackend::Embedded => Ok(Arc::new(
+            EmbeddedStore::open(settings).map_err(StartError::DataDirectory)?,
+        )),
+        StorageBackend::Redis => {
+            let unreachable = |cause| StartError::RedisUnreachable {
+                url: settings.redis.url.clone(),
+                cause,
+            };
+            let store: Arc<dyn Backend> = Arc::new(RedisStore::new(settings).map_err(unreachable)?);
+            store.ping().await.map_err(unreachable)?;
+            Ok(store)
+        }
+    }
+}
+
+/// Which storage is in use, and how durable, for the start-up log and `check-config`.
+pub fn storage_description(settings: &Settings) -> String {
+    let s = &settings.storage;
+    match s.backend {
+        StorageBackend::Embedded => {
+            let dir = std::path::absolute(&s.path).unwrap_or_else(|_| s.path.clone());
+            let sync = match s.sync {
+                crate::config::StorageSync::Always => "fsync before each answer".to_string(),
+                crate::config::StorageSync::Interval => {
+                    format!("fsync within {:?} of each answer", s.sync_interval)
+                }
+            };
+            format!("embedded in {} ({sync})", dir.display())
+        }
+        StorageBackend::Redis => format!(
+            "redis at {}",
+            crate::config::redact_url_password(&settings.redis.url)
+        ),
     }
 }

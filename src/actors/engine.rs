@@ -30,7 +30,8 @@ pub struct Engine {
     store: Arc<dyn Backend>,
     ingress_settings: IngressSettings,
     normalizer: Addr<Normalizer>,
-    reclaimer: Addr<Reclaimer>,
+    /// Only for a backend whose work several instances share.
+    reclaimer: Option<Addr<Reclaimer>>,
     housekeeper: Addr<Housekeeper>,
     normalizer_arbiter: ArbiterHandle,
     routes: Routes,
@@ -106,7 +107,7 @@ impl Engine {
             dispatcher: dispatcher.clone(),
         });
 
-        let reclaimer = {
+        let reclaimer = store.shared_work().is_some().then(|| {
             let (store, n) = (store.clone(), normalizer.clone());
             let s = settings.normalizer.clone();
             let health = health.stage("reclaimer");
@@ -121,7 +122,7 @@ impl Engine {
                     health,
                 )
             })
-        };
+        });
 
         let housekeeper = {
             let (store, interval) = (store.clone(), settings.retention.housekeeping_interval);
@@ -191,7 +192,7 @@ impl Engine {
             .all(Addr::connected);
         writers_ok
             && self.normalizer.connected()
-            && self.reclaimer.connected()
+            && self.reclaimer.as_ref().is_none_or(Addr::connected)
             && self.housekeeper.connected()
             && self.router.connected()
             && self.dispatcher.connected()

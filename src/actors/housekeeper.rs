@@ -101,12 +101,12 @@ impl Handler<Tick> for Housekeeper {
                     act.health.note(&result);
                     match result {
                         Ok((g, d)) => {
-                            metrics::gauge!(m::REDIS_UP).set(1.0);
+                            metrics::gauge!(m::STORAGE_UP).set(1.0);
                             publish(&g);
                             publish_delivery(&d);
                         }
                         Err(e) => {
-                            metrics::gauge!(m::REDIS_UP).set(0.0);
+                            metrics::gauge!(m::STORAGE_UP).set(0.0);
                             tracing::warn!(error = %e, "housekeeping failed");
                         }
                     }

@@ -63,14 +63,21 @@ async fn claim(
     min_idle: Duration,
     deliveries: Arc<DeliveryClaims>,
 ) -> Result<(usize, usize), StoreError> {
-    let journal = store
+    // The engine starts a reclaimer only for a backend with shared work.
+    let Some(work) = store.shared_work() else {
+        return Ok((0, 0));
+    };
+    let journal = work
         .claim_stale_journal(&consumer, min_idle, CLAIM_BATCH)
         .await?;
     let d = &deliveries;
-    let delivery = d
-        .store
-        .claim_stale_deliveries(&consumer, d.min_idle, CLAIM_BATCH)
-        .await?;
+    let delivery = match d.store.shared_work() {
+        Some(w) => {
+            w.claim_stale_deliveries(&consumer, d.min_idle, CLAIM_BATCH)
+                .await?
+        }
+        None => 0,
+    };
     Ok((journal, delivery))
 }
 

@@ -12,19 +12,19 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "live"}))
 }
 
-/// Redis answers, every actor is running and no stage has been failing its storage calls for
+/// Storage answers, every actor is running and no stage has been failing its storage calls for
 /// longer than `server.stage_failure_after`: safe to send traffic here.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let redis = state.store.ping().await;
+    let storage = state.store.ping().await;
     let actors = state.engine.is_running();
     let failing = state
         .engine
         .stage_health()
         .failing_longer_than(state.settings.server.stage_failure_after, Instant::now());
-    let ready = redis.is_ok() && actors && failing.is_empty();
+    let ready = storage.is_ok() && actors && failing.is_empty();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "redis": match &redis { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
+        "storage": match &storage { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
         "actors": if actors { "running" } else { "stopped" },
         "failing_stages": failing,
     });

@@ -43,7 +43,7 @@ pub struct Endpoint {
 
 /// What an endpoint's mutable state says about it (kept apart from its configuration, which
 /// only its owner changes).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointHealth {
     /// Set when hookd disabled the endpoint: `gone` (410) or `failing`.
     #[serde(skip_serializing_if = "Option::is_none")]

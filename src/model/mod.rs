@@ -4,6 +4,7 @@
 
 pub mod delivery;
 pub mod endpoint;
+pub mod rules;
 pub mod tenant;
 
 pub use delivery::*;

@@ -1,15 +1,18 @@
-//! Storage: the only part of hookd that speaks Redis.
+//! Storage: the only part of hookd that knows how things are kept.
 //!
 //! The engine and the API see storage as a [`Backend`]: a handful of capabilities, each a
 //! small trait named for what it keeps, not for how a backend keeps it ([`Journal`],
-//! [`EventLog`], [`Catalogue`], [`DeliveryQueue`], [`DeliveryLog`], [`Upkeep`]).
-//! [`RedisStore`] implements them on Redis Streams; another backend implements the same
-//! traits.
+//! [`EventLog`], [`Catalogue`], [`DeliveryQueue`], [`DeliveryLog`], [`Upkeep`]), and one that
+//! only a backend shared by several instances has ([`SharedWork`]). [`EmbeddedStore`] keeps
+//! them in a data file on one machine; [`RedisStore`] on Redis Streams.
 
+mod embedded;
+pub mod ids;
 mod redis;
 mod types;
 
 pub use crate::model::delivery::*;
+pub use embedded::{EmbeddedStore, OpenError};
 pub use redis::RedisStore;
 pub use redis::keys::{DELIVERY_GROUP, Keys, NORMALIZER_GROUP};
 pub use types::*;
@@ -55,15 +58,6 @@ pub trait Journal: Send + Sync {
         count: usize,
         block: Duration,
     ) -> Result<Vec<JournalRecord>, StoreError>;
-
-    /// Takes over journal entries other consumers have held longer than `min_idle`; returns
-    /// how many were taken (they are then read with [`ReadFrom::Pending`]).
-    async fn claim_stale_journal(
-        &self,
-        consumer: &str,
-        min_idle: Duration,
-        count: usize,
-    ) -> Result<usize, StoreError>;
 
     /// A journaled request (raw mode forwards its body).
     async fn journal_entry(&self, journal_id: &str) -> Result<Option<JournalEntry>, StoreError>;
@@ -144,13 +138,6 @@ pub trait DeliveryQueue: Send + Sync {
         count: usize,
         block: Duration,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
-    /// Takes over deliveries other consumers held longer than `min_idle`; returns how many.
-    async fn claim_stale_deliveries(
-        &self,
-        consumer: &str,
-        min_idle: Duration,
-        count: usize,
-    ) -> Result<usize, StoreError>;
     /// Writes a round of outcomes and acknowledges the finished deliveries, atomically.
     async fn commit_attempts(&self, commit: &AttemptCommit) -> Result<(), StoreError>;
     /// Makes up to `max` retries due at `now_ms` deliverable again; returns (moved, dropped).
@@ -229,6 +216,28 @@ pub trait Upkeep: Send + Sync {
     async fn delivery_gauges(&self, now_ms: u64) -> Result<DeliveryGauges, StoreError>;
 }
 
+/// Work several instances share: taking over what a stopped one held. Only a backend that
+/// several instances use at once has it.
+#[async_trait]
+pub trait SharedWork: Send + Sync {
+    /// Takes over journal entries other consumers have held longer than `min_idle`; returns
+    /// how many were taken (they are then read with [`ReadFrom::Pending`]).
+    async fn claim_stale_journal(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<usize, StoreError>;
+
+    /// Takes over deliveries other consumers held longer than `min_idle`; returns how many.
+    async fn claim_stale_deliveries(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<usize, StoreError>;
+}
+
 /// Everything hookd keeps, as one handle.
 pub trait Backend:
     Journal + EventLog + Catalogue + DeliveryQueue + DeliveryLog + Upkeep + 'static
@@ -237,4 +246,9 @@ pub trait Backend:
     /// normalizer, the dispatcher), with resources of its own: its calls neither wait behind
     /// other callers' nor are driven from another thread.
     fn for_consumer(&self) -> Arc<dyn Backend>;
+
+    /// Work shared with other instances; `None` for a backend only one instance uses.
+    fn shared_work(&self) -> Option<&dyn SharedWork> {
+        None
+    }
 }

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::helpers::{RedisServer, SECRET, TestApp, fixtures_dir, test_settings, whatsapp_body};
+use crate::helpers::{SECRET, Storage, TestApp, fixtures_dir, whatsapp_body};
 
 #[actix_web::test]
 async fn the_api_refuses_requests_without_the_admin_key() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     for path in [
         "/api/v1/events",
         "/api/v1/stats",
@@ -83,8 +83,8 @@ fn assert_newest_first_once(seen: &[String], expected: usize) {
 
 #[actix_web::test]
 async fn events_page_newest_first_with_a_cursor_until_the_last_page() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     for i in 0..7 {
         let body = whatsapp_body(&[format!("wamid.p{i}")]);
         assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
@@ -97,8 +97,8 @@ async fn events_page_newest_first_with_a_cursor_until_the_last_page() {
 async fn filtered_pages_list_batched_events_once_in_order() {
     // Index streams hold one entry per batch listing its events: pages must cut through those
     // entries and resume inside them.
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     for i in 0..5 {
         let wamids: Vec<String> = (0..7).map(|j| format!("wamid.b{i}.{j}")).collect();
         let body = whatsapp_body(&wamids);
@@ -124,8 +124,8 @@ async fn filtered_pages_list_batched_events_once_in_order() {
 
 #[actix_web::test]
 async fn events_filter_by_platform_type_account_and_time() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     let samples = fixtures_dir().join("samples");
     for file in [
         "wa_message_text.json",
@@ -185,8 +185,8 @@ async fn events_filter_by_platform_type_account_and_time() {
 
 #[actix_web::test]
 async fn one_event_is_returned_by_id_with_its_data_unknown_ids_are_404_and_malformed_ones_400() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     let body =
         std::fs::read(fixtures_dir().join("samples/page_leadgen_official.json")).expect("fixture");
     assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
@@ -204,8 +204,8 @@ async fn one_event_is_returned_by_id_with_its_data_unknown_ids_are_404_and_malfo
 
 #[actix_web::test]
 async fn health_reports_ready_and_metrics_are_exported() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     let live = app
         .client
         .get(format!("{}/health/live", app.base))
@@ -229,7 +229,7 @@ async fn health_reports_ready_and_metrics_are_exported() {
         "hookd_ingress_request_duration_seconds_bucket",
         "hookd_journal_commit_batch_size_bucket",
         "hookd_events_total",
-        "hookd_redis_command_duration_seconds_bucket",
+        "hookd_storage_operation_duration_seconds_bucket",
     ] {
         assert!(metrics.contains(name), "{name} missing");
     }

@@ -4,14 +4,12 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{
-    ADMIN_KEY, RedisServer, TestApp, VERIFY_TOKEN, fixture_bodies, test_settings,
-};
+use crate::helpers::{ADMIN_KEY, Storage, TestApp, VERIFY_TOKEN, fixture_bodies};
 
-async fn app() -> (RedisServer, TestApp) {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
-    (redis, app)
+async fn app() -> (Storage, TestApp) {
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
+    (storage, app)
 }
 
 /// Failed storage calls of the read paths these requests take (the counter is process-wide;
@@ -19,7 +17,7 @@ async fn app() -> (RedisServer, TestApp) {
 async fn redis_errors(app: &TestApp) -> f64 {
     let text = app.metrics().await;
     text.lines()
-        .filter(|l| l.starts_with("hookd_redis_errors_total"))
+        .filter(|l| l.starts_with("hookd_storage_errors_total"))
         .filter(|l| {
             [
                 "fetch_events",
@@ -38,7 +36,7 @@ async fn redis_errors(app: &TestApp) -> f64 {
 
 #[actix_web::test]
 async fn malformed_or_out_of_range_ids_and_cursors_are_400_never_a_storage_error() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let (_, key) = app.tenant("acme").await;
     let before = redis_errors(&app).await;
     for (path, parameter) in [
@@ -87,7 +85,7 @@ async fn malformed_or_out_of_range_ids_and_cursors_are_400_never_a_storage_error
 
 #[actix_web::test]
 async fn a_json_field_of_the_wrong_type_is_422_naming_it() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let (_, key) = app.tenant("acme").await;
     for (body, field) in [
         (
@@ -138,7 +136,7 @@ async fn a_json_field_of_the_wrong_type_is_422_naming_it() {
 
 #[actix_web::test]
 async fn the_event_type_catalogue_needs_a_key() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let res = app
         .client
         .get(format!("{}/api/v1/event-types", app.base))
@@ -155,7 +153,7 @@ async fn the_event_type_catalogue_needs_a_key() {
 
 #[actix_web::test]
 async fn the_handshake_echo_is_never_sniffed_as_html() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let url = format!(
         "{}/webhooks/test?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=%3Cscript%3E",
         app.base

@@ -140,8 +140,12 @@ async fn with_redis_down_ingress_answers_503_never_200_and_recovers_when_it_retu
     // Well within normalizer.reclaim_idle (30 s): entries whose commit failed while Redis
     // was away are read again at once, not left for the reclaimer.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while app.journal_backlog() != (0, 0) {
-        assert!(Instant::now() < deadline, "journal not drained");
+    while app.journal_backlog().await != (0, 0) {
+        assert!(
+            Instant::now() < deadline,
+            "journal not drained: {:?}",
+            app.journal_backlog().await
+        );
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
     let stats = app.stats().await;

@@ -18,6 +18,21 @@ pub struct Subject {
     _keep: Box<dyn std::any::Any>,
 }
 
+/// A fresh embedded backend in a directory of its own.
+pub async fn embedded_subject(tune: fn(&mut Settings)) -> Subject {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = test_settings("redis://unused");
+    settings.storage.backend = hookd::config::StorageBackend::Embedded;
+    settings.storage.path = dir.path().to_path_buf();
+    tune(&mut settings);
+    let backend: Arc<dyn Backend> = Arc::new(EmbeddedStore::open(&settings).expect("store"));
+    backend.prepare().await.expect("prepare");
+    Subject {
+        backend,
+        _keep: Box::new(dir),
+    }
+}
+
 /// A fresh Redis backend on a redis-server of its own.
 pub async fn redis_subject(tune: fn(&mut Settings)) -> Subject {
     let redis = RedisServer::start();
@@ -169,6 +184,8 @@ pub async fn a_stale_entry_moves_to_the_live_consumer(b: Arc<dyn Backend>) {
         .expect("read");
     assert_eq!(held.len(), 1);
     let taken = b
+        .shared_work()
+        .expect("a backend shared by instances")
         .claim_stale_journal("live", Duration::ZERO, 10)
         .await
         .expect("claim");
@@ -356,7 +373,7 @@ pub async fn catalogue_changes_move_its_version_and_account_conflicts_change_not
 
 /// Runs every guarantee against the backend `make` builds (fresh for each test).
 macro_rules! contract_suite {
-    ($backend:ident, $make:expr) => {
+    ($backend:ident, $make:expr $(, shared: $($shared:ident),+)?) => {
         mod $backend {
             use super::*;
 
@@ -376,7 +393,6 @@ macro_rules! contract_suite {
             guarantee!(a_journaled_batch_is_read_back_whole_and_in_order);
             guarantee!(dedup_is_atomic_with_the_event);
             guarantee!(an_entry_read_but_not_committed_is_read_again_and_stored_once);
-            guarantee!(a_stale_entry_moves_to_the_live_consumer);
             guarantee!(a_retry_keeps_its_subject_and_counts_its_attempt);
             guarantee!(a_dead_delivery_is_listed_and_replays_under_the_same_subject);
             guarantee!(pages_are_stable_under_concurrent_writes);
@@ -386,8 +402,11 @@ macro_rules! contract_suite {
                 |s: &mut Settings| { s.retention.stream_max_age = Duration::from_secs(1) }
             );
             guarantee!(catalogue_changes_move_its_version_and_account_conflicts_change_nothing);
+            // What only a backend shared by several instances promises.
+            $($(guarantee!($shared);)+)?
         }
     };
 }
 
-contract_suite!(redis, redis_subject);
+contract_suite!(redis, redis_subject, shared: a_stale_entry_moves_to_the_live_consumer);
+contract_suite!(embedded, embedded_subject);

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use futures_util::future::join_all;
 
-use crate::helpers::{RedisServer, SECRET, TestApp, test_settings, whatsapp_body};
+use crate::helpers::{SECRET, Storage, TestApp, whatsapp_body};
 
 fn ids(names: &[&str]) -> Vec<String> {
     names.iter().map(|n| format!("wamid.{n}")).collect()
@@ -12,8 +12,8 @@ fn ids(names: &[&str]) -> Vec<String> {
 
 #[actix_web::test]
 async fn the_same_body_twice_stores_its_events_once() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     let body = whatsapp_body(&ids(&["a", "b"]));
     assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
     assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
@@ -24,8 +24,8 @@ async fn the_same_body_twice_stores_its_events_once() {
 
 #[actix_web::test]
 async fn events_rebatched_into_different_bodies_are_stored_once() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     for batch in [&["a", "b"][..], &["c", "b"], &["c", "a", "d"], &["d"]] {
         let res = app.post_signed(&whatsapp_body(&ids(batch)), SECRET).await;
         assert_eq!(res.status(), 200);
@@ -45,8 +45,8 @@ async fn events_rebatched_into_different_bodies_are_stored_once() {
 
 #[actix_web::test]
 async fn five_hundred_concurrent_requests_with_overlapping_events_store_exactly_the_unique_ones() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     // Request i carries messages i%150, (i*7)%150 and (i*13+5)%150: every id appears in
     // several concurrent requests.
     let bodies: Vec<Vec<String>> = (0..500u32)

@@ -7,9 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    ADMIN_KEY, RedisServer, SECRET, TestApp, fixture_bodies, test_settings, whatsapp_body,
-};
+use crate::helpers::{ADMIN_KEY, SECRET, Storage, TestApp, fixture_bodies, whatsapp_body};
 use crate::receiver::{Receiver, Reply, catch_all};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -29,15 +27,15 @@ fn verify(secret: &str, r: &crate::receiver::Received) -> Result<(), String> {
     wh.verify(&r.body, &headers).map_err(|e| e.to_string())
 }
 
-async fn app() -> (RedisServer, TestApp) {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
-    (redis, app)
+async fn app() -> (Storage, TestApp) {
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
+    (storage, app)
 }
 
 #[actix_web::test]
 async fn every_fixture_event_reaches_an_admin_catch_all_endpoint_once_with_a_valid_signature() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     // The admin's own endpoint receives every account's events, owned or not.
     let receiver = Receiver::start();
     let ep = app
@@ -93,7 +91,7 @@ async fn every_fixture_event_reaches_an_admin_catch_all_endpoint_once_with_a_val
 
 #[actix_web::test]
 async fn raw_mode_forwards_metas_exact_body_signed_with_the_endpoint_secret() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let receiver = Receiver::start();
     let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
     let ep = app
@@ -156,7 +154,7 @@ fn status_body(phone_number_id: &str, id: &str) -> Vec<u8> {
 
 #[actix_web::test]
 async fn exact_wildcard_and_account_filters_route_and_tenants_never_see_each_other() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let (exact, wildcard, account, pages) = (
         Receiver::start(),
         Receiver::start(),
@@ -325,7 +323,7 @@ async fn event_status(app: &TestApp, id: &str, want: &str) -> Value {
 
 #[actix_web::test]
 async fn server_errors_are_retried_on_the_schedule_until_delivered() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let receiver = Receiver::start();
     receiver.script(&[Reply::Status(500), Reply::Status(502)]);
     let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
@@ -369,7 +367,7 @@ async fn server_errors_are_retried_on_the_schedule_until_delivered() {
 
 #[actix_web::test]
 async fn retry_after_on_429_is_honoured() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let receiver = Receiver::start();
     receiver.script(&[Reply::RetryAfter(429, 1)]);
     let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
@@ -387,7 +385,7 @@ async fn retry_after_on_429_is_honoured() {
 
 #[actix_web::test]
 async fn gone_disables_the_endpoint_and_dead_letters_the_delivery() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let (receiver, key, ep) = catch_all(&app).await;
     receiver.script(&[Reply::Status(410)]);
     let ep_id = ep["id"].as_str().expect("id");
@@ -423,7 +421,7 @@ async fn gone_disables_the_endpoint_and_dead_letters_the_delivery() {
 
 #[actix_web::test]
 async fn exhausted_deliveries_go_dead_and_bulk_replay_delivers_them() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let receiver = Receiver::start();
     receiver.answer_by_default(Reply::Status(500));
     let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
@@ -490,7 +488,7 @@ async fn exhausted_deliveries_go_dead_and_bulk_replay_delivers_them() {
 
 #[actix_web::test]
 async fn one_delivery_can_be_retried_now() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let receiver = Receiver::start();
     receiver.script(&[Reply::Status(500)]);
     let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
@@ -523,7 +521,7 @@ async fn one_delivery_can_be_retried_now() {
 
 #[actix_web::test]
 async fn endpoint_input_is_validated_with_the_field_named() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
     let cases = [
         (json!({"event_types": ["*"]}), "url"),
@@ -571,7 +569,7 @@ async fn endpoint_input_is_validated_with_the_field_named() {
 
 #[actix_web::test]
 async fn a_test_send_reaches_the_endpoint_and_returns_the_attempt() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let (receiver, key, ep) = catch_all(&app).await;
     receiver.script(&[Reply::Status(204)]);
     let (status, attempt) = app
@@ -592,7 +590,7 @@ async fn a_test_send_reaches_the_endpoint_and_returns_the_attempt() {
 
 #[actix_web::test]
 async fn a_rotated_secret_keeps_the_old_one_signing_during_the_overlap() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let (receiver, key, ep) = catch_all(&app).await;
     let old = ep["secret"].as_str().expect("secret").to_string();
     let (status, rotated) = app
@@ -619,8 +617,8 @@ async fn a_rotated_secret_keeps_the_old_one_signing_during_the_overlap() {
 
 #[actix_web::test]
 async fn the_ssrf_guard_refuses_private_addresses_unless_allow_listed() {
-    let redis = RedisServer::start();
-    let mut settings = test_settings(&redis.url());
+    let storage = Storage::start();
+    let mut settings = storage.settings();
     settings.delivery.ssrf.allow = vec![];
     let app = TestApp::spawn(settings).await;
     let (_, key) = app.tenant_owning("acme", &["WABA1"]).await;
@@ -660,8 +658,9 @@ async fn the_ssrf_guard_refuses_private_addresses_unless_allow_listed() {
     let attempts = wait_attempts(&app, &key, ep["id"].as_str().unwrap_or(""), 1).await;
     assert!(attempts[0]["status"].is_null());
 
-    // With the allow-list, the same name is delivered to.
-    let mut allowed = test_settings(&redis.url());
+    // With the allow-list, the same name is delivered to (by a hookd of its own).
+    let storage2 = Storage::start();
+    let mut allowed = storage2.settings();
     allowed.delivery.ssrf.allow = vec![
         "127.0.0.0/8".parse().expect("cidr"),
         "::1/128".parse().expect("cidr"),

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use hookd::meta::split;
 
-use crate::helpers::{RedisServer, SECRET, TestApp, fixture_bodies, test_settings};
+use crate::helpers::{SECRET, Storage, TestApp, fixture_bodies};
 
 /// (file, case within a pywa file, events, their types). Stated by hand from Meta's
 /// documented shapes: one event per WhatsApp message, status, echo or call item; one per
@@ -562,8 +562,8 @@ fn every_fixture_body_splits_into_the_stated_events() {
 
 #[actix_web::test]
 async fn every_fixture_body_is_accepted_and_stored_as_its_events() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     let bodies = fixture_bodies();
     let mut total_events = 0u64;
     let mut unique = BTreeSet::new();

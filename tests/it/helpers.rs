@@ -1,14 +1,16 @@
-//! The harness: a private redis-server per test, hookd in-process on port 0 (or as a child
-//! process when a test kills it), and signed requests.
+//! The harness: fresh storage per test (a private redis-server, or a data directory for the
+//! embedded backend), hookd in-process on port 0 (or as a child process when a test kills
+//! it), and signed requests.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hookd::config::Settings;
+use hookd::config::{Settings, StorageBackend};
 pub use hookd::meta::signature::sign;
 use hookd::startup::Application;
+use hookd::store::Backend;
 
 pub const SECRET: &str = "test_app_secret";
 pub const SECOND_SECRET: &str = "rotated_second_secret";
@@ -147,6 +149,7 @@ pub fn test_settings(redis_url: &str) -> Settings {
     s.server.listen = "127.0.0.1:0".parse().expect("addr");
     s.server.workers = 2;
     s.server.instance_id = "it".into();
+    s.storage.backend = StorageBackend::Redis;
     s.redis.url = redis_url.to_string();
     s.redis.prefix = format!("it{}:", rand_suffix());
     s.api.admin_key = ADMIN_KEY.into();
@@ -165,6 +168,53 @@ pub fn test_settings(redis_url: &str) -> Settings {
     s
 }
 
+/// Where a test's hookd keeps its data: the backend this test binary runs on
+/// ([`crate::BACKEND`]), fresh for each test.
+pub enum Storage {
+    Redis(RedisServer),
+    Embedded(tempfile::TempDir),
+}
+
+impl Storage {
+    pub fn start() -> Storage {
+        match crate::BACKEND {
+            StorageBackend::Redis => Storage::Redis(RedisServer::start()),
+            StorageBackend::Embedded => Storage::Embedded(tempfile::tempdir().expect("tempdir")),
+        }
+    }
+
+    /// [`test_settings`] on this storage.
+    pub fn settings(&self) -> Settings {
+        match self {
+            Storage::Redis(redis) => test_settings(&redis.url()),
+            Storage::Embedded(dir) => {
+                let mut s = test_settings("redis://unused.invalid");
+                s.storage.backend = StorageBackend::Embedded;
+                s.storage.path = dir.path().to_path_buf();
+                s
+            }
+        }
+    }
+
+    /// The environment that points a hookd process at this storage (`prefix` for Redis).
+    pub fn process_env(&self, prefix: &str) -> Vec<(String, String)> {
+        match self {
+            Storage::Redis(redis) => vec![
+                ("HOOKD_STORAGE__BACKEND".into(), "redis".into()),
+                ("HOOKD_REDIS__URL".into(), redis.url()),
+                ("HOOKD_REDIS__PREFIX".into(), prefix.into()),
+            ],
+            Storage::Embedded(dir) => vec![
+                ("HOOKD_STORAGE__BACKEND".into(), "embedded".into()),
+                (
+                    "HOOKD_STORAGE__PATH".into(),
+                    dir.path().display().to_string(),
+                ),
+            ],
+        }
+    }
+}
+
 fn rand_suffix() -> u64 {
     use std::time::SystemTime;
     SystemTime::now()
@@ -181,15 +231,21 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// `None` for a hookd process this test only talks to.
     handle: Option<actix_web::dev::ServerHandle>,
+    /// The storage of an in-process hookd.
+    store: Option<std::sync::Arc<dyn Backend>>,
 }
 
 impl TestApp {
     pub async fn spawn(settings: Settings) -> TestApp {
         let prefix = settings.redis.prefix.clone();
         let redis_url = settings.redis.url.clone();
+        let settings_backend = settings.storage.backend;
         let app = Application::build(settings).await.expect("hookd starts");
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
+        // On Redis the group's own backlog is read (its `lag` may be unknown for a while, which
+        // the store's gauges count as 0).
+        let store = (settings_backend == StorageBackend::Embedded).then(|| app.store());
         actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             base,
@@ -197,6 +253,7 @@ impl TestApp {
             redis_url,
             client: reqwest::Client::new(),
             handle: Some(handle),
+            store,
         }
     }
 
@@ -208,6 +265,7 @@ impl TestApp {
             redis_url: redis_url.to_string(),
             client: reqwest::Client::new(),
             handle: None,
+            store: None,
         }
     }
 
@@ -366,7 +424,7 @@ impl TestApp {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             // Backlog first: stats read after an empty backlog include every commit.
-            let drained = self.journal_backlog() == (0, 0);
+            let drained = self.journal_backlog().await == (0, 0);
             let s = self.stats().await;
             if drained && s["received"].as_u64() == Some(expected_received) {
                 return s;
@@ -374,15 +432,22 @@ impl TestApp {
             assert!(
                 Instant::now() < deadline,
                 "not split in time: {s}, backlog {:?}",
-                self.journal_backlog()
+                self.journal_backlog().await
             );
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// (lag, pending) of the normalizer group, read from Redis itself.
-    pub fn journal_backlog(&self) -> (i64, i64) {
-        journal_backlog(&self.redis_url, &self.prefix)
+    /// (lag, pending) of the journal: from the embedded backend of an in-process hookd, else
+    /// from Redis itself (-1 where Redis does not know).
+    pub async fn journal_backlog(&self) -> (i64, i64) {
+        match &self.store {
+            Some(store) => {
+                let g = store.stream_gauges().await.expect("gauges");
+                (g.inbound_lag as i64, g.inbound_pending as i64)
+            }
+            None => journal_backlog(&self.redis_url, &self.prefix),
+        }
     }
 }
 
@@ -493,6 +558,7 @@ impl HookdProcess {
     pub fn command(redis_url: &str, prefix: &str, port: u16, instance: &str) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hookd"));
         cmd.arg("serve")
+            .env("HOOKD_STORAGE__BACKEND", "redis")
             .env("HOOKD_REDIS__URL", redis_url)
             .env("HOOKD_REDIS__PREFIX", prefix)
             .env("HOOKD_REDIS__COMMAND_TIMEOUT", "500ms")
@@ -515,6 +581,32 @@ impl HookdProcess {
             .env("HOOKD_DELIVERY__RETRY_POLL", "50ms")
             .env("HOOKD_DELIVERY__ROUTE_REFRESH", "200ms");
         cmd
+    }
+
+    /// The command for a hookd on `storage` (the embedded backend, or Redis under `prefix`).
+    pub fn command_on(storage: &Storage, prefix: &str, port: u16, instance: &str) -> Command {
+        let mut cmd = Self::command("redis://unused.invalid", prefix, port, instance);
+        cmd.envs(storage.process_env(prefix));
+        cmd
+    }
+
+    /// [`HookdProcess::start_with`] on `storage`.
+    pub async fn start_on(
+        storage: &Storage,
+        prefix: &str,
+        instance: &str,
+        env: &[(&str, &str)],
+    ) -> (HookdProcess, String) {
+        let port = free_port();
+        let child = Self::command_on(storage, prefix, port, instance)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hookd binary starts");
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&base).await;
+        (HookdProcess(child), base)
     }
 
     pub fn from_child(child: Child) -> HookdProcess {

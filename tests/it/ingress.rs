@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{
-    RedisServer, SECOND_SECRET, SECRET, TestApp, VERIFY_TOKEN, fixtures_dir, test_settings,
-};
+use crate::helpers::{SECOND_SECRET, SECRET, Storage, TestApp, VERIFY_TOKEN, fixtures_dir};
 
 fn signature_vector() -> (Vec<u8>, String) {
     let dir = fixtures_dir().join("samples");
@@ -21,8 +19,8 @@ fn signature_vector() -> (Vec<u8>, String) {
 
 #[actix_web::test]
 async fn metas_signature_vector_is_accepted_over_the_exact_bytes() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     let (body, header) = signature_vector();
     let res = app.post_with_header(&body, Some(&header)).await;
     assert_eq!(res.status(), 200);
@@ -31,8 +29,8 @@ async fn metas_signature_vector_is_accepted_over_the_exact_bytes() {
 
 #[actix_web::test]
 async fn a_re_serialised_body_fails_the_signature_and_is_recorded() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     let (body, header) = signature_vector();
     // The negative control: the same JSON, re-serialised compactly with raw UTF-8.
     let value: serde_json::Value = serde_json::from_slice(&body).expect("json");
@@ -66,8 +64,8 @@ async fn a_re_serialised_body_fails_the_signature_and_is_recorded() {
 
 #[actix_web::test]
 async fn a_body_signed_with_the_rotated_second_secret_is_accepted() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     let body = crate::helpers::whatsapp_body(&["wamid.rot".into()]);
     assert_eq!(app.post_signed(&body, SECOND_SECRET).await.status(), 200);
     assert_eq!(
@@ -78,8 +76,8 @@ async fn a_body_signed_with_the_rotated_second_secret_is_accepted() {
 
 #[actix_web::test]
 async fn the_handshake_echoes_the_challenge_only_for_the_right_token() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     let url = |token: &str, source: &str| {
         format!(
             "{}/webhooks/{source}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444",
@@ -120,8 +118,8 @@ async fn the_handshake_echoes_the_challenge_only_for_the_right_token() {
 
 #[actix_web::test]
 async fn an_unknown_source_is_404() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     let res = app
         .client
         .post(format!("{}/webhooks/nosuch", app.base))
@@ -134,8 +132,8 @@ async fn an_unknown_source_is_404() {
 
 #[actix_web::test]
 async fn an_oversized_body_is_413_and_nothing_is_journaled() {
-    let redis = RedisServer::start();
-    let mut settings = test_settings(&redis.url());
+    let storage = Storage::start();
+    let mut settings = storage.settings();
     settings.server.max_body_bytes = 64 * 1024;
     let app = TestApp::spawn(settings).await;
     let big = vec![b'x'; 64 * 1024 + 1];
@@ -147,8 +145,8 @@ async fn an_oversized_body_is_413_and_nothing_is_journaled() {
 
 #[actix_web::test]
 async fn signed_bad_json_is_accepted_and_quarantined_with_its_bytes() {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
     let bad = b"{\"object\":\"page\",\"entry\":[{\"id\":";
     let not_envelope = b"{\"hello\":\"world\"}";
     assert_eq!(app.post_signed(bad, SECRET).await.status(), 200);

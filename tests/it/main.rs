@@ -1,4 +1,9 @@
-//! Integration tests: hookd against real redis-servers started per test.
+//! Integration tests on the Redis backend: hookd against real redis-servers started per
+//! test. The backend-neutral modules run again on the embedded backend in `tests/embedded`;
+//! the storage contract runs on both from here.
+
+/// The backend [`helpers::Storage`] starts for backend-neutral tests.
+pub const BACKEND: hookd::config::StorageBackend = hookd::config::StorageBackend::Redis;
 
 mod api;
 mod api_input;

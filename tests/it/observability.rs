@@ -14,8 +14,7 @@ use reqwest::Url;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_KEY, HookdProcess, RedisServer, SECRET, TestApp, free_port, sign, wait_ready,
-    whatsapp_body,
+    ADMIN_KEY, HookdProcess, SECRET, Storage, TestApp, free_port, sign, wait_ready, whatsapp_body,
 };
 use crate::receiver::{Receiver, Reply};
 
@@ -337,10 +336,10 @@ async fn offer_mixed_load(app: &TestApp, rounds: usize, tag: &str) {
 async fn prometheus_scraping_a_loaded_hookd_answers_every_panel_and_rule() {
     // A process of its own: gauges and alerting counters are process-wide, and other tests'
     // apps in this process would write theirs into the same series.
-    let redis = RedisServer::start();
+    let storage = Storage::start();
     let prefix = "obs:";
-    let (_hookd, base) = HookdProcess::start_with(
-        &redis.url(),
+    let (_hookd, base) = HookdProcess::start_on(
+        &storage,
         prefix,
         "obs",
         &[
@@ -349,7 +348,7 @@ async fn prometheus_scraping_a_loaded_hookd_answers_every_panel_and_rule() {
         ],
     )
     .await;
-    let app = TestApp::attach(base, prefix, &redis.url());
+    let app = TestApp::attach(base, prefix, "redis://unused.invalid");
     let target = app.base.trim_start_matches("http://").to_string();
     let client = reqwest::Client::new();
 
@@ -404,7 +403,7 @@ async fn prometheus_scraping_a_loaded_hookd_answers_every_panel_and_rule() {
 
     // The template variables' own queries, as Grafana runs them.
     let instances = prometheus
-        .label_values(&client, "instance", "hookd_redis_up")
+        .label_values(&client, "instance", "hookd_storage_up")
         .await;
     assert_eq!(instances["data"], json!([target]), "{instances}");
     let endpoints = prometheus
@@ -503,11 +502,11 @@ fn log_lines_of(log: &Path, id: &str) -> Vec<Value> {
 
 #[actix_web::test]
 async fn a_request_id_follows_its_events_through_every_stage_of_the_json_log() {
-    let redis = RedisServer::start();
+    let storage = Storage::start();
     let port = free_port();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("hookd.log");
-    let child = HookdProcess::command(&redis.url(), "trace:", port, "trace")
+    let child = HookdProcess::command_on(&storage, "trace:", port, "trace")
         .env("HOOKD_LOG__FORMAT", "json")
         .env("RUST_LOG", "hookd=debug")
         .stdout(Stdio::null())

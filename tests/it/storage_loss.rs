@@ -119,7 +119,7 @@ async fn readiness_fails_while_a_stage_cannot_use_its_storage_and_recovers_after
         );
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(body["redis"], "ok", "{body}");
+    assert_eq!(body["storage"], "ok", "{body}");
     let stages: Vec<&str> = body["failing_stages"]
         .as_array()
         .expect("failing stages")
@@ -131,4 +131,53 @@ async fn readiness_fails_while_a_stage_cannot_use_its_storage_and_recovers_after
     // Fixed: the group is recreated and readiness comes back.
     redis.mend_journal(prefix);
     wait_ready(&base).await;
+}
+
+#[actix_web::test]
+async fn a_full_journal_queue_answers_503_with_retry_after() {
+    let redis = RedisServer::start();
+    let mut settings = test_settings(&redis.url());
+    settings.ingress.batch_max = 1;
+    settings.ingress.queue_capacity = 1;
+    settings.ingress.max_inflight_commits = 1;
+    let app = TestApp::spawn(settings).await;
+    // Redis stalls for a second: journal writes wait, and the queue fills.
+    let url = redis.url();
+    let stall = std::thread::spawn(move || {
+        let mut conn = redis::Client::open(url)
+            .and_then(|c| c.get_connection())
+            .expect("conn");
+        // A script that spins for a second holds Redis (DEBUG SLEEP is disabled by default).
+        let spin = "local t = redis.call('TIME') local start = t[1] * 1e6 + t[2] \
+                    repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - start > 1e6 return 0";
+        let _: i64 = redis::cmd("EVAL")
+            .arg(spin)
+            .arg(0)
+            .query(&mut conn)
+            .expect("spin");
+    });
+    actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    let sends = (0..20).map(|i| {
+        let body = whatsapp_body(&[format!("wamid.full.{i}")]);
+        let app = &app;
+        async move {
+            let res = app.post_signed(&body, SECRET).await;
+            let status = res.status().as_u16();
+            let retry_after = res
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            (status, retry_after, res.text().await.unwrap_or_default())
+        }
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    stall.join().expect("stall");
+    let full: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    assert!(!full.is_empty(), "a queue of 1 never filled");
+    for (_, retry_after, text) in &full {
+        assert_eq!(retry_after.as_deref(), Some("5"));
+        assert!(text.contains("queue is full"), "{text}");
+    }
+    assert!(answers.iter().all(|a| matches!(a.0, 200 | 503)));
 }

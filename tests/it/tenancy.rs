@@ -6,17 +6,17 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_KEY, RedisServer, SECRET, TestApp, test_settings};
+use crate::helpers::{ADMIN_KEY, SECRET, Storage, TestApp};
 use crate::receiver::Receiver;
 
 const WAIT: Duration = Duration::from_secs(20);
 const PAGE_A: &str = "500000000000001";
 const PAGE_B: &str = "500000000000002";
 
-async fn app() -> (RedisServer, TestApp) {
-    let redis = RedisServer::start();
-    let app = TestApp::spawn(test_settings(&redis.url())).await;
-    (redis, app)
+async fn app() -> (Storage, TestApp) {
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
+    (storage, app)
 }
 
 /// A Messenger message to `page` (one entry).
@@ -43,7 +43,7 @@ async fn assign(app: &TestApp, tenant: &str, accounts: &[&str]) -> (u16, Value) 
 
 #[actix_web::test]
 async fn a_tenants_catch_all_endpoint_receives_only_its_own_accounts_events() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let (_, key_a) = app.tenant_owning("a", &[PAGE_A]).await;
     let (_, key_b) = app.tenant_owning("b", &[PAGE_B]).await;
     let (rx_a, rx_b) = (Receiver::start(), Receiver::start());
@@ -92,7 +92,7 @@ async fn a_tenants_catch_all_endpoint_receives_only_its_own_accounts_events() {
 
 #[actix_web::test]
 async fn raw_mode_forwards_only_the_entries_of_the_endpoints_accounts_from_a_mixed_body() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let (_, key_a) = app.tenant_owning("a", &[PAGE_A]).await;
     let (_, key_b) = app.tenant_owning("b", &[PAGE_B]).await;
     let (rx_a, rx_b) = (Receiver::start(), Receiver::start());
@@ -155,7 +155,7 @@ async fn raw_mode_forwards_only_the_entries_of_the_endpoints_accounts_from_a_mix
 
 #[actix_web::test]
 async fn an_account_belongs_to_one_tenant_until_the_admin_moves_it() {
-    let (_redis, app) = app().await;
+    let (_storage, app) = app().await;
     let (a, key_a) = app.tenant_owning("a", &[PAGE_A, "WABA9"]).await;
     let (b, _) = app.tenant("b").await;
 

@@ -74,24 +74,6 @@ impl DeliveryQueue for RedisStore {
         Ok(out)
     }
 
-    async fn claim_stale_deliveries(
-        &self,
-        consumer: &str,
-        min_idle: Duration,
-        count: usize,
-    ) -> Result<usize, StoreError> {
-        let key = self.keys.deliveries();
-        self.claim_stale(
-            "claim_deliveries",
-            key,
-            DELIVERY_GROUP,
-            consumer,
-            min_idle,
-            count,
-        )
-        .await
-    }
-
     async fn commit_attempts(&self, c: &AttemptCommit) -> Result<(), StoreError> {
         if c.resolutions.is_empty() && c.acks.is_empty() && c.stats.is_empty() {
             return Ok(());

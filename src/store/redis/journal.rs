@@ -84,24 +84,6 @@ impl Journal for RedisStore {
             .collect())
     }
 
-    async fn claim_stale_journal(
-        &self,
-        consumer: &str,
-        min_idle: Duration,
-        count: usize,
-    ) -> Result<usize, StoreError> {
-        let key = self.keys.inbound();
-        self.claim_stale(
-            "claim_journal",
-            key,
-            NORMALIZER_GROUP,
-            consumer,
-            min_idle,
-            count,
-        )
-        .await
-    }
-
     async fn journal_entry(&self, journal_id: &str) -> Result<Option<JournalEntry>, StoreError> {
         if !is_stream_id(journal_id) {
             return Ok(None);

@@ -24,8 +24,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::config::Settings;
 use crate::metrics as m;
-use crate::store::{Backend, StoreError};
+use crate::store::{Backend, SharedWork, StoreError};
 use keys::Keys;
+use keys::{DELIVERY_GROUP, NORMALIZER_GROUP};
 
 const COMMIT_EVENTS_LUA: &str = include_str!("scripts/commit_events.lua");
 const COMMIT_ATTEMPTS_LUA: &str = include_str!("scripts/commit_attempts.lua");
@@ -122,9 +123,10 @@ impl RedisStore {
             Ok(r) => r,
             Err(_) => Err(StoreError::Timeout(self.timeout)),
         };
-        metrics::histogram!(m::REDIS_DURATION, "op" => op).record(started.elapsed().as_secs_f64());
+        metrics::histogram!(m::STORAGE_DURATION, "op" => op)
+            .record(started.elapsed().as_secs_f64());
         if result.is_err() {
-            metrics::counter!(m::REDIS_ERRORS, "op" => op).increment(1);
+            metrics::counter!(m::STORAGE_ERRORS, "op" => op).increment(1);
         }
         result
     }
@@ -199,5 +201,49 @@ fn json_error(what: &str, e: serde_json::Error) -> StoreError {
 impl Backend for RedisStore {
     fn for_consumer(&self) -> Arc<dyn Backend> {
         Arc::new(self.with_own_connection())
+    }
+
+    fn shared_work(&self) -> Option<&dyn SharedWork> {
+        Some(self)
+    }
+}
+
+/// Consumer groups let another instance take over what a stopped one held.
+#[async_trait::async_trait]
+impl SharedWork for RedisStore {
+    async fn claim_stale_journal(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<usize, StoreError> {
+        let key = self.keys.inbound();
+        self.claim_stale(
+            "claim_journal",
+            key,
+            NORMALIZER_GROUP,
+            consumer,
+            min_idle,
+            count,
+        )
+        .await
+    }
+
+    async fn claim_stale_deliveries(
+        &self,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<usize, StoreError> {
+        let key = self.keys.deliveries();
+        self.claim_stale(
+            "claim_deliveries",
+            key,
+            DELIVERY_GROUP,
+            consumer,
+            min_idle,
+            count,
+        )
+        .await
     }
 }

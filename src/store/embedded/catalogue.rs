@@ -1,0 +1,289 @@
+//! The catalogue: tenants, their keys and accounts, endpoints and their health. Every change
+//! is durable before it is answered, and moves the catalogue version routers watch.
+
+use async_trait::async_trait;
+use redb::{ReadableTable, WriteTransaction};
+
+use super::records::{from_json, to_json};
+use super::tables::*;
+use super::{EmbeddedStore, db_error};
+use crate::model::{AccountOwners, ApiKey, Endpoint, EndpointHealth, LiveEndpoint, Tenant};
+use crate::store::{Catalogue, StoreError};
+
+pub(super) fn bump_version(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META).map_err(db_error)?;
+    let v = meta
+        .get(CATALOGUE_VERSION)
+        .map_err(db_error)?
+        .map_or(0, |v| v.value());
+    meta.insert(CATALOGUE_VERSION, v + 1).map_err(db_error)?;
+    Ok(())
+}
+
+pub(super) fn health_in(
+    t: &impl ReadableTable<&'static str, &'static str>,
+    id: &str,
+) -> Result<EndpointHealth, StoreError> {
+    Ok(match t.get(id).map_err(db_error)? {
+        Some(v) => from_json("endpoint health", v.value())?,
+        None => EndpointHealth::default(),
+    })
+}
+
+impl EmbeddedStore {
+    async fn put_json(
+        &self,
+        op: &'static str,
+        table: redb::TableDefinition<'static, &'static str, &'static str>,
+        key: String,
+        json: String,
+        bump: bool,
+    ) -> Result<(), StoreError> {
+        self.write(op, true, move |tx| {
+            let mut t = tx.txn.open_table(table).map_err(db_error)?;
+            t.insert(key.as_str(), json.as_str()).map_err(db_error)?;
+            drop(t);
+            if bump {
+                bump_version(tx.txn)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        op: &'static str,
+        table: redb::TableDefinition<'static, &'static str, &'static str>,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let key = key.to_string();
+        self.read(op, move |txn| {
+            let t = txn.open_table(table).map_err(db_error)?;
+            t.get(key.as_str())
+                .map_err(db_error)?
+                .map(|v| from_json(op, v.value()))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn all_json<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        op: &'static str,
+        table: redb::TableDefinition<'static, &'static str, &'static str>,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        self.read(op, move |txn| {
+            let t = txn.open_table(table).map_err(db_error)?;
+            let mut out = Vec::new();
+            for item in t.iter().map_err(db_error)? {
+                let (k, v) = item.map_err(db_error)?;
+                out.push((k.value().to_string(), from_json(op, v.value())?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Catalogue for EmbeddedStore {
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let json = to_json("tenant", tenant)?;
+        self.put_json("put_tenant", TENANTS, tenant.id.clone(), json, false)
+            .await
+    }
+
+    async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        self.get_json("get_tenant", TENANTS, id).await
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let mut out: Vec<Tenant> = self
+            .all_json("list_tenants", TENANTS)
+            .await?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        out.sort_by_key(|t: &Tenant| t.created_at);
+        Ok(out)
+    }
+
+    async fn put_api_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError> {
+        let json = to_json("api key", key)?;
+        self.put_json("put_api_key", API_KEYS, key_hash.to_string(), json, false)
+            .await
+    }
+
+    async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.get_json("api_key", API_KEYS, key_hash).await
+    }
+
+    async fn delete_api_key(&self, tenant_id: &str, key_id: &str) -> Result<bool, StoreError> {
+        let (tenant_id, key_id) = (tenant_id.to_string(), key_id.to_string());
+        self.write("delete_api_key", true, move |tx| {
+            let mut t = tx.txn.open_table(API_KEYS).map_err(db_error)?;
+            // Keys are few (a handful per tenant): a scan is cheap.
+            let mut found = None;
+            for item in t.iter().map_err(db_error)? {
+                let (hash, json) = item.map_err(db_error)?;
+                if let Ok(key) = serde_json::from_str::<ApiKey>(json.value())
+                    && key.id == key_id
+                    && key.tenant_id == tenant_id
+                {
+                    found = Some(hash.value().to_string());
+                    break;
+                }
+            }
+            match found {
+                Some(hash) => {
+                    t.remove(hash.as_str()).map_err(db_error)?;
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        })
+        .await
+    }
+
+    async fn account_owners(&self) -> Result<AccountOwners, StoreError> {
+        self.read("account_owners", |txn| {
+            let t = txn.open_table(ACCOUNTS).map_err(db_error)?;
+            let mut owners = AccountOwners::new();
+            for item in t.iter().map_err(db_error)? {
+                let (k, v) = item.map_err(db_error)?;
+                owners.insert(k.value().to_string(), v.value().to_string());
+            }
+            Ok(owners)
+        })
+        .await
+    }
+
+    async fn assign_accounts(
+        &self,
+        tenant_id: &str,
+        accounts: &[String],
+    ) -> Result<Option<String>, StoreError> {
+        let (tenant_id, accounts) = (tenant_id.to_string(), accounts.to_vec());
+        self.write("assign_accounts", true, move |tx| {
+            let mut t = tx.txn.open_table(ACCOUNTS).map_err(db_error)?;
+            for a in &accounts {
+                if let Some(owner) = t.get(a.as_str()).map_err(db_error)?
+                    && owner.value() != tenant_id
+                {
+                    return Ok(Some(a.clone()));
+                }
+            }
+            for a in &accounts {
+                t.insert(a.as_str(), tenant_id.as_str()).map_err(db_error)?;
+            }
+            drop(t);
+            bump_version(tx.txn)?;
+            Ok(None)
+        })
+        .await
+    }
+
+    async fn release_account(&self, tenant_id: &str, account: &str) -> Result<bool, StoreError> {
+        let (tenant_id, account) = (tenant_id.to_string(), account.to_string());
+        self.write("release_account", true, move |tx| {
+            let mut t = tx.txn.open_table(ACCOUNTS).map_err(db_error)?;
+            let owned = t
+                .get(account.as_str())
+                .map_err(db_error)?
+                .is_some_and(|o| o.value() == tenant_id);
+            if !owned {
+                return Ok(false);
+            }
+            t.remove(account.as_str()).map_err(db_error)?;
+            drop(t);
+            bump_version(tx.txn)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        let json = to_json("endpoint", endpoint)?;
+        self.put_json("put_endpoint", ENDPOINTS, endpoint.id.clone(), json, true)
+            .await
+    }
+
+    async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.write("delete_endpoint", true, move |tx| {
+            let mut t = tx.txn.open_table(ENDPOINTS).map_err(db_error)?;
+            let removed = t.remove(id.as_str()).map_err(db_error)?.is_some();
+            drop(t);
+            let mut h = tx.txn.open_table(ENDPOINT_HEALTH).map_err(db_error)?;
+            h.remove(id.as_str()).map_err(db_error)?;
+            drop(h);
+            if removed {
+                bump_version(tx.txn)?;
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn reset_endpoint_health(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.write("reset_endpoint_health", true, move |tx| {
+            let mut t = tx.txn.open_table(ENDPOINT_HEALTH).map_err(db_error)?;
+            let mut health = health_in(&t, &id)?;
+            health.disabled_reason = None;
+            health.disabled_at = None;
+            health.failing_since = None;
+            let json = to_json("endpoint health", &health)?;
+            t.insert(id.as_str(), json.as_str()).map_err(db_error)?;
+            drop(t);
+            bump_version(tx.txn)
+        })
+        .await
+    }
+
+    async fn list_endpoints(&self) -> Result<Vec<LiveEndpoint>, StoreError> {
+        self.read("list_endpoints", |txn| {
+            let t = txn.open_table(ENDPOINTS).map_err(db_error)?;
+            let h = txn.open_table(ENDPOINT_HEALTH).map_err(db_error)?;
+            let mut out: Vec<LiveEndpoint> = Vec::new();
+            for item in t.iter().map_err(db_error)? {
+                let (k, v) = item.map_err(db_error)?;
+                out.push(LiveEndpoint {
+                    endpoint: from_json("endpoint", v.value())?,
+                    health: health_in(&h, k.value())?,
+                });
+            }
+            out.sort_by_key(|e| e.endpoint.created_at);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn get_endpoint(&self, id: &str) -> Result<Option<LiveEndpoint>, StoreError> {
+        let id = id.to_string();
+        self.read("get_endpoint", move |txn| {
+            let t = txn.open_table(ENDPOINTS).map_err(db_error)?;
+            let h = txn.open_table(ENDPOINT_HEALTH).map_err(db_error)?;
+            let Some(v) = t.get(id.as_str()).map_err(db_error)? else {
+                return Ok(None);
+            };
+            Ok(Some(LiveEndpoint {
+                endpoint: from_json("endpoint", v.value())?,
+                health: health_in(&h, &id)?,
+            }))
+        })
+        .await
+    }
+
+    async fn catalogue_version(&self) -> Result<u64, StoreError> {
+        self.read("catalogue_version", |txn| {
+            let meta = txn.open_table(META).map_err(db_error)?;
+            Ok(meta
+                .get(CATALOGUE_VERSION)
+                .map_err(db_error)?
+                .map_or(0, |v| v.value()))
+        })
+        .await
+    }
+}

@@ -1,0 +1,127 @@
+//! Values as stored: compact binary records (postcard) for what is written per request and
+//! per event, JSON for the catalogue (few writes, and readable with any redb tool).
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::model::delivery::{DeliveryKind, DeliveryStatus};
+use crate::store::StoreError;
+
+pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_stdvec(value).map_err(|e| StoreError::Protocol(format!("encoding {what}: {e}")))
+}
+
+pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| StoreError::Protocol(format!("stored {what} unreadable: {e}")))
+}
+
+pub fn to_json<T: Serialize>(what: &'static str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Protocol(format!("encoding {what}: {e}")))
+}
+
+pub fn from_json<T: DeserializeOwned>(what: &'static str, json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Protocol(format!("stored {what} unreadable: {e}")))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalRec {
+    pub source: String,
+    pub received_at_ms: u64,
+    pub request_id: String,
+    pub signature: String,
+    pub user_agent: String,
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventRec {
+    pub event_type: String,
+    pub platform: String,
+    pub account_id: String,
+    pub source: String,
+    pub object: String,
+    pub received_at_ms: u64,
+    pub occurred_at_ms: Option<u64>,
+    pub journal_id: String,
+    pub request_id: String,
+    pub endpoints: Vec<String>,
+    /// Kept so that trimming the event also trims its tenant index entries.
+    pub tenants: Vec<String>,
+    pub data: String,
+}
+
+/// A delivery waiting in the queue. An event's data is not copied here: it is read from the
+/// event when the delivery is read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueuedRec {
+    pub kind: DeliveryKind,
+    pub subject: String,
+    pub endpoints: Vec<String>,
+    pub attempt: u32,
+    pub event_type: String,
+    pub platform: String,
+    pub account_id: String,
+    pub source: String,
+    pub received_at_ms: u64,
+    pub occurred_at_ms: Option<u64>,
+    pub request_id: String,
+}
+
+/// A delivery to one endpoint waiting for its due time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetryRec {
+    pub kind: DeliveryKind,
+    pub subject: String,
+    pub endpoint_id: String,
+    pub attempt: u32,
+    pub event_type: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadRec {
+    pub kind: DeliveryKind,
+    pub subject: String,
+    pub endpoint_id: String,
+    pub tenant_id: String,
+    pub event_type: String,
+    pub attempts: u32,
+    pub reason: String,
+    pub dead_at: u64,
+    pub received_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateRec {
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub last_attempt_id: Option<String>,
+    pub dead_id: Option<String>,
+    /// Where the delivery waits in the retry table, so a manual retry can take it off.
+    pub retry_key: Option<u128>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuarantineRec {
+    pub source: String,
+    pub received_at: u64,
+    pub journal_id: String,
+    pub request_id: String,
+    pub error: String,
+    pub signature: String,
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RejectedRec {
+    pub source: String,
+    pub reason: String,
+    pub received_at_ms: u64,
+    pub request_id: String,
+    pub remote_addr: String,
+    pub signature: String,
+    pub body_len: u64,
+    pub body_prefix: String,
+}

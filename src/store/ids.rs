@@ -1,0 +1,130 @@
+//! Entry ids as both backends make them: the Unix millisecond an entry was stored and a
+//! sequence number within it, written `{ms}-{seq}` (Redis's stream id form). They order as
+//! the entries were stored, which is what cursors and time windows rely on.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct EntryId {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl EntryId {
+    pub const MAX: EntryId = EntryId {
+        ms: u64::MAX,
+        seq: u64::MAX,
+    };
+
+    /// The first id of millisecond `ms`.
+    pub fn at(ms: u64) -> EntryId {
+        EntryId { ms, seq: 0 }
+    }
+
+    /// Reads `{ms}-{seq}`: digits only, each part within u64.
+    pub fn parse(s: &str) -> Option<EntryId> {
+        let (ms, seq) = s.split_once('-')?;
+        let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if !digits(ms) || !digits(seq) {
+            return None;
+        }
+        Some(EntryId {
+            ms: ms.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+
+    /// As a key that orders as the ids do.
+    pub fn key(self) -> u128 {
+        (u128::from(self.ms) << 64) | u128::from(self.seq)
+    }
+
+    pub fn from_key(key: u128) -> EntryId {
+        EntryId {
+            ms: (key >> 64) as u64,
+            seq: key as u64,
+        }
+    }
+
+    /// The id after this one.
+    pub fn next(self) -> EntryId {
+        match self.seq.checked_add(1) {
+            Some(seq) => EntryId { ms: self.ms, seq },
+            None => EntryId::at(self.ms.saturating_add(1)),
+        }
+    }
+}
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+/// Makes ids that only grow, even when the wall clock steps back.
+#[derive(Debug, Default)]
+pub struct IdClock {
+    last: EntryId,
+}
+
+impl IdClock {
+    /// A clock whose ids all come after `last`.
+    pub fn after(last: EntryId) -> IdClock {
+        IdClock { last }
+    }
+
+    pub fn snapshot(&self) -> EntryId {
+        self.last
+    }
+
+    /// Takes back the ids made since `snapshot` (their transaction was dropped).
+    pub fn restore(&mut self, snapshot: EntryId) {
+        self.last = snapshot;
+    }
+
+    pub fn next(&mut self, now_ms: u64) -> EntryId {
+        self.last = if now_ms > self.last.ms {
+            EntryId::at(now_ms)
+        } else {
+            self.last.next()
+        };
+        self.last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_read_back_as_written_and_order_by_time_then_sequence() {
+        let a = EntryId::parse("1700000000000-5").expect("an id");
+        assert_eq!(a.to_string(), "1700000000000-5");
+        assert_eq!(EntryId::from_key(a.key()), a);
+        assert!(EntryId::parse("1700000000001-0").expect("id").key() > a.key());
+    }
+
+    #[test]
+    fn what_is_not_an_id_is_refused() {
+        for bad in [
+            "",
+            "1",
+            "1-",
+            "-1",
+            "+1-0",
+            "1-x",
+            "99999999999999999999-0",
+            "1-0-0",
+        ] {
+            assert_eq!(EntryId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_clock_never_goes_back() {
+        let mut clock = IdClock::after(EntryId { ms: 100, seq: 3 });
+        assert_eq!(clock.next(50), EntryId { ms: 100, seq: 4 });
+        assert_eq!(clock.next(100), EntryId { ms: 100, seq: 5 });
+        assert_eq!(clock.next(101), EntryId { ms: 101, seq: 0 });
+    }
+}

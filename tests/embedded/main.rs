@@ -1,0 +1,34 @@
+//! Integration tests on the embedded backend: every backend-neutral module of `tests/it`,
+//! each test with a data directory of its own, and what only the embedded backend promises.
+
+/// The backend [`helpers::Storage`] starts for backend-neutral tests.
+pub const BACKEND: hookd::config::StorageBackend = hookd::config::StorageBackend::Embedded;
+
+#[path = "../it/api.rs"]
+mod api;
+#[path = "../it/api_input.rs"]
+mod api_input;
+#[path = "../it/dedup.rs"]
+mod dedup;
+#[path = "../it/delivery.rs"]
+mod delivery;
+mod durability;
+#[path = "../it/fixtures.rs"]
+mod fixtures;
+// The harness is shared with tests/it, which uses parts this binary does not.
+#[allow(dead_code)]
+#[path = "../it/helpers.rs"]
+mod helpers;
+#[path = "../it/ingress.rs"]
+mod ingress;
+#[path = "../it/ingress_bounds.rs"]
+mod ingress_bounds;
+#[path = "../it/observability.rs"]
+mod observability;
+#[allow(dead_code)]
+#[path = "../it/receiver.rs"]
+mod receiver;
+#[path = "../it/routes.rs"]
+mod routes;
+#[path = "../it/tenancy.rs"]
+mod tenancy;
