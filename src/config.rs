@@ -329,14 +329,17 @@ impl Settings {
     /// Checks what serde cannot: ranges, relations between settings, source names.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let r = &self.redis;
-        if !(r.url.starts_with("redis://") || r.url.starts_with("rediss://")) {
-            return Err(invalid(
-                "redis.url",
-                "must start with redis:// or rediss://",
-            ));
-        }
-        if r.prefix.is_empty() {
-            return Err(invalid("redis.prefix", "must not be empty"));
+        // The Redis settings matter only when Redis is the backend.
+        if self.storage.backend == StorageBackend::Redis {
+            if !(r.url.starts_with("redis://") || r.url.starts_with("rediss://")) {
+                return Err(invalid(
+                    "redis.url",
+                    "must start with redis:// or rediss://",
+                ));
+            }
+            if r.prefix.is_empty() {
+                return Err(invalid("redis.prefix", "must not be empty"));
+            }
         }
         positive("redis.connect_timeout", r.connect_timeout)?;
         positive("redis.command_timeout", r.command_timeout)?;

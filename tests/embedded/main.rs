@@ -23,6 +23,9 @@ mod helpers;
 mod ingress;
 #[path = "../it/ingress_bounds.rs"]
 mod ingress_bounds;
+#[allow(dead_code)]
+#[path = "../it/load.rs"]
+mod load;
 #[path = "../it/observability.rs"]
 mod observability;
 #[allow(dead_code)]

@@ -17,6 +17,7 @@ mod fixtures;
 mod helpers;
 mod ingress;
 mod ingress_bounds;
+mod load;
 mod observability;
 mod receiver;
 mod redis_tls;

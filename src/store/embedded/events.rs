@@ -409,7 +409,10 @@ impl EventLog for EmbeddedStore {
         }
         let batch = batch.to_vec();
         let dedup_ttl_ms = self.limits().dedup_ttl.as_millis() as u64;
-        self.write("commit_normalized", false, move |tx| {
+        // Durable: deliveries are made from these events under their ids, and a commit lost in
+        // a crash would split the entry again under new ids (a new webhook-id for a delivery
+        // already made).
+        self.write("commit_normalized", true, move |tx| {
             batch
                 .iter()
                 .map(|item| match item {
