@@ -24,12 +24,11 @@ RECV_PORT=${RECV_PORT:-18096}
 WHSEC="whsec_$(head -c 32 /dev/urandom | base64)"
 
 cargo build --release --quiet --bin hookd --example e2e-receiver --example loadgen
+# Redis's own accounting is what this script reads.
+BACKEND=redis
 source load-tests/common.sh
 start_delivery_rig
 recv() { curl -sf "http://127.0.0.1:$RECV_PORT/stats"; }
-# CPU seconds a process has used (user + system).
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"; }
-REDIS_PID=$(redis-cli -p "$REDIS_PORT" INFO server | awk -F: '/^process_id/ {print $2+0}')
 
 api POST /api/v1/endpoints "{\"url\":\"http://127.0.0.1:$RECV_PORT/hook\",\"event_types\":[\"*\"],\"secret\":\"$WHSEC\"}" >/dev/null
 curl -sf -X POST "http://127.0.0.1:$RECV_PORT/reset"

@@ -38,11 +38,6 @@ start_delivery_rig
 recv() { curl -sf "http://127.0.0.1:$RECV_PORT/stats"; }
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$HOOKD_PID/status"; }
 
-# Lag + pending of a consumer group.
-backlog() {
-  redis-cli -p "$REDIS_PORT" XINFO GROUPS "hookd:$1" |
-    awk 'prev=="lag" || prev=="pending" {n += $1} {prev=$1} END {print n + 0}'
-}
 # Waits until the journal and the deliveries are worked off and the receiver has `expected`
 # deliveries (or nothing moves for 10 s).
 settle() {

@@ -28,7 +28,7 @@ start_hookd "$HOOKD_PORT" "$REDIS_PORT" "$SECRET" load-test-admin-key
 PIDS+=($!)
 
 run() { "$BIN/examples/loadgen" "$1" "$SECRET" "$CONC" "$SECS" "${2:-0}"; }
-lag() { redis-cli -p "$REDIS_PORT" XINFO GROUPS hookd:inbound | awk 'prev=="lag"{print $1} {prev=$1}'; }
+lag() { backlog inbound; }
 # hookd splits what it journaled after answering; a run at full speed leaves a backlog that
 # the normalizer works off afterwards. Every run starts on a quiet machine, and how fast the
 # backlog drains (the sustained split rate) is reported.

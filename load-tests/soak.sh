@@ -34,7 +34,10 @@ LOAD=$!
 PIDS+=($LOAD)
 
 rss_mb() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$HOOKD_PID/status"; }
-retries() { redis-cli -p "$REDIS_PORT" ZCARD hookd:retry; }
+retries() {
+  curl -sf "http://127.0.0.1:$HOOKD_PORT/metrics" |
+    awk '/^hookd_delivery_retry_queue\{state="scheduled"\}/ {print $2 + 0}'
+}
 FIRST=0; LAST=0
 for minute in $(seq "$MINUTES"); do
   samples=()
@@ -42,7 +45,7 @@ for minute in $(seq "$MINUTES"); do
   peak=$(printf '%s\n' "${samples[@]}" | sort -n | tail -1)
   [ "$minute" = 1 ] && FIRST=$peak
   LAST=$peak
-  echo "minute $minute: RSS MB ${samples[*]} (peak $peak); retries waiting in Redis: $(retries); delivered: $(curl -sf "http://127.0.0.1:$RECV_PORT/stats" | json "['verified']")"
+  echo "minute $minute: RSS MB ${samples[*]} (peak $peak); retries waiting: $(retries); delivered: $(curl -sf "http://127.0.0.1:$RECV_PORT/stats" | json "['verified']")"
 done
 wait "$LOAD" || true
 cat "$WORK/load.txt"

@@ -11,7 +11,8 @@
 # machine) for the same time. Delivered events are counted at the receiver from the first
 # delivery to the last, the drain included. Per round it prints delivered events/s and the CPU
 # (µs per delivered event) of hookd, Redis and the forwarder; then the medians and the ratio
-# hookd / forwarder. Starts its own redis-server (AOF everysec), receiver, hookd and forwarder.
+# hookd / forwarder. Starts its own receiver, hookd (on BACKEND: embedded, or redis with a
+# redis-server of its own, AOF everysec) and forwarder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,18 +37,12 @@ start_delivery_rig
   "$WHSEC" "$ENDPOINTS" >"$WORK/forwarder.log" 2>&1 &
 FWD_PID=$!
 PIDS+=($FWD_PID)
-REDIS_PID=$(redis-cli -p "$REDIS_PORT" INFO server | awk -F: '/^process_id/ {print $2+0}')
 for _ in $(seq "$ENDPOINTS"); do
   api POST /api/v1/endpoints "{\"url\":\"http://127.0.0.1:$RECV_PORT/hook\",\"event_types\":[\"*\"],\"secret\":\"$WHSEC\"}" >/dev/null
 done
 sleep 1
 
 recv() { curl -sf "http://127.0.0.1:$RECV_PORT/stats"; }
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"; }
-backlog() {
-  redis-cli -p "$REDIS_PORT" XINFO GROUPS "hookd:$1" |
-    awk 'prev=="lag" || prev=="pending" {n += $1} {prev=$1} END {print n + 0}'
-}
 # Waits until the receiver stops getting deliveries (and, for hookd, its backlog is empty).
 settle() {
   local last=-1 same=0 n
@@ -81,12 +76,12 @@ us = lambda a, b: round(1e6 * (float(b) - float(a)) / n, 1)
 print(rate, us('$h0', '$h1'), us('$r0', '$r1'), us('$f0', '$f1'), s['verified'])"
 }
 
-echo "== $ENDPOINTS endpoint(s), $RATE_EVENTS events/s offered for ${SECS}s, $EVENTS events per body"
+echo "== $BACKEND backend, $ENDPOINTS endpoint(s), $RATE_EVENTS events/s offered for ${SECS}s, $EVENTS events per body"
 HOOKD=(); FWD=()
 for round in $(seq "$ROUNDS"); do
   read -r rate h r f n < <(run hookd "$HOOKD_PORT")
   HOOKD+=("$rate")
-  echo "    round $round hookd:     $rate delivered/s ($n deliveries); CPU per delivery: hookd $h µs, Redis $r µs"
+  echo "    round $round hookd:     $rate delivered/s ($n deliveries); CPU per delivery: hookd $h µs, Redis $r µs (0: none)"
   read -r rate h r f n < <(run forwarder "$FWD_PORT")
   FWD+=("$rate")
   echo "    round $round forwarder: $rate delivered/s ($n deliveries); CPU per delivery: forwarder $f µs"

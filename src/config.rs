@@ -75,6 +75,8 @@ pub struct StorageSettings {
     pub sync: StorageSync,
     #[serde(with = "humantime_serde")]
     pub sync_interval: Duration,
+    /// Memory the embedded backend may use to cache pages of its file.
+    pub cache_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -344,6 +346,12 @@ impl Settings {
         positive("redis.connect_timeout", r.connect_timeout)?;
         positive("redis.command_timeout", r.command_timeout)?;
         positive("storage.sync_interval", self.storage.sync_interval)?;
+        in_range(
+            "storage.cache_bytes",
+            self.storage.cache_bytes,
+            1 << 20,
+            1 << 40,
+        )?;
         if self.storage.backend == StorageBackend::Embedded
             && self.storage.path.as_os_str().is_empty()
         {

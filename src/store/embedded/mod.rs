@@ -75,6 +75,7 @@ pub(super) struct Shared {
     /// Fsync every commit that holds a request (the default), or only every `sync_interval`.
     sync_each_commit: bool,
     sync_interval: Duration,
+    cache_bytes: usize,
 }
 
 impl Shared {
@@ -108,7 +109,10 @@ impl Shared {
         slot.take();
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
-            match Database::create(&self.file) {
+            match Database::builder()
+                .set_cache_size(self.cache_bytes)
+                .create(&self.file)
+            {
                 Ok(db) => {
                     *slot = Some(Arc::new(db));
                     self.broken.store(false, Ordering::Release);
@@ -168,7 +172,10 @@ impl EmbeddedStore {
         std::fs::create_dir_all(&dir).map_err(|e| unreadable(&dir, e))?;
         let lock = take_lock(&dir)?;
         let file = dir.join(DATA_FILE);
-        let db = Database::create(&file).map_err(|e| open_error(&file, e))?;
+        let db = Database::builder()
+            .set_cache_size(settings.storage.cache_bytes)
+            .create(&file)
+            .map_err(|e| open_error(&file, e))?;
         let (clock, journal_cursor, delivery_cursor) =
             prepare(&db).map_err(|detail| OpenError::Corrupt {
                 path: file.clone(),
@@ -182,6 +189,7 @@ impl EmbeddedStore {
             deliveries_ready: Notify::new(),
             sync_each_commit: settings.storage.sync == StorageSync::Always,
             sync_interval: settings.storage.sync_interval,
+            cache_bytes: settings.storage.cache_bytes,
         });
         let (jobs, receiver) = std::sync::mpsc::channel();
         {
