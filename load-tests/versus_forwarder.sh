@@ -89,3 +89,8 @@ done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 mh=$(median "${HOOKD[@]}"); mf=$(median "${FWD[@]}")
 echo "    MEDIAN hookd $mh/s, forwarder $mf/s, ratio $(python3 -c "print(round($mh / max(1, $mf), 2))")"
+if [ "$BACKEND" = embedded ]; then
+  bytes=$(stat -c %s "$WORK/data/hookd.redb")
+  events=$(api GET /api/v1/stats | json "['events']")
+  echo "    data file $((bytes / 1048576)) MiB for $events retained events (with their journal entries, deliveries' states and attempt logs): $((bytes / (events > 0 ? events : 1))) bytes per event"
+fi

@@ -33,7 +33,11 @@ pub struct JournalRecord {
 pub enum ReadFrom {
     /// Entries no consumer has seen.
     New,
-    /// Entries this consumer holds without having acknowledged them (after a crash or a claim).
+    /// Entries this consumer holds without having acknowledged them (after a crash or a claim),
+    /// a page at a time: each pending read goes on after the last entry the previous one
+    /// returned, and once one comes back with fewer than asked, the next starts again from
+    /// the oldest. However many are held, reading pending until a read brings nothing new
+    /// sees them all.
     Pending,
 }
 

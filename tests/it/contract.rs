@@ -174,6 +174,38 @@ pub async fn an_entry_read_but_not_committed_is_read_again_and_stored_once(b: Ar
     assert!(pending.is_empty(), "acknowledged with its commit");
 }
 
+pub async fn pending_reads_page_through_everything_held_then_start_over(b: Arc<dyn Backend>) {
+    let entries: Vec<JournalEntry> = (0..25).map(|i| entry(&[&format!("wamid.pp{i}")])).collect();
+    b.append_journal(&entries).await.expect("append");
+    let held: Vec<String> = b
+        .read_journal("c", ReadFrom::New, 25, NO_WAIT)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(held.len(), 25);
+    let mut pages = Vec::new();
+    for _ in 0..3 {
+        let page = b
+            .read_journal("c", ReadFrom::Pending, 10, NO_WAIT)
+            .await
+            .expect("pending");
+        pages.push(page.into_iter().map(|r| r.id).collect::<Vec<_>>());
+    }
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        [10, 10, 5],
+        "pages go on after one another"
+    );
+    assert_eq!(pages.concat(), held, "each held entry once, oldest first");
+    let again = b
+        .read_journal("c", ReadFrom::Pending, 10, NO_WAIT)
+        .await
+        .expect("pending");
+    assert_eq!(again[0].id, held[0], "after a short page, a new pass");
+}
+
 pub async fn a_stale_entry_moves_to_the_live_consumer(b: Arc<dyn Backend>) {
     b.append_journal(&[entry(&["wamid.s1"])])
         .await
@@ -393,6 +425,7 @@ macro_rules! contract_suite {
             guarantee!(a_journaled_batch_is_read_back_whole_and_in_order);
             guarantee!(dedup_is_atomic_with_the_event);
             guarantee!(an_entry_read_but_not_committed_is_read_again_and_stored_once);
+            guarantee!(pending_reads_page_through_everything_held_then_start_over);
             guarantee!(a_retry_keeps_its_subject_and_counts_its_attempt);
             guarantee!(a_dead_delivery_is_listed_and_replays_under_the_same_subject);
             guarantee!(pages_are_stable_under_concurrent_writes);

@@ -590,25 +590,6 @@ impl HookdProcess {
         cmd
     }
 
-    /// [`HookdProcess::start_with`] on `storage`.
-    pub async fn start_on(
-        storage: &Storage,
-        prefix: &str,
-        instance: &str,
-        env: &[(&str, &str)],
-    ) -> (HookdProcess, String) {
-        let port = free_port();
-        let child = Self::command_on(storage, prefix, port, instance)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hookd binary starts");
-        let base = format!("http://127.0.0.1:{port}");
-        wait_ready(&base).await;
-        (HookdProcess(child), base)
-    }
-
     pub fn from_child(child: Child) -> HookdProcess {
         HookdProcess(child)
     }
@@ -621,7 +602,26 @@ impl HookdProcess {
         env: &[(&str, &str)],
     ) -> (HookdProcess, String) {
         let port = free_port();
-        let child = Self::command(redis_url, prefix, port, instance)
+        Self::start_ready(Self::command(redis_url, prefix, port, instance), port, env).await
+    }
+
+    /// [`HookdProcess::start_with`] on `storage`.
+    pub async fn start_on(
+        storage: &Storage,
+        prefix: &str,
+        instance: &str,
+        env: &[(&str, &str)],
+    ) -> (HookdProcess, String) {
+        let port = free_port();
+        Self::start_ready(Self::command_on(storage, prefix, port, instance), port, env).await
+    }
+
+    async fn start_ready(
+        mut cmd: Command,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> (HookdProcess, String) {
+        let child = cmd
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -12,7 +12,7 @@ use super::events::{delivery_state, state_rec};
 use super::records::*;
 use super::tables::*;
 use super::writer::Tx;
-use super::{EmbeddedStore, db_error, parse_id};
+use super::{EmbeddedStore, advance, db_error, parse_id, read_range};
 use crate::model::delivery::*;
 use crate::model::rules::{RoundOutcome, StateChange, health_after, state_after, state_requeued};
 use crate::store::ids::EntryId;
@@ -36,18 +36,23 @@ impl EmbeddedStore {
             .delivery_cursor
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let range = match from {
-            ReadFrom::New => queue.range(cursor.saturating_add(1)..),
-            ReadFrom::Pending => queue.range(..=*cursor),
-        }
-        .map_err(db_error)?;
+        let mut pass = self
+            .inner
+            .delivery_pending_pass
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (mut out, mut gone) = (Vec::new(), Vec::new());
-        for item in range.take(count) {
+        let mut last = None;
+        let mut read = 0;
+        for item in queue
+            .range(read_range(from, *cursor, *pass))
+            .map_err(db_error)?
+            .take(count)
+        {
             let (k, v) = item.map_err(db_error)?;
             let key = k.value();
-            if from == ReadFrom::New {
-                *cursor = (*cursor).max(key);
-            }
+            last = Some(key);
+            read += 1;
             let q: QueuedRec = decode("delivery", v.value())?;
             let data = match q.kind {
                 DeliveryKind::Raw => String::new(),
@@ -82,27 +87,8 @@ impl EmbeddedStore {
                 data,
             });
         }
+        advance(from, &mut cursor, &mut pass, last, read, count);
         Ok((out, gone))
-    }
-
-    fn has_new_delivery(&self) -> bool {
-        let cursor = *self
-            .inner
-            .delivery_cursor
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Ok(db) = self.inner.shared.db() else {
-            return false;
-        };
-        db.begin_read()
-            .ok()
-            .and_then(|t| t.open_table(DELIVERIES).ok())
-            .and_then(|t| {
-                t.range(cursor.saturating_add(1)..)
-                    .ok()
-                    .map(|mut r| r.next().is_some())
-            })
-            .unwrap_or(false)
     }
 
     async fn read_delivery_batch(
@@ -363,7 +349,7 @@ impl DeliveryQueue for EmbeddedStore {
         }
         let this = self.clone();
         EmbeddedStore::wait(&self.inner.shared.deliveries_ready, block, || {
-            this.has_new_delivery()
+            this.has_after_cursor(DELIVERIES, &this.inner.delivery_cursor)
         })
         .await;
         self.read_delivery_batch(from, count).await

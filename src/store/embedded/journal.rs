@@ -7,7 +7,7 @@ use redb::{ReadableDatabase, ReadableTableMetadata};
 
 use super::records::{JournalRec, decode, encode};
 use super::tables::{JOURNAL, JOURNAL_UNACKED};
-use super::{EmbeddedStore, db_error, parse_id};
+use super::{EmbeddedStore, advance, db_error, parse_id, read_range};
 use crate::store::ids::EntryId;
 use crate::store::types::*;
 use crate::store::{Journal, StoreError};
@@ -39,15 +39,21 @@ impl EmbeddedStore {
             .journal_cursor
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let range = match from {
-            ReadFrom::New => unacked.range(cursor.saturating_add(1)..),
-            ReadFrom::Pending => unacked.range(..=*cursor),
-        }
-        .map_err(db_error)?;
+        let mut pass = self
+            .inner
+            .journal_pending_pass
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = Vec::new();
-        for item in range.take(count) {
+        let mut last = None;
+        for item in unacked
+            .range(read_range(from, *cursor, *pass))
+            .map_err(db_error)?
+            .take(count)
+        {
             let (key, _) = item.map_err(db_error)?;
             let key = key.value();
+            last = Some(key);
             let entry = match journal.get(key).map_err(db_error)? {
                 Some(v) => Some(entry_of(decode("journal entry", v.value())?)),
                 // Retention trimmed it before it was split.
@@ -57,10 +63,8 @@ impl EmbeddedStore {
                 id: EntryId::from_key(key).to_string(),
                 entry,
             });
-            if from == ReadFrom::New {
-                *cursor = (*cursor).max(key);
-            }
         }
+        advance(from, &mut cursor, &mut pass, last, out.len(), count);
         Ok(out)
     }
 }
@@ -118,7 +122,7 @@ impl Journal for EmbeddedStore {
         }
         let this = self.clone();
         EmbeddedStore::wait(&self.inner.shared.journal_ready, block, || {
-            this.has_new_journal()
+            this.has_after_cursor(JOURNAL_UNACKED, &this.inner.journal_cursor)
         })
         .await;
         let this = self.clone();
@@ -141,24 +145,23 @@ impl Journal for EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Whether an unacknowledged entry after the cursor exists (cheap: one key).
-    fn has_new_journal(&self) -> bool {
-        let cursor = *self
-            .inner
-            .journal_cursor
+    /// Whether `table` has an entry after `cursor` (cheap: one key).
+    pub(super) fn has_after_cursor<V: redb::Value + 'static>(
+        &self,
+        table: redb::TableDefinition<'static, u128, V>,
+        cursor: &std::sync::Mutex<u128>,
+    ) -> bool {
+        let from = cursor
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .saturating_add(1);
         let Ok(db) = self.inner.shared.db() else {
             return false;
         };
         db.begin_read()
             .ok()
-            .and_then(|t| t.open_table(JOURNAL_UNACKED).ok())
-            .and_then(|t| {
-                t.range(cursor.saturating_add(1)..)
-                    .ok()
-                    .map(|mut r| r.next().is_some())
-            })
+            .and_then(|t| t.open_table(table).ok())
+            .and_then(|t| t.range(from..).ok().map(|mut r| r.next().is_some()))
             .unwrap_or(false)
     }
 

@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 use crate::config::{Settings, StorageSync};
 use crate::metrics as m;
 use crate::store::ids::{EntryId, IdClock};
-use crate::store::{Backend, StoreError};
+use crate::store::{Backend, ReadFrom, StoreError};
 use writer::{Job, Tx};
 
 /// The data file inside `storage.path`.
@@ -150,6 +150,9 @@ struct Inner {
     /// earlier unacknowledged ones are pending.
     journal_cursor: Mutex<u128>,
     delivery_cursor: Mutex<u128>,
+    /// Where the current pass of pending reads goes on (see [`ReadFrom::Pending`]).
+    journal_pending_pass: Mutex<u128>,
+    delivery_pending_pass: Mutex<u128>,
     limits: Limits,
     dir: PathBuf,
     _lock: File,
@@ -205,6 +208,8 @@ impl EmbeddedStore {
                 jobs,
                 journal_cursor: Mutex::new(journal_cursor),
                 delivery_cursor: Mutex::new(delivery_cursor),
+                journal_pending_pass: Mutex::new(0),
+                delivery_pending_pass: Mutex::new(0),
                 limits: Limits {
                     stream_max_age: settings.retention.stream_max_age,
                     dedup_ttl: settings.retention.dedup_ttl,
@@ -432,6 +437,35 @@ fn prepare(db: &Database) -> Result<(IdClock, u128, u128), String> {
     }
     txn.commit().map_err(|e| e.to_string())?;
     Ok((IdClock::after(last), journal_cursor, delivery_cursor))
+}
+
+/// The range of keys a read of `from` covers, given the delivered cursor and the pending pass.
+pub(super) fn read_range(
+    from: ReadFrom,
+    cursor: u128,
+    pass: u128,
+) -> std::ops::RangeInclusive<u128> {
+    match from {
+        ReadFrom::New => cursor.saturating_add(1)..=u128::MAX,
+        ReadFrom::Pending => pass.saturating_add(1).min(cursor.saturating_add(1))..=cursor,
+    }
+}
+
+/// Moves the cursors after a read of `from` that returned up to `last` (`count` asked, `got`
+/// returned).
+pub(super) fn advance(
+    from: ReadFrom,
+    cursor: &mut u128,
+    pass: &mut u128,
+    last: Option<u128>,
+    got: usize,
+    count: usize,
+) {
+    match from {
+        ReadFrom::New => *cursor = (*cursor).max(last.unwrap_or(0)),
+        ReadFrom::Pending if got < count => *pass = 0,
+        ReadFrom::Pending => *pass = last.unwrap_or(0),
+    }
 }
 
 /// Reads an id the API was given; `parameter` names it in the error.

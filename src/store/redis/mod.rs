@@ -51,6 +51,9 @@ pub struct RedisStore {
     /// How long delivery states, statistics and attempt logs are kept.
     pub(super) delivery_state_ttl: Duration,
     pub(super) disable_after: Duration,
+    /// Per stream, the last entry of the current pass of pending reads (see
+    /// [`crate::store::ReadFrom::Pending`]); each consumer's handle has its own.
+    pub(super) pending_pass: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl From<redis::RedisError> for StoreError {
@@ -109,6 +112,7 @@ impl RedisStore {
             requeue: redis::Script::new(REQUEUE_LUA),
             delivery_state_ttl: settings.delivery.log_retention,
             disable_after: settings.delivery.disable_after,
+            pending_pass: Default::default(),
         })
     }
 
@@ -175,6 +179,7 @@ impl RedisStore {
             requeue: self.requeue.clone(),
             delivery_state_ttl: self.delivery_state_ttl,
             disable_after: self.disable_after,
+            pending_pass: Default::default(),
         }
     }
 }

@@ -158,12 +158,12 @@ impl RedisStore {
                 // BLOCK 0 would wait forever: a zero block means "do not wait".
                 ReadFrom::New if !block.is_zero() => {
                     cmd.arg("BLOCK").arg(block.as_millis() as u64);
-                    ">"
+                    ">".to_string()
                 }
-                ReadFrom::New => ">",
-                ReadFrom::Pending => "0",
+                ReadFrom::New => ">".to_string(),
+                ReadFrom::Pending => self.pending_from(&key),
             };
-            cmd.arg("STREAMS").arg(&key).arg(start);
+            cmd.arg("STREAMS").arg(&key).arg(&start);
             let read = |cmd: redis::Cmd| async move {
                 let reply: Result<Value, redis::RedisError> = match from {
                     ReadFrom::New => cmd.query_async(&mut self.blocking_conn()).await,
@@ -178,12 +178,44 @@ impl RedisStore {
                 }
                 other => other?,
             };
-            Ok(parse_read_reply(v)?
+            let entries: StreamEntries = parse_read_reply(v)?
                 .into_iter()
                 .flat_map(|(_stream, entries)| entries)
-                .collect())
+                .collect();
+            if from == ReadFrom::Pending {
+                let last = entries.last().map(|(id, _)| id.as_str());
+                self.pending_read(&key, last, entries.len() < count);
+            }
+            Ok(entries)
         })
         .await
+    }
+
+    /// Where the next pending read of `key` starts: after the last one of this pass.
+    fn pending_from(&self, key: &str) -> String {
+        self.pending_pass
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| "0".to_string())
+    }
+
+    /// Notes a pending read: the pass goes on after `last`, or starts again from the
+    /// beginning once a read came back short.
+    fn pending_read(&self, key: &str, last: Option<&str>, short: bool) {
+        let mut pass = self
+            .pending_pass
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (short, last) {
+            (false, Some(last)) => {
+                pass.insert(key.to_string(), last.to_string());
+            }
+            _ => {
+                pass.remove(key);
+            }
+        }
     }
 
     /// XAUTOCLAIM: takes over entries other consumers held longer than `min_idle`.
