@@ -48,8 +48,10 @@ pub const STREAM_PENDING: &str = "hookd_stream_pending";
 pub const STORAGE_UP: &str = "hookd_storage_up";
 /// Time of the embedded backend's group commits, by `durable` (fsynced or not).
 pub const STORAGE_COMMIT_DURATION: &str = "hookd_storage_commit_duration_seconds";
-/// Size of the embedded backend's data file.
-pub const STORAGE_DISK_BYTES: &str = "hookd_storage_disk_bytes";
+/// What storage holds: the embedded data file's size, or Redis's used memory.
+pub const STORAGE_BYTES: &str = "hookd_storage_bytes";
+/// Space left on the filesystem of the embedded backend's data directory.
+pub const STORAGE_FREE_BYTES: &str = "hookd_storage_free_bytes";
 
 /// Delivery attempts by `outcome` (delivered, retry, dead, gone), `status_class` (2xx, 3xx,
 /// 4xx, 5xx, error) and, unless `delivery.endpoint_metrics_label` is off, `endpoint`.
@@ -260,9 +262,14 @@ fn describe() {
         "Group commit time of the embedded backend, fsynced or not."
     );
     describe_gauge!(
-        STORAGE_DISK_BYTES,
+        STORAGE_BYTES,
         Unit::Bytes,
-        "Size of the embedded backend's data file."
+        "What storage holds: the embedded data file's size, or Redis's used memory."
+    );
+    describe_gauge!(
+        STORAGE_FREE_BYTES,
+        Unit::Bytes,
+        "Space left on the filesystem of the embedded backend's data directory."
     );
     describe_counter!(
         DELIVERY_ATTEMPTS,

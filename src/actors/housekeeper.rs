@@ -57,6 +57,10 @@ fn publish(g: &StreamGauges) {
     metrics::gauge!(m::STREAM_LENGTH, "stream" => "quarantine").set(g.quarantine_length as f64);
     metrics::gauge!(m::STREAM_LAG, "stream" => "inbound").set(g.inbound_lag as f64);
     metrics::gauge!(m::STREAM_PENDING, "stream" => "inbound").set(g.inbound_pending as f64);
+    metrics::gauge!(m::STORAGE_BYTES).set(g.storage_bytes as f64);
+    if let Some(free) = g.free_bytes {
+        metrics::gauge!(m::STORAGE_FREE_BYTES).set(free as f64);
+    }
 }
 
 impl Actor for Housekeeper {

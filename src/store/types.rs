@@ -192,4 +192,8 @@ pub struct StreamGauges {
     pub inbound_pending: u64,
     pub events_length: u64,
     pub quarantine_length: u64,
+    /// What storage holds, in bytes: the embedded data file's size, or Redis's used memory.
+    pub storage_bytes: u64,
+    /// Space left on the embedded backend's filesystem; `None` for Redis.
+    pub free_bytes: Option<u64>,
 }

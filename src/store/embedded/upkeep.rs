@@ -7,7 +7,6 @@ use super::events::index_keys;
 use super::records::*;
 use super::tables::*;
 use super::{EmbeddedStore, db_error};
-use crate::metrics as m;
 use crate::store::ids::EntryId;
 use crate::store::types::*;
 use crate::store::{DeliveryGauges, StoreError, Upkeep};
@@ -144,6 +143,23 @@ fn trim_attempts(txn: &WriteTransaction, before_ms: u64) -> Result<bool, StoreEr
     Ok(more)
 }
 
+/// Bytes an unprivileged writer may still use on the filesystem holding `dir`.
+fn free_space(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a valid C string and `stat` is written by statvfs before it is read.
+    let stat = unsafe {
+        if libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return None;
+        }
+        stat.assume_init()
+    };
+    // The field types differ between platforms (u64 on 64-bit Linux).
+    #[allow(clippy::useless_conversion)]
+    Some(u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)))
+}
+
 #[async_trait]
 impl Upkeep for EmbeddedStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -214,9 +230,8 @@ impl Upkeep for EmbeddedStore {
     }
 
     async fn stream_gauges(&self) -> Result<StreamGauges, StoreError> {
-        if let Ok(meta) = std::fs::metadata(&self.inner.shared.file) {
-            metrics::gauge!(m::STORAGE_DISK_BYTES).set(meta.len() as f64);
-        }
+        let storage_bytes = std::fs::metadata(&self.inner.shared.file).map_or(0, |m| m.len());
+        let free_bytes = free_space(self.dir());
         let this = self.clone();
         self.read("stream_gauges", move |txn| {
             let (inbound_length, inbound_lag, inbound_pending) = this.journal_gauges(txn)?;
@@ -229,6 +244,8 @@ impl Upkeep for EmbeddedStore {
                 inbound_pending,
                 events_length: len(EVENTS)?,
                 quarantine_length: len(QUARANTINE)?,
+                storage_bytes,
+                free_bytes,
             })
         })
         .await

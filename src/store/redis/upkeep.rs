@@ -139,19 +139,26 @@ impl Upkeep for RedisStore {
         let quarantine = self.keys.quarantine();
         self.timed("stream_gauges", async {
             let mut conn = self.conn();
-            let (inbound_length, events_length, quarantine_length, groups): (u64, u64, u64, Value) =
-                redis::pipe()
-                    .cmd("XLEN")
-                    .arg(&inbound)
-                    .cmd("XLEN")
-                    .arg(&events)
-                    .cmd("XLEN")
-                    .arg(&quarantine)
-                    .cmd("XINFO")
-                    .arg("GROUPS")
-                    .arg(&inbound)
-                    .query_async(&mut conn)
-                    .await?;
+            let (inbound_length, events_length, quarantine_length, groups, memory): (
+                u64,
+                u64,
+                u64,
+                Value,
+                String,
+            ) = redis::pipe()
+                .cmd("XLEN")
+                .arg(&inbound)
+                .cmd("XLEN")
+                .arg(&events)
+                .cmd("XLEN")
+                .arg(&quarantine)
+                .cmd("XINFO")
+                .arg("GROUPS")
+                .arg(&inbound)
+                .cmd("INFO")
+                .arg("memory")
+                .query_async(&mut conn)
+                .await?;
             let (inbound_pending, inbound_lag) = group_backlog(groups, NORMALIZER_GROUP);
             Ok(StreamGauges {
                 inbound_length,
@@ -159,6 +166,8 @@ impl Upkeep for RedisStore {
                 inbound_pending,
                 events_length,
                 quarantine_length,
+                storage_bytes: info_field(&memory, "used_memory").unwrap_or(0),
+                free_bytes: None,
             })
         })
         .await
@@ -207,6 +216,13 @@ fn min_stream_id(a: &str, b: &str) -> String {
     if parse(a) <= parse(b) { a } else { b }.to_string()
 }
 
+/// A numeric field of an `INFO` reply (`name:value` lines).
+fn info_field(info: &str, name: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +231,12 @@ mod tests {
     fn the_smaller_stream_id_is_compared_numerically() {
         assert_eq!(min_stream_id("10-0", "9-5"), "9-5");
         assert_eq!(min_stream_id("5-10", "5-9"), "5-9");
+    }
+
+    #[test]
+    fn an_info_field_is_read_by_its_exact_name() {
+        let info = "# Memory\r\nused_memory:1024\r\nused_memory_human:1.00K\r\n";
+        assert_eq!(info_field(info, "used_memory"), Some(1024));
+        assert_eq!(info_field(info, "used_memory_peak"), None);
     }
 }
