@@ -321,8 +321,12 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(path));
         }
-        // HOOKD_CONFIG names the file itself (see the CLI), it is not a setting.
-        let env = env.split("__").ignore(&["config"]);
+        // HOOKD_CONFIG names the file itself (see the CLI), it is not a setting; Kubernetes
+        // adds service-link variables for a Service named hookd or hookd-*.
+        let env = env
+            .filter(|key| !is_kubernetes_service_link(key.as_str()))
+            .split("__")
+            .ignore(&["config"]);
         let settings: Settings = figment.merge(env).extract().map_err(Box::new)?;
         settings.validate()?;
         Ok(settings)
@@ -346,6 +350,15 @@ impl Settings {
         positive("redis.connect_timeout", r.connect_timeout)?;
         positive("redis.command_timeout", r.command_timeout)?;
         positive("storage.sync_interval", self.storage.sync_interval)?;
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(invalid(
+                "log.level",
+                format!(
+                    "{:?} is not a log filter such as \"info\" or \"hookd=debug,info\": {e}",
+                    self.log.level
+                ),
+            ));
+        }
         in_range(
             "storage.cache_bytes",
             self.storage.cache_bytes,
@@ -487,6 +500,16 @@ impl Settings {
         }
         in_range("api.max_page_size", self.api.max_page_size, 1, 10_000)?;
 
+        let mut seen = std::collections::BTreeSet::new();
+        for name in self.sources.keys() {
+            // Webhook URLs match source names whatever their case.
+            if !seen.insert(name.to_ascii_lowercase()) {
+                return Err(invalid(
+                    format!("sources.{name}"),
+                    "another source has the same name in other letter case",
+                ));
+            }
+        }
         for (name, source) in &self.sources {
             let valid_name = !name.is_empty()
                 && name.len() <= 64
@@ -544,6 +567,41 @@ fn in_range(setting: &str, value: usize, min: usize, max: usize) -> Result<(), C
         ));
     }
     Ok(())
+}
+
+/// Whether `key` (a `HOOKD_*` variable's name without the prefix) is one of the variables
+/// Kubernetes adds to a pod for a Service named `hookd` or `hookd-<name>`: `PORT`,
+/// `PORT_<port>_<proto>[_…]`, `SERVICE_HOST`, `SERVICE_PORT[_<name>]`, and the same after
+/// `<NAME>_`. hookd's own settings always have `__` after their section, so no setting is
+/// taken for one.
+pub fn is_kubernetes_service_link(key: &str) -> bool {
+    let key = key.to_ascii_uppercase();
+    if key.contains("__") {
+        return false;
+    }
+    let link = |rest: &str| {
+        rest == "PORT"
+            || rest.starts_with("PORT_")
+            || rest == "SERVICE_HOST"
+            || rest == "SERVICE_PORT"
+            || rest.starts_with("SERVICE_PORT_")
+    };
+    link(&key)
+        || key
+            .char_indices()
+            .filter(|&(_, c)| c == '_')
+            .any(|(i, _)| link(&key[i + 1..]))
+}
+
+/// The `HOOKD_*` variables of this process that [`Settings::load`] leaves aside as
+/// Kubernetes service links, for a debug line once logging is up.
+pub fn ignored_environment() -> Vec<String> {
+    std::env::vars()
+        .filter_map(|(k, _)| {
+            let rest = k.strip_prefix("HOOKD_")?;
+            is_kubernetes_service_link(rest).then_some(k)
+        })
+        .collect()
 }
 
 fn positive(setting: &str, value: Duration) -> Result<(), ConfigError> {
@@ -629,6 +687,46 @@ mod tests {
             assert_eq!(s.sources["shop"].app_secrets, vec!["s1"]);
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail dictates the closure's error type
+    fn kubernetes_service_links_are_ignored_and_typos_still_refused() {
+        figment::Jail::expect_with(|jail| {
+            for (k, v) in [
+                ("HOOKD_PORT", "tcp://10.0.0.1:8080"),
+                ("HOOKD_PORT_8080_TCP", "tcp://10.0.0.1:8080"),
+                ("HOOKD_PORT_8080_TCP_PROTO", "tcp"),
+                ("HOOKD_PORT_8080_TCP_ADDR", "10.0.0.1"),
+                ("HOOKD_SERVICE_HOST", "10.0.0.1"),
+                ("HOOKD_SERVICE_PORT", "8080"),
+                ("HOOKD_SERVICE_PORT_HTTP", "8080"),
+                ("HOOKD_API_SERVICE_HOST", "10.0.0.2"),
+                ("HOOKD_API_PORT_9090_TCP", "tcp://10.0.0.2:9090"),
+            ] {
+                jail.set_env(k, v);
+            }
+            Settings::load_with_env(None, Env::prefixed("HOOKD_")).map_err(|e| e.to_string())?;
+            jail.set_env("HOOKD_SERVER_LISTEN", "0.0.0.0:1");
+            let err = Settings::load_with_env(None, Env::prefixed("HOOKD_"))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("server_listen"), "a typo is refused: {err:?}");
+            Ok(())
+        });
+        assert!(!is_kubernetes_service_link("SERVER__PORT"));
+        assert!(!is_kubernetes_service_link("REPORTS"));
+    }
+
+    #[test]
+    fn a_log_level_that_is_not_a_filter_is_refused() {
+        let mut s = Settings::load_with_env(None, no_env()).expect("valid");
+        s.log.level = "bogus=[".into();
+        let err = s.validate().expect_err("refused").to_string();
+        assert!(err.contains("log.level"), "{err}");
+        s.log.level = "hookd=debug,info".into();
+        assert!(s.validate().is_ok());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `hookd` command: `serve` runs the engine, `check-config` validates the settings.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,13 +40,15 @@ fn main() -> ExitCode {
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("hookd: {e}");
+            say_err(format_args!("hookd: {e}"));
             return ExitCode::from(2);
         }
     };
     match cli.command {
         Command::CheckConfig => {
-            println!(
+            // A reader that stops early (`| head`) is not an error of hookd's.
+            let _ = writeln!(
+                std::io::stdout(),
                 "configuration is valid\nstorage: {}\n{settings:#?}",
                 hookd::startup::storage_description(&settings)
             );
@@ -53,15 +56,24 @@ fn main() -> ExitCode {
         }
         Command::Serve => {
             hookd::telemetry::init(&settings.log);
+            let ignored = hookd::config::ignored_environment();
+            if !ignored.is_empty() {
+                tracing::debug!(?ignored, "Kubernetes service-link variables, not settings");
+            }
             match actix_web::rt::System::new().block_on(serve(settings)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("hookd: {e:#}");
+                    say_err(format_args!("hookd: {e:#}"));
                     ExitCode::FAILURE
                 }
             }
         }
     }
+}
+
+/// Writes a line to stderr, or nothing when stderr is gone (`eprintln!` would panic).
+fn say_err(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -105,6 +105,9 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
+        for name in settings.sources.keys() {
+            tracing::info!(source = %name, url = %format!("http://{addr}/webhooks/{name}"), "webhook source");
+        }
         tracing::info!(
             %addr,
             port,

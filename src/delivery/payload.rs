@@ -54,6 +54,12 @@ pub fn webhook_id(raw: bool, subject: &str) -> String {
     }
 }
 
+/// The event a `webhook-id` names, so that receivers can use the id they were sent; any
+/// other id is returned as it is.
+pub fn event_id_of(id: &str) -> &str {
+    id.strip_prefix("evt_").unwrap_or(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +84,11 @@ mod tests {
             r#"{"id":"1-0","type":"whatsapp.messages","platform":"whatsapp","source":"ma\"in","account_id":"123","received_at":5,"occurred_at":null,"data":{"id":"wamid.X","n":12345678901234567890}}"#
         );
         assert_eq!(webhook_id(false, "1-0"), "evt_1-0");
+    }
+
+    #[test]
+    fn a_webhook_id_leads_back_to_its_event() {
+        assert_eq!(event_id_of(&webhook_id(false, "17-3")), "17-3");
+        assert_eq!(event_id_of("17-3"), "17-3");
     }
 }

@@ -81,6 +81,8 @@ pub async fn get_event(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    // The event id, or the `webhook-id` a receiver got (`evt_<id>`).
+    let id = crate::delivery::payload::event_id_of(&id).to_string();
     let event = state
         .store
         .get_event(&id)

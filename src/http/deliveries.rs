@@ -219,6 +219,7 @@ pub async fn retry_one(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (event_id, endpoint_id) = path.into_inner();
+    let event_id = crate::delivery::payload::event_id_of(&event_id).to_string();
     owned(&state, &caller, &endpoint_id).await?;
     let event = state
         .store

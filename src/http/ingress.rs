@@ -79,7 +79,7 @@ pub async fn handshake(
     path: web::Path<String>,
     query: web::Query<Handshake>,
 ) -> HttpResponse {
-    let Some(source) = state.sources.get(path.as_str()) else {
+    let Some((_, source)) = state.source(path.as_str()) else {
         return plain(StatusCode::NOT_FOUND, "unknown source");
     };
     let q = query.into_inner();
@@ -114,10 +114,13 @@ pub async fn receive(
 ) -> HttpResponse {
     let started = Instant::now();
     let request_id = request_id(&req);
-    let source_name = path.into_inner();
-    let (outcome, detail) = match state.sources.get(&source_name) {
+    let requested = path.into_inner();
+    let found = state.source(&requested);
+    // The configured name from here on: for the journal, the logs and the labels.
+    let source_name = found.map_or(requested, |(name, _)| name.to_string());
+    let (outcome, detail) = match found {
         None => (Outcome::UnknownSource, "unknown source".to_string()),
-        Some(source) => {
+        Some((_, source)) => {
             accept(
                 &state,
                 &writer,

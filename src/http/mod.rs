@@ -46,6 +46,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The source a webhook path names, and its configured name: exactly, or else in any
+    /// letter case (environment variables give lower-case names: `HOOKD_SOURCES__MYAPP__…`
+    /// configures `myapp`, and `/webhooks/MYAPP` reaches it).
+    pub fn source(&self, name: &str) -> Option<(&str, &Source)> {
+        self.sources
+            .get_key_value(name)
+            .or_else(|| {
+                self.sources
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            })
+            .map(|(k, s)| (k.as_str(), s))
+    }
+
     pub fn new(
         settings: Arc<Settings>,
         store: Arc<dyn Backend>,

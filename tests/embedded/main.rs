@@ -28,6 +28,8 @@ mod ingress_bounds;
 mod load;
 #[path = "../it/observability.rs"]
 mod observability;
+#[path = "../it/process.rs"]
+mod process;
 #[allow(dead_code)]
 #[path = "../it/receiver.rs"]
 mod receiver;

@@ -234,3 +234,24 @@ async fn health_reports_ready_and_metrics_are_exported() {
         assert!(metrics.contains(name), "{name} missing");
     }
 }
+
+#[actix_web::test]
+async fn an_event_is_found_by_the_webhook_id_its_receiver_got() {
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
+    let (receiver, _, _) = crate::receiver::catch_all(&app).await;
+    app.post_signed(&whatsapp_body(&["wamid.byhook".into()]), SECRET)
+        .await;
+    let got = receiver
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await;
+    let webhook_id = got[0].headers["webhook-id"].clone();
+    assert!(webhook_id.starts_with("evt_"), "{webhook_id}");
+    let res = app.api(&format!("/api/v1/events/{webhook_id}")).await;
+    assert_eq!(res.status(), 200);
+    let event: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(
+        format!("evt_{}", event["id"].as_str().unwrap_or("")),
+        webhook_id
+    );
+}

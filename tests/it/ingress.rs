@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::helpers::{SECOND_SECRET, SECRET, Storage, TestApp, VERIFY_TOKEN, fixtures_dir};
+use crate::helpers::{
+    SECOND_SECRET, SECRET, Storage, TestApp, VERIFY_TOKEN, fixtures_dir, sign, whatsapp_body,
+};
 
 fn signature_vector() -> (Vec<u8>, String) {
     let dir = fixtures_dir().join("samples");
@@ -128,6 +130,29 @@ async fn an_unknown_source_is_404() {
         .await
         .expect("post");
     assert_eq!(res.status(), 404);
+}
+
+#[actix_web::test]
+async fn a_source_is_reached_whatever_the_letter_case_of_its_url() {
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
+    let body = whatsapp_body(&["wamid.case".into()]);
+    let res = app
+        .client
+        .post(format!("{}/webhooks/TEST", app.base))
+        .header("x-hub-signature-256", sign(SECRET.as_bytes(), &body))
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 200, "the source configured as `test`");
+    let stats = app.wait_until_split(1).await;
+    assert_eq!(stats["events"], 1);
+    let events = app.api_json("/api/v1/events").await;
+    assert_eq!(
+        events["items"][0]["source"], "test",
+        "stored under its name"
+    );
 }
 
 #[actix_web::test]

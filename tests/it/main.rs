@@ -19,6 +19,7 @@ mod ingress;
 mod ingress_bounds;
 mod load;
 mod observability;
+mod process;
 mod receiver;
 mod redis_tls;
 mod routes;
