@@ -74,6 +74,32 @@ pub struct EndpointInput {
     pub retry_schedule: Option<Option<Vec<String>>>,
     pub headers: Option<BTreeMap<String, String>>,
     pub raw: Option<bool>,
+    /// `timeout` in ms, the form the API shows (give one of the two).
+    #[serde(default, deserialize_with = "double_option")]
+    pub timeout_ms: Option<Option<u64>>,
+    /// `retry_schedule` in ms, the form the API shows (give one of the two).
+    #[serde(default, deserialize_with = "double_option")]
+    pub retry_schedule_ms: Option<Option<Vec<u64>>>,
+    /// What the API shows but only hookd sets. Accepted, so that an endpoint read from the
+    /// API can be written back as it is, and otherwise ignored.
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub active: Option<bool>,
+    #[serde(default)]
+    pub created_at: Option<u64>,
+    #[serde(default)]
+    pub updated_at: Option<u64>,
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
+    #[serde(default)]
+    pub disabled_at: Option<u64>,
+    #[serde(default)]
+    pub last_success: Option<u64>,
+    #[serde(default)]
+    pub last_failure: Option<u64>,
+    #[serde(default)]
+    pub failing_since: Option<u64>,
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`) for PATCH.
@@ -165,7 +191,27 @@ pub fn apply(
         }
         endpoint.max_in_flight = max;
     }
-    if let Some(timeout) = input.timeout {
+    let timeout = match (input.timeout, input.timeout_ms) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "timeout_ms",
+                "give timeout or timeout_ms, not both",
+            ));
+        }
+        (None, Some(ms)) => Some(ms.map(|ms| format!("{ms}ms"))),
+        (t, None) => t,
+    };
+    let schedule = match (input.retry_schedule, input.retry_schedule_ms) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "retry_schedule_ms",
+                "give retry_schedule or retry_schedule_ms, not both",
+            ));
+        }
+        (None, Some(ms)) => Some(ms.map(|ms| ms.iter().map(|d| format!("{d}ms")).collect())),
+        (s, None) => s,
+    };
+    if let Some(timeout) = timeout {
         endpoint.timeout_ms = match timeout {
             None => None,
             Some(t) => {
@@ -180,7 +226,7 @@ pub fn apply(
             }
         };
     }
-    if let Some(schedule) = input.retry_schedule {
+    if let Some(schedule) = schedule {
         endpoint.retry_schedule_ms = match schedule {
             None => None,
             Some(s) => {

@@ -184,11 +184,19 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let mut live = owned(&state, &caller, &id).await?;
     let input = input.into_inner();
-    if input.tenant_id.is_some() {
+    // The owner as read back (`null` for the admin's own) is no change.
+    if input
+        .tenant_id
+        .as_ref()
+        .is_some_and(|t| t != &live.endpoint.tenant_id)
+    {
         return Err(ApiError::invalid(
             "tenant_id",
             "an endpoint cannot change tenant",
         ));
+    }
+    if input.id.as_ref().is_some_and(|i| i != &live.endpoint.id) {
+        return Err(ApiError::invalid("id", "an endpoint cannot change id"));
     }
     if input.secret.is_some() {
         return Err(ApiError::invalid(
@@ -196,7 +204,9 @@ pub async fn update(
             "change it with POST /api/v1/endpoints/{id}/secret/rotate",
         ));
     }
-    let re_enable = input.enabled == Some(true);
+    // Turning it on clears what hookd's own disabling set, unless the input is the endpoint
+    // as read back (still naming the reason hookd disabled it).
+    let re_enable = input.enabled == Some(true) && input.disabled_reason.is_none();
     apply(&mut live.endpoint, input, &rules(&state))?;
     live.endpoint.updated_at = unix_ms().max(live.endpoint.updated_at + 1);
     state.store.put_endpoint(&live.endpoint).await?;

@@ -201,3 +201,57 @@ async fn every_type_the_splitter_emits_is_in_the_catalogue() {
     }
     assert!(missing.is_empty(), "not in the catalogue: {missing:?}");
 }
+
+#[actix_web::test]
+async fn an_endpoint_read_from_the_api_can_be_written_back_unchanged() {
+    let (_storage, app) = app().await;
+    for owner in ["tenant", "admin"] {
+        let key = match owner {
+            "tenant" => app.tenant("acme").await.1,
+            _ => ADMIN_KEY.to_string(),
+        };
+        let created = app
+            .endpoint(
+                &key,
+                serde_json::json!({
+                    "url": "http://127.0.0.1:9/hook",
+                    "event_types": ["whatsapp.*"],
+                    "timeout": "5s",
+                    "retry_schedule": ["0s", "1m"],
+                }),
+            )
+            .await;
+        let id = created["id"].as_str().expect("id").to_string();
+        let path = format!("/api/v1/endpoints/{id}");
+        let (_, read) = app.call(reqwest::Method::GET, &path, &key, None).await;
+        assert_eq!(read["timeout_ms"], 5000, "{read}");
+        let (status, written) = app
+            .call(reqwest::Method::PATCH, &path, &key, Some(read.clone()))
+            .await;
+        assert_eq!(status, 200, "{owner}: {written}");
+        let strip = |mut v: serde_json::Value| {
+            v.as_object_mut().map(|o| o.remove("updated_at"));
+            v
+        };
+        assert_eq!(strip(written), strip(read), "{owner}: nothing changed");
+    }
+    // Both forms of a setting at once are a clear error.
+    let key = ADMIN_KEY;
+    let created = app
+        .endpoint(
+            key,
+            serde_json::json!({"url": "http://127.0.0.1:9/x", "event_types": ["*"]}),
+        )
+        .await;
+    let path = format!("/api/v1/endpoints/{}", created["id"].as_str().unwrap_or(""));
+    let (status, body) = app
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            key,
+            Some(serde_json::json!({"timeout": "5s", "timeout_ms": 5000})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "timeout_ms", "{body}");
+}
