@@ -43,6 +43,7 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub delivery: DeliverySettings,
     pub api: ApiSettings,
+    pub metrics: MetricsSettings,
     pub log: LogSettings,
     /// Meta apps posting to `/webhooks/{name}`, by name.
     #[serde(default)]
@@ -230,6 +231,30 @@ pub struct ApiSettings {
     /// Empty until [`Settings::ensure_admin_key`] fills it.
     pub admin_key: String,
     pub max_page_size: usize,
+    /// A listener of the API's own; `None` serves it beside the webhooks.
+    #[serde(deserialize_with = "optional_addr")]
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// A listener of `/metrics`' own; `None` serves it beside the webhooks.
+    #[serde(deserialize_with = "optional_addr")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// An address, or `""` for none.
+fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not an address such as 127.0.0.1:9090: {e}"
+        ))
+    })
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

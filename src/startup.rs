@@ -8,7 +8,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::actors::Engine;
 use crate::config::{Settings, StorageBackend};
-use crate::http::{AppState, JournalWriter, routes};
+use crate::http::{AppState, JournalWriter, Serves, routes};
 use crate::store::{Backend, EmbeddedStore, OpenError, RedisStore, StoreError};
 
 /// Why hookd could not start. Each message says what to do about it.
@@ -30,9 +30,13 @@ pub enum StartError {
 
 /// A bound, running hookd. Tests build it on port 0 and read the port back.
 pub struct Application {
+    /// The port of the webhooks' listener.
     port: u16,
+    /// Every listener's port and what it serves; the webhooks' first.
+    ports: Vec<(Serves, u16)>,
     store: Arc<dyn Backend>,
-    server: Server,
+    /// The webhooks' server first.
+    servers: Vec<Server>,
     engine: Engine,
 }
 
@@ -57,12 +61,8 @@ impl Application {
             );
         }
 
-        let addr = settings.server.listen;
-        let listener = TcpListener::bind(addr).map_err(|cause| StartError::Bind {
-            addr: addr.to_string(),
-            cause,
-        })?;
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        let listeners = bind_listeners(&settings)?;
+        let port = listeners[0].1.local_addr().map(|a| a.port()).unwrap_or(0);
 
         let prometheus = crate::metrics::install();
         crate::metrics::register_zero_series(settings.sources.keys().map(String::as_str));
@@ -83,42 +83,61 @@ impl Application {
             engine.clone(),
             prometheus,
         ));
-        let workers_engine = engine.clone();
-        let mut server = HttpServer::new(move || {
-            // Runs once per worker, on the worker's thread: each gets a journal writer there.
-            let writer = web::Data::new(JournalWriter(workers_engine.start_journal_writer()));
-            App::new()
-                .app_data(state.clone())
-                .app_data(writer)
-                .wrap(actix_web::middleware::Compress::default())
-                .configure(routes)
-        })
-        .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
-        // actix-server would stop the whole actix system on a signal, killing the engine
-        // before it drained; `run_until_stopped` handles signals itself.
-        .disable_signals()
-        .listen(listener)
-        .map_err(|cause| StartError::Bind {
-            addr: addr.to_string(),
-            cause,
-        })?;
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
-        for name in settings.sources.keys() {
-            tracing::info!(source = %name, url = %format!("http://{addr}/webhooks/{name}"), "webhook source");
+        let mut servers = Vec::with_capacity(listeners.len());
+        let mut ports = Vec::with_capacity(listeners.len());
+        for (serves, listener) in listeners {
+            let local = listener.local_addr().map_err(|cause| StartError::Bind {
+                addr: format!("{serves:?}"),
+                cause,
+            })?;
+            let (state, engine) = (state.clone(), engine.clone());
+            let mut server = HttpServer::new(move || {
+                let mut app = App::new()
+                    .app_data(state.clone())
+                    .wrap(actix_web::middleware::Compress::default());
+                if serves.webhooks {
+                    // Runs once per worker, on the worker's thread: each gets a journal
+                    // writer there.
+                    app =
+                        app.app_data(web::Data::new(JournalWriter(engine.start_journal_writer())));
+                }
+                app.configure(|cfg| routes(cfg, serves))
+            })
+            .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
+            // actix-server would stop the whole actix system on a signal, killing the engine
+            // before it drained; `run_until_stopped` handles signals itself.
+            .disable_signals()
+            .listen(listener)
+            .map_err(|cause| StartError::Bind {
+                addr: local.to_string(),
+                cause,
+            })?;
+            if serves.webhooks {
+                if settings.server.workers > 0 {
+                    server = server.workers(settings.server.workers);
+                }
+                for name in settings.sources.keys() {
+                    tracing::info!(source = %name, url = %format!("http://{local}/webhooks/{name}"), "webhook source");
+                }
+            } else {
+                // The API and metrics are light next to the webhooks: one worker.
+                server = server.workers(1);
+            }
+            tracing::info!(address = %local, serves = ?serves.names(), "listening");
+            ports.push((serves, local.port()));
+            servers.push(server.run());
         }
         tracing::info!(
-            %addr,
             port,
             sources = settings.sources.len(),
             storage = %storage_description(&settings),
-            "hookd is listening"
+            "hookd is ready"
         );
         Ok(Application {
             port,
+            ports,
             store: state_store,
-            server: server.run(),
+            servers,
             engine,
         })
     }
@@ -132,26 +151,94 @@ impl Application {
         self.port
     }
 
-    /// Stops the server gracefully (what SIGTERM does).
+    /// The port of the listener that serves `what` (its own, or the webhooks').
+    pub fn port_of(&self, what: fn(Serves) -> bool) -> u16 {
+        self.ports
+            .iter()
+            .find(|(serves, _)| what(*serves))
+            .map_or(self.port, |(_, p)| *p)
+    }
+
+    /// Stops the server gracefully (what SIGTERM does); the other listeners follow.
     pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+        self.servers[0].handle()
     }
 
     /// Serves until SIGTERM/Ctrl-C (or [`ServerHandle::stop`]), lets in-flight requests finish
     /// (each waits for its journal write), then drains the normalizer.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let handle = self.server.handle();
+        let mut servers = self.servers.into_iter();
+        let Some(main) = servers.next() else {
+            return Ok(());
+        };
+        let others: Vec<Server> = servers.collect();
+        let handle = main.handle();
         actix_web::rt::spawn(async move {
             shutdown_signal().await;
             tracing::info!("shutdown signal received; finishing in-flight requests");
             handle.stop(true).await;
         });
-        let served = self.server.await;
+        let other_handles: Vec<ServerHandle> = others.iter().map(Server::handle).collect();
+        let others = others
+            .into_iter()
+            .map(actix_web::rt::spawn)
+            .collect::<Vec<_>>();
+        let served = main.await;
+        for h in other_handles {
+            h.stop(true).await;
+        }
+        for o in others {
+            let _ = o.await;
+        }
         tracing::info!("HTTP server stopped; draining the engine");
         self.engine.shutdown().await;
         tracing::info!("hookd stopped");
         served
     }
+}
+
+/// Binds `server.listen` (webhooks, and the API and metrics unless they have their own) and
+/// `api.listen` / `metrics.listen` when set (one listener when they are the same address).
+fn bind_listeners(settings: &Settings) -> Result<Vec<(Serves, TcpListener)>, StartError> {
+    let mut wanted: Vec<(std::net::SocketAddr, Serves)> = vec![(
+        settings.server.listen,
+        Serves {
+            webhooks: true,
+            api: settings.api.listen.is_none(),
+            metrics: settings.metrics.listen.is_none(),
+        },
+    )];
+    let mut add = |addr: std::net::SocketAddr, set: fn(&mut Serves)| {
+        // Port 0 binds a listener of its own each time.
+        match wanted
+            .iter_mut()
+            .find(|(a, _)| *a == addr && addr.port() != 0)
+        {
+            Some((_, serves)) => set(serves),
+            None => {
+                let mut serves = Serves::default();
+                set(&mut serves);
+                wanted.push((addr, serves));
+            }
+        }
+    };
+    if let Some(addr) = settings.api.listen {
+        add(addr, |s| s.api = true);
+    }
+    if let Some(addr) = settings.metrics.listen {
+        add(addr, |s| s.metrics = true);
+    }
+    wanted
+        .into_iter()
+        .map(|(addr, serves)| {
+            TcpListener::bind(addr)
+                .map(|l| (serves, l))
+                .map_err(|cause| StartError::Bind {
+                    addr: addr.to_string(),
+                    cause,
+                })
+        })
+        .collect()
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

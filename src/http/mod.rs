@@ -98,75 +98,108 @@ impl AppState {
     }
 }
 
-/// Every route.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// What one listener serves (health answers on every one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Serves {
+    pub webhooks: bool,
+    pub api: bool,
+    pub metrics: bool,
+}
+
+impl Serves {
+    /// For the log: what it serves, by name.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (self.webhooks, "webhooks"),
+            (self.api, "api"),
+            (self.metrics, "metrics"),
+            (true, "health"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+}
+
+/// The routes of one listener.
+pub fn routes(cfg: &mut web::ServiceConfig, serves: Serves) {
     let query_errors = web::QueryConfig::default()
         .error_handler(|e, _| ApiError::BadRequest(format!("invalid query: {e}")).into());
     // JSON bodies are read by `json::ApiJson`, which names the offending field itself.
-    cfg.app_data(query_errors)
-        .route("/webhooks/{source}", web::get().to(ingress::handshake))
-        .route("/webhooks/{source}", web::post().to(ingress::receive))
-        .service(
-            web::scope("/api/v1")
-                .route("/events", web::get().to(api::list_events))
-                .route("/events/{id}", web::get().to(api::get_event))
-                .route(
-                    "/events/{id}/deliveries/{endpoint_id}/retry",
-                    web::post().to(deliveries::retry_one),
-                )
-                .route("/event-types", web::get().to(deliveries::event_types))
-                .route("/tenants", web::post().to(tenants::create))
-                .route("/tenants", web::get().to(tenants::list))
-                .route("/tenants/{id}", web::get().to(tenants::get))
-                .route("/tenants/{id}/keys", web::post().to(tenants::create_key))
-                .route(
-                    "/tenants/{id}/accounts",
-                    web::post().to(tenants::add_accounts),
-                )
-                .route(
-                    "/tenants/{id}/accounts/{account_id}",
-                    web::delete().to(tenants::remove_account),
-                )
-                .route(
-                    "/tenants/{id}/keys/{key_id}",
-                    web::delete().to(tenants::delete_key),
-                )
-                .route("/endpoints", web::post().to(endpoints::create))
-                .route("/endpoints", web::get().to(endpoints::list))
-                .route("/endpoints/{id}", web::get().to(endpoints::get))
-                .route("/endpoints/{id}", web::patch().to(endpoints::update))
-                .route("/endpoints/{id}", web::delete().to(endpoints::delete))
-                .route("/endpoints/{id}/secret", web::get().to(endpoints::secret))
-                .route(
-                    "/endpoints/{id}/secret/rotate",
-                    web::post().to(endpoints::rotate_secret),
-                )
-                .route("/endpoints/{id}/test", web::post().to(endpoints::test_send))
-                .route(
-                    "/endpoints/{id}/attempts",
-                    web::get().to(endpoints::attempts),
-                )
-                .route(
-                    "/endpoints/{id}/stats",
-                    web::get().to(endpoints::endpoint_stats),
-                )
-                .route(
-                    "/deliveries/stats",
-                    web::get().to(deliveries::overall_stats),
-                )
-                .route("/dead", web::get().to(deliveries::list_dead))
-                .route("/dead/replay", web::post().to(deliveries::replay))
-                .route("/attempts", web::delete().to(deliveries::purge_attempts))
-                .route("/stats", web::get().to(api::stats))
-                .route("/quarantine", web::get().to(api::list_quarantine))
-                .route("/rejected", web::get().to(api::list_rejected)),
-        )
-        .route("/health/live", web::get().to(health::live))
+    cfg.app_data(query_errors);
+    if serves.webhooks {
+        cfg.route("/webhooks/{source}", web::get().to(ingress::handshake))
+            .route("/webhooks/{source}", web::post().to(ingress::receive));
+    }
+    if serves.api {
+        api_routes(cfg);
+    }
+    if serves.metrics {
+        cfg.route("/metrics", web::get().to(health::metrics));
+    }
+    cfg.route("/health/live", web::get().to(health::live))
         .route("/health/ready", web::get().to(health::ready))
-        .route("/metrics", web::get().to(health::metrics))
         .default_service(web::to(|| async {
             HttpResponse::NotFound().json(
                 serde_json::json!({"error": {"code": "not_found", "message": "no such route"}}),
             )
         }));
+}
+
+fn api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .route("/events", web::get().to(api::list_events))
+            .route("/events/{id}", web::get().to(api::get_event))
+            .route(
+                "/events/{id}/deliveries/{endpoint_id}/retry",
+                web::post().to(deliveries::retry_one),
+            )
+            .route("/event-types", web::get().to(deliveries::event_types))
+            .route("/tenants", web::post().to(tenants::create))
+            .route("/tenants", web::get().to(tenants::list))
+            .route("/tenants/{id}", web::get().to(tenants::get))
+            .route("/tenants/{id}/keys", web::post().to(tenants::create_key))
+            .route(
+                "/tenants/{id}/accounts",
+                web::post().to(tenants::add_accounts),
+            )
+            .route(
+                "/tenants/{id}/accounts/{account_id}",
+                web::delete().to(tenants::remove_account),
+            )
+            .route(
+                "/tenants/{id}/keys/{key_id}",
+                web::delete().to(tenants::delete_key),
+            )
+            .route("/endpoints", web::post().to(endpoints::create))
+            .route("/endpoints", web::get().to(endpoints::list))
+            .route("/endpoints/{id}", web::get().to(endpoints::get))
+            .route("/endpoints/{id}", web::patch().to(endpoints::update))
+            .route("/endpoints/{id}", web::delete().to(endpoints::delete))
+            .route("/endpoints/{id}/secret", web::get().to(endpoints::secret))
+            .route(
+                "/endpoints/{id}/secret/rotate",
+                web::post().to(endpoints::rotate_secret),
+            )
+            .route("/endpoints/{id}/test", web::post().to(endpoints::test_send))
+            .route(
+                "/endpoints/{id}/attempts",
+                web::get().to(endpoints::attempts),
+            )
+            .route(
+                "/endpoints/{id}/stats",
+                web::get().to(endpoints::endpoint_stats),
+            )
+            .route(
+                "/deliveries/stats",
+                web::get().to(deliveries::overall_stats),
+            )
+            .route("/dead", web::get().to(deliveries::list_dead))
+            .route("/dead/replay", web::post().to(deliveries::replay))
+            .route("/attempts", web::delete().to(deliveries::purge_attempts))
+            .route("/stats", web::get().to(api::stats))
+            .route("/quarantine", web::get().to(api::list_quarantine))
+            .route("/rejected", web::get().to(api::list_rejected)),
+    );
 }

@@ -150,3 +150,58 @@ async fn an_endpoints_max_in_flight_caps_its_concurrent_requests() {
         assert!(w[2] - w[0] >= 250, "three requests within 250 ms: {at:?}");
     }
 }
+
+#[actix_web::test]
+async fn the_api_and_metrics_can_have_listeners_of_their_own_and_health_answers_on_each() {
+    let storage = Storage::start();
+    let mut settings = storage.settings();
+    settings.api.listen = Some("127.0.0.1:0".parse().expect("addr"));
+    settings.metrics.listen = Some("127.0.0.1:0".parse().expect("addr"));
+    let app = hookd::startup::Application::build(settings)
+        .await
+        .expect("hookd starts");
+    let base = |port: u16| format!("http://127.0.0.1:{port}");
+    let public = base(app.port());
+    let api = base(app.port_of(|s| s.api));
+    let metrics = base(app.port_of(|s| s.metrics));
+    assert!(public != api && api != metrics && public != metrics);
+    let handle = app.handle();
+    actix_web::rt::spawn(app.run_until_stopped());
+
+    let client = reqwest::Client::new();
+    let status = |url: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .bearer_auth(ADMIN_KEY)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16()
+        }
+    };
+    for b in [&public, &api, &metrics] {
+        assert_eq!(status(format!("{b}/health/ready")).await, 200, "{b}");
+    }
+    assert_eq!(status(format!("{public}/api/v1/stats")).await, 404);
+    assert_eq!(status(format!("{public}/metrics")).await, 404);
+    assert_eq!(status(format!("{api}/api/v1/stats")).await, 200);
+    assert_eq!(status(format!("{api}/webhooks/test")).await, 404);
+    assert_eq!(status(format!("{metrics}/metrics")).await, 200);
+    assert_eq!(status(format!("{metrics}/api/v1/stats")).await, 404);
+    let body = whatsapp_body(&["wamid.listeners".into()]);
+    let res = client
+        .post(format!("{public}/webhooks/test"))
+        .header(
+            "x-hub-signature-256",
+            crate::helpers::sign(SECRET.as_bytes(), &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 200, "webhooks stay on server.listen");
+    handle.stop(true).await;
+}
