@@ -65,6 +65,8 @@ pub struct ServerSettings {
     /// `/health/ready` answer 503.
     #[serde(with = "humantime_serde")]
     pub stage_failure_after: Duration,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

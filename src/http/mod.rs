@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod client_addr;
 pub mod deliveries;
 pub mod endpoints;
 pub mod error;

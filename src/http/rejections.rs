@@ -125,7 +125,7 @@ pub fn record(
     body: &[u8],
     error: signature::SignatureError,
 ) {
-    let peer = req.peer_addr().map(|a| a.ip());
+    let peer = super::client_addr::client_addr(req, &state.settings.server.trusted_proxies);
     let unspecified = IpAddr::from([0, 0, 0, 0]);
     if !state
         .rejections

@@ -119,3 +119,43 @@ async fn a_request_with_two_signature_headers_is_refused() {
     let stats = app.stats().await;
     assert_eq!(stats["received"], 0, "{stats}");
 }
+
+/// The address recorded for a refused request sent with `X-Forwarded-For: claimed`.
+async fn recorded_address(trusted: &[&str], claimed: &str) -> String {
+    let storage = Storage::start();
+    let mut settings = storage.settings();
+    settings.server.trusted_proxies = trusted.iter().map(|n| n.parse().expect("cidr")).collect();
+    let app = TestApp::spawn(settings).await;
+    let res = app
+        .client
+        .post(format!("{}/webhooks/test", app.base))
+        .header("x-hub-signature-256", "sha256=00")
+        .header("x-forwarded-for", claimed)
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 401);
+    let page = app
+        .get_until("/api/v1/rejected", crate::helpers::ADMIN_KEY, |v| {
+            v["items"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    page["items"][0]["remote_addr"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[actix_web::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_recorded_and_nobody_else_can_claim_one() {
+    assert_eq!(
+        recorded_address(&["127.0.0.1/32"], "198.51.100.7").await,
+        "198.51.100.7"
+    );
+    assert_eq!(
+        recorded_address(&[], "198.51.100.7").await,
+        "127.0.0.1",
+        "an untrusted sender's header is ignored"
+    );
+}
