@@ -12,6 +12,7 @@ mod contract;
 mod dedup;
 mod delivery;
 mod delivery_chaos;
+mod deploy;
 mod engine;
 mod fixtures;
 mod helpers;
