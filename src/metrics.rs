@@ -87,6 +87,8 @@ pub const DELIVERY_CLAIMED: &str = "hookd_delivery_claimed_total";
 pub const ROUTE_RELOADS: &str = "hookd_route_table_reloads_total";
 /// Consumer groups found missing and recreated: storage lost data it had acknowledged.
 pub const STORAGE_DATA_LOST: &str = "hookd_storage_data_lost_total";
+/// Always 1, labelled with hookd's `version` and the `commit` it was built from.
+pub const BUILD_INFO: &str = "hookd_build_info";
 
 const SECONDS_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -101,6 +103,18 @@ const BYTES_BUCKETS: &[f64] = &[
 
 /// Installs the process-wide Prometheus recorder once and returns its handle (tests that run
 /// several apps in one process share it).
+/// The process's own metrics (`process_resident_memory_bytes`, CPU, open files, threads),
+/// read from the operating system at each scrape.
+fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// Updates the process metrics; called before each scrape is rendered.
+pub fn collect_process() {
+    process_collector().collect();
+}
+
 pub fn install() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -123,6 +137,7 @@ pub fn install() -> PrometheusHandle {
             // handle then renders only what hookd records through it.
             let _ = metrics::set_global_recorder(recorder);
             describe();
+            process_collector().describe();
             handle
         })
         .clone()
@@ -185,6 +200,35 @@ pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
     }
     metrics::counter!(QUARANTINED).increment(0);
     metrics::counter!(STORAGE_DATA_LOST).increment(0);
+    metrics::counter!(JOURNAL_CLAIMED).increment(0);
+    for outcome in ["ok", "error"] {
+        metrics::counter!(JOURNAL_COMMITS, "outcome" => outcome).increment(0);
+    }
+    for outcome in ["split", "quarantined", "missing"] {
+        metrics::counter!(NORMALIZER_BODIES, "outcome" => outcome).increment(0);
+    }
+    for outcome in ["moved", "dropped"] {
+        metrics::counter!(RETRIES_PROMOTED, "outcome" => outcome).increment(0);
+    }
+    // Every known event type, under the platform its name starts with.
+    for event_type in crate::meta::KNOWN_EVENT_TYPES {
+        let platform = event_type
+            .split('.')
+            .next()
+            .and_then(crate::meta::Platform::parse)
+            .unwrap_or(crate::meta::Platform::Other);
+        for name in [EVENTS, DUPLICATES] {
+            metrics::counter!(name, "platform" => platform.as_str(), "type" => *event_type)
+                .increment(0);
+        }
+    }
+    metrics::counter!(DELIVERY_CLAIMED).increment(0);
+    metrics::gauge!(
+        BUILD_INFO,
+        "version" => env!("CARGO_PKG_VERSION"),
+        "commit" => env!("BUILD_GIT_COMMIT")
+    )
+    .set(1.0);
     metrics::counter!(RETRIES_SCHEDULED).increment(0);
     metrics::counter!(REPLAYED).increment(0);
     metrics::counter!(DELIVERY_DEFERRED).increment(0);
@@ -234,6 +278,10 @@ fn describe() {
     );
     describe_counter!(QUARANTINED, "Signed bodies that could not be split.");
     describe_counter!(ACTOR_RESTARTS, "Actor restarts by supervision.");
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1, labelled with hookd's version and the commit it was built from."
+    );
     describe_counter!(
         MAILBOX_FULL,
         "Messages refused because an actor queue was full."

@@ -36,6 +36,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    crate::metrics::collect_process();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.prometheus.render())

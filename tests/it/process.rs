@@ -53,3 +53,58 @@ fn check_config_into_a_pipe_closed_early_exits_without_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(status.code().is_some(), "killed by a signal: {status:?}");
 }
+
+/// The counters and gauges the README's metrics table lists, but those labelled by endpoint
+/// (a series per endpoint appears with the endpoint's first attempt) and, on Redis, those it
+/// says are the embedded backend's.
+fn documented_counters_and_gauges() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("README");
+    readme
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            let kind = *cells.get(2)?;
+            let labels = *cells.get(3)?;
+            let embedded_only = cells.get(4)?.starts_with("embedded:");
+            (name.starts_with("hookd_")
+                && matches!(kind, "counter" | "gauge")
+                && !labels.contains("endpoint")
+                && !(embedded_only && crate::BACKEND == hookd::config::StorageBackend::Redis))
+                .then(|| name.to_string())
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn every_documented_counter_and_gauge_and_the_process_metrics_appear_from_start_up() {
+    let storage = Storage::start();
+    let (_hookd, base) = HookdProcess::start_on(&storage, "m:", "metrics", &[]).await;
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let documented = documented_counters_and_gauges();
+    assert!(documented.len() >= 20, "{documented:?}");
+    let missing: Vec<&String> = documented
+        .iter()
+        .filter(|n| !text.lines().any(|l| l.starts_with(n.as_str())))
+        .collect();
+    assert!(missing.is_empty(), "not exported at start-up: {missing:?}");
+    for process in [
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+    ] {
+        assert!(text.contains(process), "{process}");
+    }
+    let version = format!(
+        "hookd_build_info{{version=\"{}\"",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(text.contains(&version), "{version}");
+}
