@@ -52,6 +52,17 @@ fn bearer(req: &HttpRequest) -> Option<&[u8]> {
         .map(|v| v.as_bytes())
 }
 
+/// The token of an `Authorization: Bearer <token>` value; the scheme's name is matched in any
+/// letter case (RFC 9110), and more than one space may follow it.
+fn bearer_token(header: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = header.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") || !rest.starts_with(b" ") {
+        return None;
+    }
+    let token = rest.trim_ascii_start();
+    (!token.is_empty()).then_some(token)
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Caller, ApiError>>;
@@ -65,7 +76,7 @@ impl FromRequest for Caller {
             return Box::pin(async { Ok(Caller::Admin) });
         }
         let token = header
-            .and_then(|h| h.strip_prefix(b"Bearer "))
+            .and_then(bearer_token)
             .and_then(|t| std::str::from_utf8(t).ok())
             .filter(|t| t.starts_with(TENANT_KEY_PREFIX))
             .map(key_hash);
@@ -81,7 +92,7 @@ impl FromRequest for Caller {
 
 /// Whether `header` (an `Authorization` value) carries `key` as a bearer token.
 pub fn bearer_matches(header: Option<&[u8]>, key: &str) -> bool {
-    let Some(token) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
+    let Some(token) = header.and_then(bearer_token) else {
         return false;
     };
     !key.is_empty() && bool::from(token.ct_eq(key.as_bytes()))
@@ -118,5 +129,14 @@ mod tests {
         assert!(!bearer_matches(Some(b"0123456789abcdef"), key));
         assert!(!bearer_matches(None, key));
         assert!(!bearer_matches(Some(b"Bearer "), ""));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        let key = "0123456789abcdef";
+        assert!(bearer_matches(Some(b"bearer 0123456789abcdef"), key));
+        assert!(bearer_matches(Some(b"BEARER  0123456789abcdef"), key));
+        assert!(!bearer_matches(Some(b"Bearer0123456789abcdef"), key));
+        assert!(!bearer_matches(Some(b"Basic 0123456789abcdef"), key));
     }
 }

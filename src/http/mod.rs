@@ -122,6 +122,33 @@ impl Serves {
     }
 }
 
+/// Registers `path` with its methods; any other method is answered `405` with `Allow`.
+macro_rules! resource {
+    ($cfg:expr, $path:expr, $($method:ident => $handler:expr),+ $(,)?) => {{
+        let allow: &'static str = concat!($(stringify!($method), " "),+);
+        $cfg.service(
+            web::resource($path)
+                $(.route(web::$method().to($handler)))+
+                .default_service(web::to(move || method_not_allowed(allow))),
+        );
+    }};
+}
+
+/// `405` naming the methods the route has (given as `"get post "`).
+async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let allow = allow
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect::<Vec<_>>()
+        .join(", ");
+    HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow.clone()))
+        .json(serde_json::json!({"error": {
+            "code": "method_not_allowed",
+            "message": format!("this route takes {allow}"),
+        }}))
+}
+
 /// The routes of one listener.
 pub fn routes(cfg: &mut web::ServiceConfig, serves: Serves) {
     let query_errors = web::QueryConfig::default()
@@ -129,78 +156,51 @@ pub fn routes(cfg: &mut web::ServiceConfig, serves: Serves) {
     // JSON bodies are read by `json::ApiJson`, which names the offending field itself.
     cfg.app_data(query_errors);
     if serves.webhooks {
-        cfg.route("/webhooks/{source}", web::get().to(ingress::handshake))
-            .route("/webhooks/{source}", web::post().to(ingress::receive));
+        resource!(cfg, "/webhooks/{source}", get => ingress::handshake, post => ingress::receive);
     }
     if serves.api {
-        api_routes(cfg);
+        cfg.service(web::scope("/api/v1").configure(api_routes));
     }
     if serves.metrics {
-        cfg.route("/metrics", web::get().to(health::metrics));
+        resource!(cfg, "/metrics", get => health::metrics);
     }
-    cfg.route("/health/live", web::get().to(health::live))
-        .route("/health/ready", web::get().to(health::ready))
-        .default_service(web::to(|| async {
-            HttpResponse::NotFound().json(
-                serde_json::json!({"error": {"code": "not_found", "message": "no such route"}}),
-            )
-        }));
+    resource!(cfg, "/health/live", get => health::live);
+    resource!(cfg, "/health/ready", get => health::ready);
+    cfg.default_service(web::to(|| async {
+        HttpResponse::NotFound()
+            .json(serde_json::json!({"error": {"code": "not_found", "message": "no such route"}}))
+    }));
 }
 
 fn api_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .route("/events", web::get().to(api::list_events))
-            .route("/events/{id}", web::get().to(api::get_event))
-            .route(
-                "/events/{id}/deliveries/{endpoint_id}/retry",
-                web::post().to(deliveries::retry_one),
-            )
-            .route("/event-types", web::get().to(deliveries::event_types))
-            .route("/tenants", web::post().to(tenants::create))
-            .route("/tenants", web::get().to(tenants::list))
-            .route("/tenants/{id}", web::get().to(tenants::get))
-            .route("/tenants/{id}/keys", web::post().to(tenants::create_key))
-            .route(
-                "/tenants/{id}/accounts",
-                web::post().to(tenants::add_accounts),
-            )
-            .route(
-                "/tenants/{id}/accounts/{account_id}",
-                web::delete().to(tenants::remove_account),
-            )
-            .route(
-                "/tenants/{id}/keys/{key_id}",
-                web::delete().to(tenants::delete_key),
-            )
-            .route("/endpoints", web::post().to(endpoints::create))
-            .route("/endpoints", web::get().to(endpoints::list))
-            .route("/endpoints/{id}", web::get().to(endpoints::get))
-            .route("/endpoints/{id}", web::patch().to(endpoints::update))
-            .route("/endpoints/{id}", web::delete().to(endpoints::delete))
-            .route("/endpoints/{id}/secret", web::get().to(endpoints::secret))
-            .route(
-                "/endpoints/{id}/secret/rotate",
-                web::post().to(endpoints::rotate_secret),
-            )
-            .route("/endpoints/{id}/test", web::post().to(endpoints::test_send))
-            .route(
-                "/endpoints/{id}/attempts",
-                web::get().to(endpoints::attempts),
-            )
-            .route(
-                "/endpoints/{id}/stats",
-                web::get().to(endpoints::endpoint_stats),
-            )
-            .route(
-                "/deliveries/stats",
-                web::get().to(deliveries::overall_stats),
-            )
-            .route("/dead", web::get().to(deliveries::list_dead))
-            .route("/dead/replay", web::post().to(deliveries::replay))
-            .route("/attempts", web::delete().to(deliveries::purge_attempts))
-            .route("/stats", web::get().to(api::stats))
-            .route("/quarantine", web::get().to(api::list_quarantine))
-            .route("/rejected", web::get().to(api::list_rejected)),
+    resource!(cfg, "/events", get => api::list_events);
+    resource!(cfg, "/events/{id}", get => api::get_event);
+    resource!(cfg, "/events/{id}/deliveries/{endpoint_id}/retry", post => deliveries::retry_one);
+    resource!(cfg, "/event-types", get => deliveries::event_types);
+    resource!(cfg, "/tenants", post => tenants::create, get => tenants::list);
+    resource!(cfg, "/tenants/{id}", get => tenants::get);
+    resource!(cfg, "/tenants/{id}/keys", post => tenants::create_key);
+    resource!(cfg, "/tenants/{id}/accounts", post => tenants::add_accounts);
+    resource!(cfg, "/tenants/{id}/accounts/{account_id}", delete => tenants::remove_account);
+    resource!(cfg, "/tenants/{id}/keys/{key_id}", delete => tenants::delete_key);
+    resource!(cfg, "/endpoints", post => endpoints::create, get => endpoints::list);
+    resource!(
+        cfg,
+        "/endpoints/{id}",
+        get => endpoints::get,
+        patch => endpoints::update,
+        delete => endpoints::delete,
     );
+    resource!(cfg, "/endpoints/{id}/secret", get => endpoints::secret);
+    resource!(cfg, "/endpoints/{id}/secret/rotate", post => endpoints::rotate_secret);
+    resource!(cfg, "/endpoints/{id}/test", post => endpoints::test_send);
+    resource!(cfg, "/endpoints/{id}/attempts", get => endpoints::attempts);
+    resource!(cfg, "/endpoints/{id}/stats", get => endpoints::endpoint_stats);
+    resource!(cfg, "/deliveries/stats", get => deliveries::overall_stats);
+    resource!(cfg, "/dead", get => deliveries::list_dead);
+    resource!(cfg, "/dead/replay", post => deliveries::replay);
+    resource!(cfg, "/attempts", delete => deliveries::purge_attempts);
+    resource!(cfg, "/stats", get => api::stats);
+    resource!(cfg, "/quarantine", get => api::list_quarantine);
+    resource!(cfg, "/rejected", get => api::list_rejected);
 }

@@ -205,3 +205,45 @@ async fn the_api_and_metrics_can_have_listeners_of_their_own_and_health_answers_
     assert_eq!(res.status(), 200, "webhooks stay on server.listen");
     handle.stop(true).await;
 }
+
+#[actix_web::test]
+async fn a_wrong_method_on_a_real_route_is_405_naming_the_allowed_ones() {
+    let (_storage, app) = app().await;
+    let send = |method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, format!("{}{path}", app.base))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+    };
+    let res = send(reqwest::Method::PUT, "/api/v1/events")
+        .await
+        .expect("put");
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET");
+    let res = send(reqwest::Method::DELETE, "/webhooks/test")
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET, POST");
+    let res = send(reqwest::Method::PUT, "/api/v1/endpoints/ep_1")
+        .await
+        .expect("put");
+    assert_eq!(res.headers()["allow"], "GET, PATCH, DELETE");
+    let res = send(reqwest::Method::GET, "/api/v1/nosuch")
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 404, "no such route at all");
+}
+
+#[actix_web::test]
+async fn the_bearer_scheme_is_matched_whatever_its_letter_case() {
+    let (_storage, app) = app().await;
+    let res = app
+        .client
+        .get(format!("{}/api/v1/stats", app.base))
+        .header("authorization", format!("bearer {ADMIN_KEY}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 200);
+}
