@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The defaults, documented setting by setting.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -32,7 +32,7 @@ fn invalid(setting: impl Into<String>, problem: impl Into<String>) -> ConfigErro
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -50,7 +50,7 @@ pub struct Settings {
     pub sources: BTreeMap<String, SourceSettings>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: SocketAddr,
@@ -69,7 +69,7 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
     pub backend: StorageBackend,
@@ -82,7 +82,7 @@ pub struct StorageSettings {
     pub cache_bytes: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageBackend {
     Embedded,
@@ -99,7 +99,7 @@ impl StorageBackend {
 }
 
 /// When the embedded backend fsyncs a commit that holds requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageSync {
     /// Before answering them.
@@ -108,7 +108,7 @@ pub enum StorageSync {
     Interval,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     pub url: String,
@@ -122,7 +122,7 @@ pub struct RedisSettings {
     pub tls_ca_file: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IngressSettings {
     pub queue_capacity: usize,
@@ -151,7 +151,7 @@ impl IngressSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NormalizerSettings {
     pub batch: usize,
@@ -165,7 +165,7 @@ pub struct NormalizerSettings {
     pub nice: i32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionSettings {
     #[serde(with = "humantime_serde")]
@@ -176,7 +176,7 @@ pub struct RetentionSettings {
     pub housekeeping_interval: Duration,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliverySettings {
     pub batch: usize,
@@ -206,7 +206,7 @@ pub struct DeliverySettings {
     pub ssrf: SsrfSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SsrfSettings {
     pub allow: Vec<ipnet::IpNet>,
@@ -217,7 +217,7 @@ pub struct SsrfSettings {
 mod humantime_serde_vec {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
         Vec::<String>::deserialize(d)?
@@ -225,25 +225,45 @@ mod humantime_serde_vec {
             .map(|s| humantime::parse_duration(s).map_err(serde::de::Error::custom))
             .collect()
     }
+
+    pub fn serialize<S: Serializer>(list: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            list.iter()
+                .map(|d| humantime::format_duration(*d).to_string()),
+        )
+    }
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSettings {
     /// Empty until [`Settings::ensure_admin_key`] fills it.
     pub admin_key: String,
     pub max_page_size: usize,
     /// A listener of the API's own; `None` serves it beside the webhooks.
-    #[serde(deserialize_with = "optional_addr")]
+    #[serde(
+        deserialize_with = "optional_addr",
+        serialize_with = "write_optional_addr"
+    )]
     pub listen: Option<SocketAddr>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
     /// A listener of `/metrics`' own; `None` serves it beside the webhooks.
-    #[serde(deserialize_with = "optional_addr")]
+    #[serde(
+        deserialize_with = "optional_addr",
+        serialize_with = "write_optional_addr"
+    )]
     pub listen: Option<SocketAddr>,
+}
+
+fn write_optional_addr<S: serde::Serializer>(
+    addr: &Option<SocketAddr>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&addr.map(|a| a.to_string()).unwrap_or_default())
 }
 
 /// An address, or `""` for none.
@@ -259,21 +279,21 @@ fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Socket
     })
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSettings {
     pub app_secrets: Vec<String>,
@@ -357,6 +377,22 @@ impl Settings {
         let settings: Settings = figment.merge(env).extract().map_err(Box::new)?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The settings as a TOML file that loads back: what `check-config` prints. Secrets are
+    /// replaced by a placeholder (which loads back as the placeholder, not the secret).
+    pub fn to_toml_redacted(&self) -> Result<String, toml::ser::Error> {
+        const HIDDEN: &str = "<redacted: set it again>";
+        let mut shown = self.clone();
+        if !shown.api.admin_key.is_empty() {
+            shown.api.admin_key = HIDDEN.into();
+        }
+        shown.redis.url = redact_url_password(&shown.redis.url);
+        for source in shown.sources.values_mut() {
+            source.app_secrets = vec![HIDDEN.into(); source.app_secrets.len()];
+            source.verify_token = HIDDEN.into();
+        }
+        toml::to_string(&shown)
     }
 
     /// Checks what serde cannot: ranges, relations between settings, source names.
@@ -754,6 +790,36 @@ mod tests {
         assert!(err.contains("log.level"), "{err}");
         s.log.level = "hookd=debug,info".into();
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn the_printed_configuration_loads_back_the_same_with_secrets_hidden() {
+        let mut s = Settings::load_with_env(None, no_env()).expect("valid");
+        s.api.admin_key = "super-secret-admin-key".into();
+        s.api.listen = Some("127.0.0.1:9090".parse().expect("addr"));
+        s.sources.insert(
+            "shop".into(),
+            SourceSettings {
+                app_secrets: vec!["app-secret-value".into()],
+                verify_token: "verify-token-value".into(),
+            },
+        );
+        let printed = s.to_toml_redacted().expect("toml");
+        for secret in [
+            "super-secret-admin-key",
+            "app-secret-value",
+            "verify-token-value",
+        ] {
+            assert!(!printed.contains(secret), "{secret} printed");
+        }
+        assert!(printed.contains("stream_max_age = \"7days\""), "{printed}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("printed.toml");
+        std::fs::write(&path, &printed).expect("write");
+        let back = Settings::load_with_env(Some(&path), no_env()).expect("loads back");
+        assert_eq!(back.to_toml_redacted().expect("toml"), printed);
+        assert_eq!(back.api.listen, s.api.listen);
+        assert_eq!(back.retention.stream_max_age, s.retention.stream_max_age);
     }
 
     #[test]

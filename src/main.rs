@@ -46,10 +46,18 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::CheckConfig => {
+            let toml = match settings.to_toml_redacted() {
+                Ok(t) => t,
+                Err(e) => {
+                    say_err(format_args!("hookd: cannot print the configuration: {e}"));
+                    return ExitCode::FAILURE;
+                }
+            };
             // A reader that stops early (`| head`) is not an error of hookd's.
-            let _ = writeln!(
+            let _ = write!(
                 std::io::stdout(),
-                "configuration is valid\nstorage: {}\n{settings:#?}",
+                "# The configuration is valid. Storage: {}.\n\
+                 # The effective settings as a file `--config` takes; secrets are redacted.\n\n{toml}",
                 hookd::startup::storage_description(&settings)
             );
             ExitCode::SUCCESS
