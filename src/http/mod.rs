@@ -7,6 +7,7 @@ pub mod deliveries;
 pub mod endpoints;
 pub mod error;
 pub mod health;
+pub mod idempotency;
 pub mod ingress;
 pub mod json;
 pub mod rejections;
@@ -159,7 +160,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, serves: Serves) {
         resource!(cfg, "/webhooks/{source}", get => ingress::handshake, post => ingress::receive);
     }
     if serves.api {
-        cfg.service(web::scope("/api/v1").configure(api_routes));
+        cfg.service(
+            web::scope("/api/v1")
+                .wrap(actix_web::middleware::from_fn(idempotency::middleware))
+                .configure(api_routes),
+        );
     }
     if serves.metrics {
         resource!(cfg, "/metrics", get => health::metrics);

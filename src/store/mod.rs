@@ -125,6 +125,24 @@ pub trait Catalogue: Send + Sync {
     async fn get_endpoint(&self, id: &str) -> Result<Option<LiveEndpoint>, StoreError>;
     /// Changes whenever any endpoint, its health or an account's owner changes.
     async fn catalogue_version(&self) -> Result<u64, StoreError>;
+
+    /// Claims `key` (already scoped to the caller and route) for `ttl`, atomically: only one
+    /// request gets [`IdempotencyClaim::Fresh`].
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<IdempotencyClaim, StoreError>;
+    /// Keeps the answer of the request that claimed `key`, for `ttl`.
+    async fn settle_idempotency(
+        &self,
+        key: &str,
+        status: u16,
+        body: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+    /// Frees `key` after its request failed, so that a retry can go ahead.
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// Deliveries waiting for an attempt, and what the dispatcher decided about them.

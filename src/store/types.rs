@@ -183,6 +183,17 @@ pub struct Stats {
     pub events_by_type: BTreeMap<String, u64>,
 }
 
+/// What an idempotency key says about a request that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First use: the request goes ahead, then settles or releases the key.
+    Fresh,
+    /// A request with this key is still running.
+    InProgress,
+    /// Answered before: the status and body to answer again.
+    Done { status: u16, body: String },
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StreamGauges {
     pub inbound_length: u64,

@@ -255,3 +255,34 @@ async fn an_event_is_found_by_the_webhook_id_its_receiver_got() {
         webhook_id
     );
 }
+
+#[actix_web::test]
+async fn a_create_retried_with_its_idempotency_key_is_done_once_and_answered_the_same() {
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
+    let post = |key: &'static str, name: &'static str| {
+        app.client
+            .post(format!("{}/api/v1/tenants", app.base))
+            .bearer_auth(crate::helpers::ADMIN_KEY)
+            .header("idempotency-key", key)
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+    };
+    let first = post("create-acme-1", "acme").await.expect("post");
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: serde_json::Value = first.json().await.expect("json");
+    let again = post("create-acme-1", "acme").await.expect("post");
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: serde_json::Value = again.json().await.expect("json");
+    assert_eq!(again, first, "the first answer, again");
+    let other = post("create-acme-2", "acme").await.expect("post");
+    assert_eq!(other.status(), 201, "another key is another request");
+    let tenants = app.api_json("/api/v1/tenants").await;
+    assert_eq!(
+        tenants["items"].as_array().map(Vec::len),
+        Some(2),
+        "{tenants}"
+    );
+}

@@ -403,6 +403,41 @@ pub async fn catalogue_changes_move_its_version_and_account_conflicts_change_not
     assert_eq!(listed[0].endpoint, endpoint);
 }
 
+pub async fn an_idempotency_key_lets_one_request_through_and_replays_its_answer(
+    b: Arc<dyn Backend>,
+) {
+    let ttl = Duration::from_secs(60);
+    assert_eq!(
+        b.claim_idempotency("k1", ttl).await.expect("claim"),
+        IdempotencyClaim::Fresh
+    );
+    assert_eq!(
+        b.claim_idempotency("k1", ttl).await.expect("claim"),
+        IdempotencyClaim::InProgress,
+        "only one request goes ahead"
+    );
+    b.settle_idempotency("k1", 201, "{\"id\":\"t_1\"}", ttl)
+        .await
+        .expect("settle");
+    assert_eq!(
+        b.claim_idempotency("k1", ttl).await.expect("claim"),
+        IdempotencyClaim::Done {
+            status: 201,
+            body: "{\"id\":\"t_1\"}".into()
+        }
+    );
+    // A first request that failed frees its key.
+    assert_eq!(
+        b.claim_idempotency("k2", ttl).await.expect("claim"),
+        IdempotencyClaim::Fresh
+    );
+    b.release_idempotency("k2").await.expect("release");
+    assert_eq!(
+        b.claim_idempotency("k2", ttl).await.expect("claim"),
+        IdempotencyClaim::Fresh
+    );
+}
+
 /// Runs every guarantee against the backend `make` builds (fresh for each test).
 macro_rules! contract_suite {
     ($backend:ident, $make:expr $(, shared: $($shared:ident),+)?) => {
@@ -435,6 +470,7 @@ macro_rules! contract_suite {
                 |s: &mut Settings| { s.retention.stream_max_age = Duration::from_secs(1) }
             );
             guarantee!(catalogue_changes_move_its_version_and_account_conflicts_change_nothing);
+            guarantee!(an_idempotency_key_lets_one_request_through_and_replays_its_answer);
             // What only a backend shared by several instances promises.
             $($(guarantee!($shared);)+)?
         }

@@ -4,11 +4,13 @@
 use async_trait::async_trait;
 use redb::{ReadableTable, WriteTransaction};
 
-use super::records::{from_json, to_json};
+use std::time::Duration;
+
+use super::records::{IdempotencyRec, decode, encode, from_json, to_json};
 use super::tables::*;
 use super::{EmbeddedStore, db_error};
 use crate::model::{AccountOwners, ApiKey, Endpoint, EndpointHealth, LiveEndpoint, Tenant};
-use crate::store::{Catalogue, StoreError};
+use crate::store::{Catalogue, IdempotencyClaim, StoreError};
 
 pub(super) fn bump_version(txn: &WriteTransaction) -> Result<(), StoreError> {
     let mut meta = txn.open_table(META).map_err(db_error)?;
@@ -272,6 +274,71 @@ impl Catalogue for EmbeddedStore {
                 endpoint: from_json("endpoint", v.value())?,
                 health: health_in(&h, &id)?,
             }))
+        })
+        .await
+    }
+
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let key = key.to_string();
+        self.write("claim_idempotency", true, move |tx| {
+            let mut t = tx.txn.open_table(IDEMPOTENCY).map_err(db_error)?;
+            let current: Option<IdempotencyRec> = t
+                .get(key.as_str())
+                .map_err(db_error)?
+                .map(|v| decode("idempotency key", v.value()))
+                .transpose()?
+                .filter(|r: &IdempotencyRec| r.expires_ms > tx.now_ms);
+            Ok(match current {
+                Some(IdempotencyRec {
+                    answer: Some((status, body)),
+                    ..
+                }) => IdempotencyClaim::Done { status, body },
+                Some(_) => IdempotencyClaim::InProgress,
+                None => {
+                    let rec = IdempotencyRec {
+                        expires_ms: tx.now_ms + ttl.as_millis() as u64,
+                        answer: None,
+                    };
+                    t.insert(key.as_str(), encode("idempotency key", &rec)?.as_slice())
+                        .map_err(db_error)?;
+                    IdempotencyClaim::Fresh
+                }
+            })
+        })
+        .await
+    }
+
+    async fn settle_idempotency(
+        &self,
+        key: &str,
+        status: u16,
+        body: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let (key, body) = (key.to_string(), body.to_string());
+        self.write("settle_idempotency", true, move |tx| {
+            let rec = IdempotencyRec {
+                expires_ms: tx.now_ms + ttl.as_millis() as u64,
+                answer: Some((status, body.clone())),
+            };
+            let mut t = tx.txn.open_table(IDEMPOTENCY).map_err(db_error)?;
+            t.insert(key.as_str(), encode("idempotency key", &rec)?.as_slice())
+                .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_string();
+        self.write("release_idempotency", true, move |tx| {
+            let mut t = tx.txn.open_table(IDEMPOTENCY).map_err(db_error)?;
+            t.remove(key.as_str()).map_err(db_error)?;
+            Ok(())
         })
         .await
     }

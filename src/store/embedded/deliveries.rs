@@ -209,7 +209,7 @@ fn get_state(
 
 /// Schedules `r` at `due_ms`; returns its key in the retry table.
 fn schedule(tx: &mut Tx<'_>, due_ms: u64, r: &RetryRec) -> Result<u128, StoreError> {
-    let key = retry_key(due_ms, tx.next_id().key() as u64);
+    let key = retry_key(due_ms, tx.next_id());
     let mut retries = tx.txn.open_table(RETRIES).map_err(db_error)?;
     retries
         .insert(key, encode("retry", r)?.as_slice())
@@ -381,7 +381,7 @@ impl DeliveryQueue for EmbeddedStore {
                 let retries = tx.txn.open_table(RETRIES).map_err(db_error)?;
                 let mut due = Vec::new();
                 for item in retries
-                    .range(..retry_key(now_ms.saturating_add(1), 0))
+                    .range(..first_retry_key(now_ms.saturating_add(1)))
                     .map_err(db_error)?
                     .take(max)
                 {

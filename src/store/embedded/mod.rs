@@ -414,6 +414,7 @@ fn prepare(db: &Database) -> Result<(IdClock, u128, u128), String> {
         open(&txn, ENDPOINTS)?;
         open(&txn, ENDPOINT_HEALTH)?;
         open(&txn, META)?;
+        open(&txn, IDEMPOTENCY)?;
         open(&txn, RETRIES)?;
         open(&txn, STATES)?;
         open(&txn, ATTEMPTS)?;

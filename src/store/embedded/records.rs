@@ -24,6 +24,13 @@ pub fn from_json<T: DeserializeOwned>(what: &'static str, json: &str) -> Result<
         .map_err(|e| StoreError::Protocol(format!("stored {what} unreadable: {e}")))
 }
 
+/// An idempotency key's record: pending (no answer yet) or the answer to replay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdempotencyRec {
+    pub expires_ms: u64,
+    pub answer: Option<(u16, String)>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JournalRec {
     pub source: String,

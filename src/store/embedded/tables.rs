@@ -33,6 +33,8 @@ pub const API_KEYS: ByName<&'static str> = TableDefinition::new("api_keys");
 pub const ACCOUNTS: ByName<&'static str> = TableDefinition::new("accounts");
 pub const ENDPOINTS: ByName<&'static str> = TableDefinition::new("endpoints");
 pub const ENDPOINT_HEALTH: ByName<&'static str> = TableDefinition::new("endpoint_health");
+/// Idempotency key → its record (see `records::IdempotencyRec`).
+pub const IDEMPOTENCY: ByName<&'static [u8]> = TableDefinition::new("idempotency");
 /// Single values: the catalogue version.
 pub const META: ByName<u64> = TableDefinition::new("meta");
 pub const CATALOGUE_VERSION: &str = "catalogue_version";
@@ -116,14 +118,35 @@ pub fn after_prefix(prefix: &[u8]) -> Vec<u8> {
     vec![u8::MAX; prefix.len() + 1]
 }
 
-/// A retry's key: due first, so the earliest is first.
-pub fn retry_key(due_ms: u64, seq: u64) -> u128 {
-    EntryId { ms: due_ms, seq }.key()
+/// A retry's key: due first, so the earliest is first; then a number made from `id` (a
+/// fresh entry id) that no other retry due in the same millisecond has.
+pub fn retry_key(due_ms: u64, id: EntryId) -> u128 {
+    let unique = (id.ms << 22) | (id.seq & 0x3F_FFFF);
+    EntryId {
+        ms: due_ms,
+        seq: unique,
+    }
+    .key()
+}
+
+/// The first retry key due at `due_ms`.
+pub fn first_retry_key(due_ms: u64) -> u128 {
+    EntryId::at(due_ms).key()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_due_at_once_have_keys_of_their_own_in_due_order() {
+        // Ids made in different milliseconds with the same sequence number.
+        let a = retry_key(500, EntryId { ms: 10, seq: 0 });
+        let b = retry_key(500, EntryId { ms: 11, seq: 0 });
+        assert_ne!(a, b);
+        assert!(retry_key(499, EntryId { ms: 99, seq: 9 }) < a);
+        assert!(first_retry_key(500) <= a && a < first_retry_key(501));
+    }
 
     #[test]
     fn one_names_keys_sit_together_in_id_order() {

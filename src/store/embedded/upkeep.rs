@@ -193,6 +193,14 @@ impl Upkeep for EmbeddedStore {
                     more |= trim_events(tx.txn, before)?;
                     more |= trim_entries(tx.txn, QUARANTINE, before)?;
                     more |= trim_dedup(tx.txn, tx.now_ms)?;
+                    // Idempotency keys are few (one per create request a day): a scan is cheap.
+                    let mut idem = tx.txn.open_table(IDEMPOTENCY).map_err(db_error)?;
+                    let now = tx.now_ms;
+                    idem.retain(|_, v| {
+                        decode::<IdempotencyRec>("idempotency key", v)
+                            .is_ok_and(|r| r.expires_ms > now)
+                    })
+                    .map_err(db_error)?;
                     Ok(more)
                 })
                 .await?;
@@ -264,7 +272,7 @@ impl Upkeep for EmbeddedStore {
             let total = queue.len().map_err(db_error)?;
             let pending = queue.range(..=cursor).map_err(db_error)?.count() as u64;
             let due = retries
-                .range(..retry_key(now_ms.saturating_add(1), 0))
+                .range(..first_retry_key(now_ms.saturating_add(1)))
                 .map_err(db_error)?
                 .count() as u64;
             Ok(DeliveryGauges {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::RedisStore;
 use super::json_error;
 use crate::model::{AccountOwners, ApiKey, Endpoint, EndpointHealth, LiveEndpoint, Tenant};
-use crate::store::{Catalogue, StoreError};
+use crate::store::{Catalogue, IdempotencyClaim, StoreError};
 
 /// Assigns accounts to a tenant unless another tenant owns one of them (returned then).
 /// KEYS[1] accounts hash, KEYS[2] endpoints version; ARGV[1] tenant id, then the accounts.
@@ -319,6 +319,72 @@ impl Catalogue for RedisStore {
                 })
             })
             .transpose()
+        })
+        .await
+    }
+
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        let k = self.keys.idempotency(key);
+        self.timed("claim_idempotency", async {
+            let mut conn = self.conn();
+            // SET NX GET: the claim and the previous record in one atomic command.
+            let previous: Option<String> = redis::cmd("SET")
+                .arg(&k)
+                .arg("pending")
+                .arg("NX")
+                .arg("GET")
+                .arg("PX")
+                .arg(ttl.as_millis() as u64)
+                .query_async(&mut conn)
+                .await?;
+            Ok(match previous {
+                None => IdempotencyClaim::Fresh,
+                Some(p) if p == "pending" => IdempotencyClaim::InProgress,
+                Some(answer) => match answer.split_once(':') {
+                    Some((status, body)) => IdempotencyClaim::Done {
+                        status: status.parse().unwrap_or(200),
+                        body: body.to_string(),
+                    },
+                    None => IdempotencyClaim::InProgress,
+                },
+            })
+        })
+        .await
+    }
+
+    async fn settle_idempotency(
+        &self,
+        key: &str,
+        status: u16,
+        body: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let k = self.keys.idempotency(key);
+        self.timed("settle_idempotency", async {
+            let _: () = redis::cmd("SET")
+                .arg(&k)
+                .arg(format!("{status}:{body}"))
+                .arg("PX")
+                .arg(ttl.as_millis() as u64)
+                .query_async(&mut self.conn())
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release_idempotency(&self, key: &str) -> Result<(), StoreError> {
+        let k = self.keys.idempotency(key);
+        self.timed("release_idempotency", async {
+            let _: () = redis::cmd("DEL")
+                .arg(&k)
+                .query_async(&mut self.conn())
+                .await?;
+            Ok(())
         })
         .await
     }

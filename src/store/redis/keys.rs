@@ -82,6 +82,10 @@ impl Keys {
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
+    /// An idempotency key's record (`pending`, or `<status>:<body>`).
+    pub fn idempotency(&self, key: &str) -> String {
+        self.key(&format!("idem:{key}"))
+    }
     pub fn tenants(&self) -> String {
         self.key("tenants")
     }
