@@ -149,6 +149,8 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     tenant_id: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
 }
 
 pub async fn list(
@@ -156,15 +158,27 @@ pub async fn list(
     state: web::Data<AppState>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = state.store.list_endpoints().await?;
-    let wanted = params.into_inner().tenant_id;
-    let items: Vec<EndpointView<'_>> = all
-        .iter()
+    let params = params.into_inner();
+    let limit = super::api::page_size(params.limit, state.settings.api.max_page_size)?;
+    let wanted = params.tenant_id;
+    let visible: Vec<LiveEndpoint> = state
+        .store
+        .list_endpoints()
+        .await?
+        .into_iter()
         .filter(|l| caller.owns(&l.endpoint.tenant_id))
         .filter(|l| wanted.as_ref().is_none_or(|t| &l.endpoint.tenant_id == t))
-        .map(|l| view(l, false))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    let page = crate::store::Page::of(visible, |l| &l.endpoint.id, params.cursor.as_deref(), limit)
+        .ok_or_else(|| ApiError::invalid("cursor", "no endpoint has this id"))?;
+    Ok(HttpResponse::Ok().json(crate::store::Page {
+        items: page
+            .items
+            .iter()
+            .map(|l| view(l, false))
+            .collect::<Vec<_>>(),
+        next_cursor: page.next_cursor.clone(),
+    }))
 }
 
 pub async fn get(

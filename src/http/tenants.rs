@@ -54,11 +54,31 @@ fn view(tenant: &Tenant, owners: &AccountOwners) -> serde_json::Value {
     })
 }
 
-pub async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantListParams {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn list(
+    _: Admin,
+    state: web::Data<AppState>,
+    params: web::Query<TenantListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = super::api::page_size(params.limit, state.settings.api.max_page_size)?;
     let tenants = state.store.list_tenants().await?;
     let owners = state.store.account_owners().await?;
-    let items: Vec<_> = tenants.iter().map(|t| view(t, &owners)).collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    let page = crate::store::Page::of(tenants, |t| &t.id, params.cursor.as_deref(), limit)
+        .ok_or_else(|| ApiError::invalid("cursor", "no tenant has this id"))?;
+    Ok(HttpResponse::Ok().json(crate::store::Page {
+        items: page
+            .items
+            .iter()
+            .map(|t| view(t, &owners))
+            .collect::<Vec<_>>(),
+        next_cursor: page.next_cursor.clone(),
+    }))
 }
 
 pub async fn get(

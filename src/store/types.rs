@@ -119,12 +119,54 @@ pub struct EventQuery {
     pub limit: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One page of a list. Shown with `has_more` (whether `next_cursor` is there), which may be
+/// true beside a short page: a page ends early rather than reading without bound.
+#[derive(Debug, Clone)]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next (older) page; absent on the last page.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+impl<T: Serialize> Serialize for Page<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Page", 3)?;
+        st.serialize_field("items", &self.items)?;
+        if let Some(c) = &self.next_cursor {
+            st.serialize_field("next_cursor", c)?;
+        } else {
+            st.skip_field("next_cursor")?;
+        }
+        st.serialize_field("has_more", &self.next_cursor.is_some())?;
+        st.end()
+    }
+}
+
+impl<T> Page<T> {
+    /// The page of `all` (in the list's order) after the item whose id is `cursor`, for lists
+    /// kept whole in memory (tenants, endpoints). `None` when `cursor` names no item.
+    pub fn of(
+        all: Vec<T>,
+        id: impl Fn(&T) -> &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Option<Page<T>> {
+        let start = match cursor {
+            None => 0,
+            Some(c) => all.iter().position(|t| id(t) == c)? + 1,
+        };
+        let mut rest: Vec<T> = all.into_iter().skip(start).collect();
+        let more = rest.len() > limit;
+        rest.truncate(limit);
+        let next_cursor = more
+            .then(|| rest.last().map(|t| id(t).to_string()))
+            .flatten();
+        Some(Page {
+            items: rest,
+            next_cursor,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

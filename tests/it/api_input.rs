@@ -255,3 +255,44 @@ async fn an_endpoint_read_from_the_api_can_be_written_back_unchanged() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["field"], "timeout_ms", "{body}");
 }
+
+#[actix_web::test]
+async fn tenants_and_endpoints_are_listed_in_pages_with_has_more() {
+    let (_storage, app) = app().await;
+    for name in ["a", "b", "c"] {
+        app.tenant(name).await;
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/tenants?limit=2".to_string();
+    loop {
+        let page = app.api_json(&path).await;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        seen.extend(
+            items
+                .iter()
+                .map(|t| t["name"].as_str().unwrap_or("").to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => {
+                assert_eq!(page["has_more"], true);
+                path = format!("/api/v1/tenants?limit=2&cursor={c}");
+            }
+            None => {
+                assert_eq!(page["has_more"], false);
+                break;
+            }
+        }
+    }
+    assert_eq!(seen, ["a", "b", "c"]);
+    let events = app.api_json("/api/v1/events").await;
+    assert_eq!(events["has_more"], false, "{events}");
+    let (status, _) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/endpoints?cursor=ep_nosuch",
+            ADMIN_KEY,
+            None,
+        )
+        .await;
+    assert!(matches!(status, 400 | 422), "{status}");
+}
