@@ -210,6 +210,25 @@ pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
     for outcome in ["moved", "dropped"] {
         metrics::counter!(RETRIES_PROMOTED, "outcome" => outcome).increment(0);
     }
+    // Histograms with fixed labels, registered so that they are exported (empty) at once.
+    for name in [
+        INGRESS_BODY_BYTES,
+        JOURNAL_BATCH_SIZE,
+        JOURNAL_COMMIT_DURATION,
+        NORMALIZER_BATCH_DURATION,
+        DELIVERY_COMMIT_DURATION,
+    ] {
+        let _ = metrics::histogram!(name);
+    }
+    for outcome in INGRESS_OUTCOMES {
+        let _ = metrics::histogram!(INGRESS_DURATION, "outcome" => *outcome);
+    }
+    for platform in ["whatsapp", "messenger", "page", "instagram"] {
+        let _ = metrics::histogram!(END_TO_END, "platform" => platform);
+    }
+    for op in HOT_STORAGE_OPS {
+        let _ = metrics::histogram!(STORAGE_DURATION, "op" => *op);
+    }
     // Every known event type, under the platform its name starts with.
     for event_type in crate::meta::KNOWN_EVENT_TYPES {
         let platform = event_type

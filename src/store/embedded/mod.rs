@@ -194,6 +194,9 @@ impl EmbeddedStore {
             sync_interval: settings.storage.sync_interval,
             cache_bytes: settings.storage.cache_bytes,
         });
+        for durable in ["true", "false"] {
+            let _ = metrics::histogram!(m::STORAGE_COMMIT_DURATION, "durable" => durable);
+        }
         let (jobs, receiver) = std::sync::mpsc::channel();
         {
             let shared = shared.clone();
