@@ -351,8 +351,8 @@ pub async fn test_send(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
-    cursor: Option<String>,
-    limit: Option<usize>,
+    pub(super) cursor: Option<String>,
+    pub(super) limit: Option<usize>,
 }
 
 pub async fn attempts(

@@ -54,17 +54,10 @@ fn view(tenant: &Tenant, owners: &AccountOwners) -> serde_json::Value {
     })
 }
 
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantListParams {
-    cursor: Option<String>,
-    limit: Option<usize>,
-}
-
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
-    params: web::Query<TenantListParams>,
+    params: web::Query<super::endpoints::PageParams>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = super::api::page_size(params.limit, state.settings.api.max_page_size)?;
     let tenants = state.store.list_tenants().await?;
