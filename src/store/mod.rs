@@ -26,7 +26,7 @@ use crate::model::{AccountOwners, ApiKey, Endpoint, LiveEndpoint, Tenant};
 
 /// Why a storage call failed. Every variant means "not done": callers answer 503 or retry,
 /// except [`StoreError::InvalidInput`], which is the caller's to fix (a 400).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// An id or cursor that this backend never made: refused before any storage call.
     #[error("{parameter}: {problem}")]

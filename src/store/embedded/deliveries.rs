@@ -12,7 +12,7 @@ use super::events::{delivery_state, state_rec};
 use super::records::*;
 use super::tables::*;
 use super::writer::Tx;
-use super::{EmbeddedStore, advance, db_error, parse_id, read_range};
+use super::{EmbeddedStore, advance, db_error, lock, parse_id, read_range};
 use crate::model::delivery::*;
 use crate::model::rules::{RoundOutcome, StateChange, health_after, state_after, state_requeued};
 use crate::store::ids::EntryId;
@@ -31,16 +31,8 @@ impl EmbeddedStore {
         let txn = db.begin_read().map_err(db_error)?;
         let queue = txn.open_table(DELIVERIES).map_err(db_error)?;
         let events = txn.open_table(EVENTS).map_err(db_error)?;
-        let mut cursor = self
-            .inner
-            .delivery_cursor
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut pass = self
-            .inner
-            .delivery_pending_pass
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cursor = lock(&self.inner.delivery_cursor);
+        let mut pass = lock(&self.inner.delivery_pending_pass);
         let (mut out, mut gone) = (Vec::new(), Vec::new());
         let mut last = None;
         let mut read = 0;
@@ -220,10 +212,8 @@ fn schedule(tx: &mut Tx<'_>, due_ms: u64, r: &RetryRec) -> Result<u128, StoreErr
 fn apply_commit(
     tx: &mut Tx<'_>,
     c: &AttemptCommit,
-    log_retention_ms: u64,
     disable_after_ms: u64,
 ) -> Result<(), StoreError> {
-    let _ = log_retention_ms;
     let mut rounds: BTreeMap<&str, RoundOutcome> = BTreeMap::new();
     for r in &c.resolutions {
         let subject = parse_id("subject", &r.subject)?;
@@ -360,13 +350,9 @@ impl DeliveryQueue for EmbeddedStore {
             return Ok(());
         }
         let c = c.clone();
-        let limits = self.limits();
-        let (retention, disable_after) = (
-            limits.delivery_state_ttl.as_millis() as u64,
-            limits.disable_after.as_millis() as u64,
-        );
+        let disable_after = self.limits().disable_after.as_millis() as u64;
         self.write("commit_attempts", false, move |tx| {
-            apply_commit(tx, &c, retention, disable_after)
+            apply_commit(tx, &c, disable_after)
         })
         .await
     }

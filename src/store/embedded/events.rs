@@ -21,6 +21,9 @@ use crate::store::{EventLog, StoreError};
 /// page with a cursor then means "more may follow".
 const MAX_SCAN: usize = 10_000;
 
+/// Totals to add, by name (see [`COUNTERS`]).
+type Totals = BTreeMap<String, u64>;
+
 /// Adds `amount` to the total `name`.
 pub(super) fn count(txn: &WriteTransaction, name: &str, amount: u64) -> Result<(), StoreError> {
     if amount == 0 {
@@ -67,6 +70,7 @@ fn commit_events(
     tx: &mut Tx<'_>,
     item: &Normalized,
     dedup_ttl_ms: u64,
+    totals: &mut Totals,
 ) -> Result<CommitOutcome, StoreError> {
     let Normalized::Events {
         journal_id,
@@ -88,7 +92,6 @@ fn commit_events(
     let mut queue = tx.txn.open_table(DELIVERIES).map_err(db_error)?;
     let mut event_ids = Vec::with_capacity(events.len());
     let (mut new, mut dup) = (0u64, 0u64);
-    let mut by_type: BTreeMap<&str, u64> = BTreeMap::new();
     let mut raw: Vec<String> = Vec::new();
     let mut raw_first: Option<(&str, &str)> = None;
     let expires = tx.now_ms + dedup_ttl_ms;
@@ -155,7 +158,7 @@ fn commit_events(
         stored
             .insert(id.key(), encode("event", &rec)?.as_slice())
             .map_err(db_error)?;
-        *by_type.entry(&e.event_type).or_default() += 1;
+        *totals.entry(format!("type:{}", e.event_type)).or_default() += 1;
         new += 1;
         event_ids.push(Some(id.to_string()));
     }
@@ -193,11 +196,8 @@ fn commit_events(
     drop((dedup, expiry, stored, index, queue));
     let mut unacked = tx.txn.open_table(JOURNAL_UNACKED).map_err(db_error)?;
     unacked.remove(jid.key()).map_err(db_error)?;
-    for (t, n) in by_type {
-        count(tx.txn, &format!("type:{t}"), n)?;
-    }
-    count(tx.txn, "events", new)?;
-    count(tx.txn, "duplicates", dup)?;
+    *totals.entry("events".into()).or_default() += new;
+    *totals.entry("duplicates".into()).or_default() += dup;
     Ok(CommitOutcome {
         event_ids,
         quarantined: false,
@@ -229,6 +229,7 @@ fn quarantine(
     journal_id: &str,
     entry: &JournalEntry,
     error: &str,
+    totals: &mut Totals,
 ) -> Result<CommitOutcome, StoreError> {
     let jid = parse_id("journal_id", journal_id)?;
     let rec = QuarantineRec {
@@ -247,7 +248,7 @@ fn quarantine(
     drop(q);
     let mut unacked = tx.txn.open_table(JOURNAL_UNACKED).map_err(db_error)?;
     unacked.remove(jid.key()).map_err(db_error)?;
-    count(tx.txn, "quarantined", 1)?;
+    *totals.entry("quarantined".into()).or_default() += 1;
     Ok(CommitOutcome {
         quarantined: true,
         ..CommitOutcome::default()
@@ -413,15 +414,17 @@ impl EventLog for EmbeddedStore {
         // a crash would split the entry again under new ids (a new webhook-id for a delivery
         // already made).
         self.write("commit_normalized", true, move |tx| {
-            batch
+            // Totals are added up over the batch and written once.
+            let mut totals = Totals::new();
+            let outcomes = batch
                 .iter()
                 .map(|item| match item {
-                    Normalized::Events { .. } => commit_events(tx, item, dedup_ttl_ms),
+                    Normalized::Events { .. } => commit_events(tx, item, dedup_ttl_ms, &mut totals),
                     Normalized::Quarantine {
                         journal_id,
                         entry,
                         error,
-                    } => quarantine(tx, journal_id, entry, error),
+                    } => quarantine(tx, journal_id, entry, error, &mut totals),
                     Normalized::Missing { journal_id } => {
                         let jid = parse_id("journal_id", journal_id)?;
                         let mut unacked = tx.txn.open_table(JOURNAL_UNACKED).map_err(db_error)?;
@@ -429,7 +432,11 @@ impl EventLog for EmbeddedStore {
                         Ok(CommitOutcome::default())
                     }
                 })
-                .collect()
+                .collect::<Result<Vec<_>, _>>()?;
+            for (name, n) in &totals {
+                count(tx.txn, name, *n)?;
+            }
+            Ok(outcomes)
         })
         .await
     }

@@ -7,7 +7,7 @@ use redb::{ReadableDatabase, ReadableTableMetadata};
 
 use super::records::{JournalRec, decode, encode};
 use super::tables::{JOURNAL, JOURNAL_UNACKED};
-use super::{EmbeddedStore, advance, db_error, parse_id, read_range};
+use super::{EmbeddedStore, advance, db_error, lock, parse_id, read_range};
 use crate::store::ids::EntryId;
 use crate::store::types::*;
 use crate::store::{Journal, StoreError};
@@ -34,16 +34,8 @@ impl EmbeddedStore {
         let txn = db.begin_read().map_err(db_error)?;
         let unacked = txn.open_table(JOURNAL_UNACKED).map_err(db_error)?;
         let journal = txn.open_table(JOURNAL).map_err(db_error)?;
-        let mut cursor = self
-            .inner
-            .journal_cursor
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut pass = self
-            .inner
-            .journal_pending_pass
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut cursor = lock(&self.inner.journal_cursor);
+        let mut pass = lock(&self.inner.journal_pending_pass);
         let mut out = Vec::new();
         let mut last = None;
         for item in unacked
@@ -151,10 +143,7 @@ impl EmbeddedStore {
         table: redb::TableDefinition<'static, u128, V>,
         cursor: &std::sync::Mutex<u128>,
     ) -> bool {
-        let from = cursor
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .saturating_add(1);
+        let from = lock(cursor).saturating_add(1);
         let Ok(db) = self.inner.shared.db() else {
             return false;
         };
@@ -180,11 +169,7 @@ impl EmbeddedStore {
         &self,
         txn: &redb::ReadTransaction,
     ) -> Result<(u64, u64, u64), StoreError> {
-        let cursor = *self
-            .inner
-            .journal_cursor
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cursor = *lock(&self.inner.journal_cursor);
         let journal = txn.open_table(JOURNAL).map_err(db_error)?;
         let unacked = txn.open_table(JOURNAL_UNACKED).map_err(db_error)?;
         let total = unacked.len().map_err(db_error)?;

@@ -243,13 +243,13 @@ impl EmbeddedStore {
     ) -> Result<T, StoreError> {
         let shared = self.inner.shared.clone();
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || {
-            let db = shared.db()?;
-            let txn = db.begin_read().map_err(|e| storage_error(e.into()))?;
-            f(&txn)
-        })
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Unavailable(format!("storage read: {e}"))));
+        let result = self
+            .read_blocking(move || {
+                let db = shared.db()?;
+                let txn = db.begin_read().map_err(|e| storage_error(e.into()))?;
+                f(&txn)
+            })
+            .await;
         observe(op, started, &result);
         result
     }
@@ -441,6 +441,11 @@ fn prepare(db: &Database) -> Result<(IdClock, u128, u128), String> {
     }
     txn.commit().map_err(|e| e.to_string())?;
     Ok((IdClock::after(last), journal_cursor, delivery_cursor))
+}
+
+/// A cursor's lock; a panic elsewhere while it was held left a value that is still valid.
+pub(super) fn lock(m: &Mutex<u128>) -> std::sync::MutexGuard<'_, u128> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The range of keys a read of `from` covers, given the delivered cursor and the pending pass.

@@ -6,7 +6,7 @@ use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use super::events::index_keys;
 use super::records::*;
 use super::tables::*;
-use super::{EmbeddedStore, db_error};
+use super::{EmbeddedStore, db_error, lock};
 use crate::store::ids::EntryId;
 use crate::store::types::*;
 use crate::store::{DeliveryGauges, StoreError, Upkeep};
@@ -260,11 +260,7 @@ impl Upkeep for EmbeddedStore {
     }
 
     async fn delivery_gauges(&self, now_ms: u64) -> Result<DeliveryGauges, StoreError> {
-        let cursor = *self
-            .inner
-            .delivery_cursor
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cursor = *lock(&self.inner.delivery_cursor);
         self.read("delivery_gauges", move |txn| {
             let queue = txn.open_table(DELIVERIES).map_err(db_error)?;
             let retries = txn.open_table(RETRIES).map_err(db_error)?;

@@ -189,18 +189,6 @@ fn commit_group(shared: &Shared, clock: &mut IdClock, group: Vec<Job>, durable: 
 
 fn answer_all(jobs: Vec<Job>, err: &StoreError) {
     for job in jobs {
-        (job.reply)(Err(copy_error(err)));
-    }
-}
-
-fn copy_error(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::InvalidInput { parameter, problem } => StoreError::InvalidInput {
-            parameter,
-            problem: problem.clone(),
-        },
-        StoreError::Unavailable(s) => StoreError::Unavailable(s.clone()),
-        StoreError::Timeout(d) => StoreError::Timeout(*d),
-        StoreError::Protocol(s) => StoreError::Protocol(s.clone()),
+        (job.reply)(Err(err.clone()));
     }
 }

@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 
 use crate::model::delivery::*;
 use crate::store::StoreError;
+use crate::store::ids::EntryId;
 use crate::store::types::*;
 
 /// The script's answer for one entry: per event its new id, or `None` for a duplicate.
@@ -334,19 +335,12 @@ pub(super) fn rejected_request(id: String, f: &Fields) -> RejectedRequest {
 
 /// `<ms>-<seq>`: anything else cannot name an entry and is not sent to Redis.
 pub fn is_stream_id(s: &str) -> bool {
-    let Some((ms, seq)) = s.split_once('-') else {
-        return false;
-    };
-    // Digits only (u64 parsing would take a `+`), each part within u64 as Redis requires.
-    ms.bytes().all(|b| b.is_ascii_digit())
-        && seq.bytes().all(|b| b.is_ascii_digit())
-        && parse_stream_id(s).is_some()
+    EntryId::parse(s).is_some()
 }
 
 /// A stream id as a pair that orders as Redis orders ids.
 pub fn parse_stream_id(s: &str) -> Option<(u64, u64)> {
-    let (ms, seq) = s.split_once('-')?;
-    Some((ms.parse().ok()?, seq.parse().ok()?))
+    EntryId::parse(s).map(|id| (id.ms, id.seq))
 }
 
 /// The event ids an index entry stands for, newest first: those listed in its `ids` field
