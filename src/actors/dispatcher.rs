@@ -239,13 +239,13 @@ async fn read_loop(sh: Rc<Shared>) -> Result<(), StoreError> {
             }
         };
         let mut fresh = 0;
-        for record in records {
+        for entry in entries_of(records) {
             // A pending read also returns entries this instance is working on right now.
-            if sh.held.borrow().contains_key(&record.id) {
+            if sh.held.borrow().contains_key(&entry[0].id) {
                 continue;
             }
             fresh += 1;
-            dispatch(&sh, record);
+            dispatch(&sh, entry);
         }
         if mode == ReadFrom::Pending && fresh > 0 {
             sh.read_pending.set(true);
@@ -254,40 +254,63 @@ async fn read_loop(sh: Rc<Shared>) -> Result<(), StoreError> {
     }
 }
 
-/// Starts every endpoint's share of one entry.
-fn dispatch(sh: &Rc<Shared>, record: DeliveryRecord) {
-    let mut endpoints = record.endpoints.clone();
-    endpoints.sort();
-    endpoints.dedup();
-    if endpoints.is_empty() {
-        // Nothing to do: acknowledged with the next commit.
-        sh.held.borrow_mut().insert(record.id.clone(), 0);
-        return finish_empty(sh, record);
+/// The records of a read, one group per entry (a backend returns an entry's records
+/// together).
+fn entries_of(records: Vec<DeliveryRecord>) -> Vec<Vec<DeliveryRecord>> {
+    let mut entries: Vec<Vec<DeliveryRecord>> = Vec::new();
+    for record in records {
+        match entries.last_mut() {
+            Some(entry) if entry[0].id == record.id => entry.push(record),
+            _ => entries.push(vec![record]),
+        }
     }
-    sh.held
-        .borrow_mut()
-        .insert(record.id.clone(), endpoints.len());
-    let record = Rc::new(record);
+    entries
+}
+
+/// Starts every endpoint's share of every record of one entry; the entry is held until all
+/// of them are resolved.
+fn dispatch(sh: &Rc<Shared>, entry: Vec<DeliveryRecord>) {
+    let entry: Vec<(DeliveryRecord, Vec<String>)> = entry
+        .into_iter()
+        .map(|record| {
+            let mut endpoints = record.endpoints.clone();
+            endpoints.sort();
+            endpoints.dedup();
+            (record, endpoints)
+        })
+        .collect();
+    let shares: usize = entry.iter().map(|(_, eps)| eps.len()).sum();
+    if shares == 0 {
+        // Nothing to do: acknowledged with the next commit.
+        if let Some((record, _)) = entry.into_iter().next() {
+            finish_empty(sh, record);
+        }
+        return;
+    }
+    sh.held.borrow_mut().insert(entry[0].0.id.clone(), shares);
     let table = sh.routes.current();
-    for ep in endpoints {
-        sh.in_flight.set(sh.in_flight.get() + 1);
-        let Some(live) = table.endpoint(&ep).cloned() else {
-            // Another instance may have routed to an endpoint created a moment ago that this
-            // instance's table does not hold yet: ask the store before giving up on it.
-            actix::spawn(unknown_endpoint(sh.clone(), record.clone(), ep));
-            continue;
-        };
-        if !live.active() {
-            dead_letter_disabled(sh, &record, &live);
-            continue;
+    for (record, endpoints) in entry {
+        let record = Rc::new(record);
+        for ep in endpoints {
+            sh.in_flight.set(sh.in_flight.get() + 1);
+            let Some(live) = table.endpoint(&ep).cloned() else {
+                // Another instance may have routed to an endpoint created a moment ago that
+                // this instance's table does not hold yet: ask the store before giving up.
+                actix::spawn(unknown_endpoint(sh.clone(), record.clone(), ep));
+                continue;
+            };
+            if !live.active() {
+                dead_letter_disabled(sh, &record, &live);
+                continue;
+            }
+            let lane = lane_for(sh, &live);
+            if lane.queued.get() >= lane.room(sh.settings.max_in_flight) {
+                defer(sh, &record, &live);
+                continue;
+            }
+            lane.queued.set(lane.queued.get() + 1);
+            actix::spawn(attempt(sh.clone(), lane, live, record.clone()));
         }
-        let lane = lane_for(sh, &live);
-        if lane.queued.get() >= lane.room(sh.settings.max_in_flight) {
-            defer(sh, &record, &live);
-            continue;
-        }
-        lane.queued.set(lane.queued.get() + 1);
-        actix::spawn(attempt(sh.clone(), lane, live, record.clone()));
     }
 }
 

@@ -29,10 +29,13 @@ impl DeliveryKind {
     }
 }
 
-/// An entry of the deliveries stream: one subject for one or more endpoints.
+/// One subject to deliver to one or more endpoints, as read from the delivery queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryRecord {
-    /// The entry's id in the deliveries stream (what is acknowledged).
+    /// The queue entry it came from, which is what is acknowledged. An entry may hold several
+    /// records (the Redis backend queues a span of events as one entry): a read returns all
+    /// of an entry's records together, one after the other, and the entry is acknowledged
+    /// once every endpoint of every one of them is resolved.
     pub id: String,
     pub kind: DeliveryKind,
     /// The event id, or the journal id in raw mode.

@@ -148,7 +148,8 @@ pub trait Catalogue: Send + Sync {
 /// Deliveries waiting for an attempt, and what the dispatcher decided about them.
 #[async_trait]
 pub trait DeliveryQueue: Send + Sync {
-    /// Reads deliveries for `consumer`: new ones, or those it holds unacknowledged.
+    /// Reads deliveries for `consumer`: new ones, or those it holds unacknowledged; at most
+    /// `count` records, or one entry's if it holds more. An entry's records come together.
     async fn read_deliveries(
         &self,
         consumer: &str,

@@ -252,6 +252,129 @@ async fn next_delivery(b: &dyn Backend) -> DeliveryRecord {
     got.remove(0)
 }
 
+fn logged(record: &DeliveryRecord, at: u64) -> Resolution {
+    let mut r = resolution(record, NextStep::Delivered);
+    r.log = Some(AttemptLog {
+        endpoint_id: r.endpoint_id.clone(),
+        kind: record.kind,
+        event_id: record.subject.clone(),
+        event_type: record.event_type.clone(),
+        webhook_id: format!("evt_{}", record.subject),
+        attempt: record.attempt,
+        at,
+        duration_ms: 3,
+        status: Some(200),
+        error: None,
+        response: "ok".into(),
+    });
+    r
+}
+
+/// Every entry id of `records`, once.
+fn entry_ids(records: &[DeliveryRecord]) -> Vec<String> {
+    let mut ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    ids.dedup();
+    ids
+}
+
+pub async fn every_routed_event_is_read_for_delivery_once_with_its_data(b: Arc<dyn Backend>) {
+    let stored = store_events(
+        &*b,
+        vec![
+            entry(&["wamid.s1", "wamid.s2", "wamid.s3"]),
+            entry(&["wamid.s4", "wamid.s5"]),
+        ],
+        &["ep_1"],
+    )
+    .await;
+    let expected: Vec<String> = stored.into_iter().flatten().flatten().collect();
+    assert_eq!(expected.len(), 5);
+    let records = b
+        .read_deliveries("d", ReadFrom::New, 100, NO_WAIT)
+        .await
+        .expect("read deliveries");
+    let subjects: Vec<&str> = records.iter().map(|r| r.subject.as_str()).collect();
+    assert_eq!(subjects, expected);
+    for r in &records {
+        let event = b.get_event(&r.subject).await.expect("get").expect("event");
+        assert_eq!(
+            r.data,
+            event.data.get(),
+            "a delivery carries its event's data"
+        );
+        assert_eq!(r.endpoints, ["ep_1"]);
+        assert_eq!(r.attempt, 1);
+    }
+    let commit = AttemptCommit {
+        resolutions: records.iter().map(|r| logged(r, 1)).collect(),
+        acks: entry_ids(&records),
+        stats: Vec::new(),
+    };
+    b.commit_attempts(&commit).await.expect("commit");
+    let again = b
+        .read_deliveries("d", ReadFrom::Pending, 100, NO_WAIT)
+        .await
+        .expect("pending");
+    assert!(
+        again.is_empty(),
+        "acknowledged entries are not read again: {again:?}"
+    );
+}
+
+pub async fn the_attempt_log_pages_newest_first_and_finds_each_attempt(b: Arc<dyn Backend>) {
+    let wamids: Vec<String> = (0..5).map(|i| format!("wamid.a{i}")).collect();
+    let wamids: Vec<&str> = wamids.iter().map(String::as_str).collect();
+    store_events(&*b, vec![entry(&wamids)], &["ep_1"]).await;
+    let records = b
+        .read_deliveries("d", ReadFrom::New, 100, NO_WAIT)
+        .await
+        .expect("read deliveries");
+    assert_eq!(records.len(), 5);
+    // All five in one commit, then one more in another.
+    let (first, last) = records.split_at(4);
+    for (part, acks) in [(first, Vec::new()), (last, entry_ids(&records))] {
+        let commit = AttemptCommit {
+            resolutions: part.iter().map(|r| logged(r, 1)).collect(),
+            acks,
+            stats: Vec::new(),
+        };
+        b.commit_attempts(&commit).await.expect("commit");
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = b
+            .list_attempts("ep_1", cursor.as_deref(), 2)
+            .await
+            .expect("attempts");
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items);
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let events: Vec<&str> = seen.iter().map(|a| a.log.event_id.as_str()).collect();
+    let newest_first: Vec<&str> = records.iter().rev().map(|r| r.subject.as_str()).collect();
+    assert_eq!(events, newest_first, "every attempt once, newest first");
+    for a in &seen {
+        let found = b.get_attempt("ep_1", &a.id).await.expect("get");
+        assert_eq!(found.map(|f| f.log), Some(a.log.clone()), "{}", a.id);
+        let states = b
+            .delivery_states(DeliveryKind::Event, &a.log.event_id)
+            .await
+            .expect("states");
+        assert_eq!(states.len(), 1, "{states:?}");
+        assert_eq!(states[0].status, DeliveryStatus::Delivered);
+        assert_eq!(states[0].last_attempt_id.as_deref(), Some(a.id.as_str()));
+    }
+    let elsewhere = b.get_attempt("ep_2", &seen[0].id).await.expect("get");
+    assert!(
+        elsewhere.is_none(),
+        "an attempt is found under its own endpoint only"
+    );
+}
+
 pub async fn a_retry_keeps_its_subject_and_counts_its_attempt(b: Arc<dyn Backend>) {
     let ids = store_events(&*b, vec![entry(&["wamid.r1"])], &["ep_1"]).await;
     let first = next_delivery(&*b).await;
@@ -461,6 +584,8 @@ macro_rules! contract_suite {
             guarantee!(dedup_is_atomic_with_the_event);
             guarantee!(an_entry_read_but_not_committed_is_read_again_and_stored_once);
             guarantee!(pending_reads_page_through_everything_held_then_start_over);
+            guarantee!(every_routed_event_is_read_for_delivery_once_with_its_data);
+            guarantee!(the_attempt_log_pages_newest_first_and_finds_each_attempt);
             guarantee!(a_retry_keeps_its_subject_and_counts_its_attempt);
             guarantee!(a_dead_delivery_is_listed_and_replays_under_the_same_subject);
             guarantee!(pages_are_stable_under_concurrent_writes);

@@ -7,13 +7,43 @@ use async_trait::async_trait;
 
 use super::RedisStore;
 use super::json_error;
-use super::keys::DELIVERY_GROUP;
+use super::keys::{DELIVERY_GROUP, EVENTS_PER_SPAN};
 use super::reply::*;
 use crate::model::delivery::*;
 use crate::store::types::*;
 use crate::store::{DeliveryQueue, StoreError};
 
 impl RedisStore {
+    /// The events each queued entry names, read in one round trip.
+    async fn events_for(
+        &self,
+        queued: &[(String, Queued)],
+    ) -> Result<Vec<Vec<(String, Option<Fields>)>>, StoreError> {
+        let ranges: Vec<Option<(&str, &str)>> =
+            queued.iter().map(|(_, q)| q.events_range()).collect();
+        if ranges.iter().all(Option::is_none) {
+            return Ok(queued.iter().map(|_| Vec::new()).collect());
+        }
+        let events = self.keys.events();
+        let replies: Vec<redis::Value> = self
+            .timed("read_delivery_events", async {
+                let mut pipe = redis::pipe();
+                for (from, to) in ranges.iter().flatten() {
+                    pipe.cmd("XRANGE").arg(&events).arg(*from).arg(*to);
+                }
+                Ok(pipe.query_async(&mut self.conn()).await?)
+            })
+            .await?;
+        let mut replies = replies.into_iter();
+        ranges
+            .iter()
+            .map(|r| match r {
+                Some(_) => parse_entries(replies.next().unwrap_or(redis::Value::Nil)),
+                None => Ok(Vec::new()),
+            })
+            .collect()
+    }
+
     fn requeue_invocation(&self, mode: &str) -> redis::ScriptInvocation<'_> {
         let mut inv = self.requeue.prepare_invoke();
         inv.key(self.keys.deliveries())
@@ -37,23 +67,43 @@ impl DeliveryQueue for RedisStore {
         block: Duration,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         let key = self.keys.deliveries();
+        // An entry names up to EVENTS_PER_SPAN events: read few enough to hand over at most
+        // `count` deliveries (or one entry).
         let entries = self
             .read_group(
                 "read_deliveries",
                 (key.clone(), DELIVERY_GROUP),
                 consumer,
                 from,
-                count,
+                count.div_ceil(EVENTS_PER_SPAN).max(1),
                 block,
             )
             .await?;
-        let mut out = Vec::with_capacity(entries.len());
         let mut unreadable = Vec::new();
+        let mut queued = Vec::with_capacity(entries.len());
         for (id, fields) in entries {
-            match fields.and_then(|f| delivery_record(id.clone(), &f)) {
-                Some(r) => out.push(r),
+            match fields.and_then(|f| queued_of(&id, &f)) {
+                Some(q) => queued.push((id, q)),
                 None => unreadable.push(id),
             }
+        }
+        let events = self.events_for(&queued).await?;
+        let mut out = Vec::with_capacity(count);
+        let mut missing = 0;
+        for ((id, q), events) in queued.into_iter().zip(events) {
+            let records = deliveries_of(&id, q, events);
+            if records.is_empty() {
+                // Its events are gone (retention trimmed them before they were delivered).
+                missing += 1;
+                unreadable.push(id);
+            }
+            out.extend(records);
+        }
+        if missing > 0 {
+            tracing::warn!(
+                entries = missing,
+                "deliveries whose events retention already removed; dropped"
+            );
         }
         if !unreadable.is_empty() {
             tracing::warn!(
@@ -78,6 +128,7 @@ impl DeliveryQueue for RedisStore {
         if c.resolutions.is_empty() && c.acks.is_empty() && c.stats.is_empty() {
             return Ok(());
         }
+        let (groups, refs) = log_groups(&c.resolutions);
         let mut inv = self.commit_attempts.prepare_invoke();
         inv.key(self.keys.deliveries())
             .key(self.keys.retry())
@@ -91,8 +142,13 @@ impl DeliveryQueue for RedisStore {
             .arg(self.min_id())
             .arg(c.resolutions.len())
             .arg(c.acks.len())
-            .arg(c.stats.len());
-        for r in &c.resolutions {
+            .arg(c.stats.len())
+            .arg(groups.len());
+        for (endpoint, logs) in &groups {
+            let json = serde_json::to_string(logs).map_err(|e| json_error("attempt", e))?;
+            inv.arg(*endpoint).arg(logs.len()).arg(json);
+        }
+        for (r, (group, position)) in c.resolutions.iter().zip(refs) {
             let (next, due, reason) = match &r.next {
                 NextStep::Delivered => ("delivered", 0, ""),
                 NextStep::Retry { due_ms } => ("retry", *due_ms, ""),
@@ -101,10 +157,9 @@ impl DeliveryQueue for RedisStore {
                 NextStep::Gone => ("gone", 0, "endpoint answered 410 Gone"),
                 NextStep::Drop => ("drop", 0, ""),
             };
-            let log = match &r.log {
-                Some(l) => serde_json::to_string(l).map_err(|e| json_error("attempt", e))?,
-                None => String::new(),
-            };
+            let (state_key, state_field) =
+                self.keys
+                    .delivery_state_slot(r.kind, &r.subject, &r.endpoint_id);
             inv.arg(r.kind.tag())
                 .arg(&r.subject)
                 .arg(&r.endpoint_id)
@@ -114,8 +169,11 @@ impl DeliveryQueue for RedisStore {
                 .arg(next)
                 .arg(due)
                 .arg(reason)
-                .arg(log)
-                .arg(r.received_at_ms);
+                .arg(group)
+                .arg(position)
+                .arg(r.received_at_ms)
+                .arg(state_key)
+                .arg(state_field);
         }
         for id in &c.acks {
             inv.arg(id);
@@ -165,5 +223,75 @@ impl DeliveryQueue for RedisStore {
             .arg(event_type);
         let n: i64 = self.run_script("retry_delivery", inv).await?;
         Ok(n > 0)
+    }
+}
+
+/// One endpoint's attempt logs of a commit, written as one attempt-log entry.
+type LogGroup<'a> = (&'a str, Vec<&'a AttemptLog>);
+
+/// The attempt logs of a commit grouped by endpoint (in first-seen order), and for each
+/// resolution where its log went: (group, 1-based, or 0 when it has no log; position in it).
+fn log_groups(resolutions: &[Resolution]) -> (Vec<LogGroup<'_>>, Vec<(usize, usize)>) {
+    let mut groups: Vec<LogGroup> = Vec::new();
+    let refs = resolutions
+        .iter()
+        .map(|r| {
+            let Some(log) = &r.log else { return (0, 0) };
+            let g = match groups.iter().position(|(ep, _)| *ep == r.endpoint_id) {
+                Some(g) => g,
+                None => {
+                    groups.push((&r.endpoint_id, Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            groups[g].1.push(log);
+            (g + 1, groups[g].1.len() - 1)
+        })
+        .collect();
+    (groups, refs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolution(endpoint: &str, logged: bool) -> Resolution {
+        Resolution {
+            kind: DeliveryKind::Event,
+            subject: "1-0".into(),
+            endpoint_id: endpoint.into(),
+            tenant_id: String::new(),
+            event_type: "t".into(),
+            attempt: 1,
+            received_at_ms: 0,
+            next: NextStep::Delivered,
+            log: logged.then(|| AttemptLog {
+                endpoint_id: endpoint.into(),
+                kind: DeliveryKind::Event,
+                event_id: "1-0".into(),
+                event_type: "t".into(),
+                webhook_id: "evt_1-0".into(),
+                attempt: 1,
+                at: 0,
+                duration_ms: 1,
+                status: Some(200),
+                error: None,
+                response: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn attempt_logs_are_grouped_per_endpoint_and_each_resolution_knows_its_place() {
+        let rs = [
+            resolution("a", true),
+            resolution("b", true),
+            resolution("a", false),
+            resolution("a", true),
+        ];
+        let (groups, refs) = log_groups(&rs);
+        let shape: Vec<(&str, usize)> = groups.iter().map(|(ep, l)| (*ep, l.len())).collect();
+        assert_eq!(shape, [("a", 2), ("b", 1)]);
+        assert_eq!(refs, [(1, 0), (2, 0), (0, 0), (1, 1)]);
     }
 }

@@ -9,7 +9,7 @@ use super::reply::*;
 use super::streams::Window;
 use crate::model::delivery::*;
 use crate::store::types::*;
-use crate::store::{DeliveryLog, StoreError};
+use crate::store::{DeliveryLog, EventLog, StoreError};
 
 #[async_trait]
 impl DeliveryLog for RedisStore {
@@ -19,17 +19,42 @@ impl DeliveryLog for RedisStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<Page<AttemptEntry>, StoreError> {
+        // A cursor inside a grouped entry reads that entry again for the attempts before it.
+        let (end, within) = match cursor.map(attempt_id) {
+            None => ("+".to_string(), None),
+            Some(Some((entry, None))) => (format!("({entry}"), None),
+            Some(Some((entry, Some(position)))) => {
+                (entry.to_string(), Some((entry.to_string(), position)))
+            }
+            Some(None) => {
+                return Err(StoreError::InvalidInput {
+                    parameter: "cursor",
+                    problem: "must be a value returned as next_cursor".into(),
+                });
+            }
+        };
         let key = self.keys.attempts(endpoint_id);
         let entries = self
-            .range("list_attempts", key, cursor, "-".into(), limit)
+            .range_between("list_attempts", key, end, "-".into(), limit)
             .await?;
-        let next_cursor = (entries.len() == limit)
-            .then(|| entries.last().map(|(id, _)| id.clone()))
+        let mut items = Vec::with_capacity(limit);
+        for (id, f) in entries {
+            let Some(f) = f else { continue };
+            let mut attempts = attempt_entries(&id, &f);
+            if let Some((entry, position)) = &within
+                && *entry == id
+            {
+                attempts.truncate(*position);
+            }
+            items.extend(attempts.into_iter().rev());
+            if items.len() >= limit {
+                break;
+            }
+        }
+        items.truncate(limit);
+        let next_cursor = (items.len() == limit)
+            .then(|| items.last().map(|a| a.id.clone()))
             .flatten();
-        let items = entries
-            .into_iter()
-            .filter_map(|(id, f)| f.and_then(|f| attempt_entry(id, &f)))
-            .collect();
         Ok(Page { items, next_cursor })
     }
 
@@ -38,17 +63,19 @@ impl DeliveryLog for RedisStore {
         endpoint_id: &str,
         id: &str,
     ) -> Result<Option<AttemptEntry>, StoreError> {
-        if !is_stream_id(id) {
+        let Some((entry, _)) = attempt_id(id) else {
             return Ok(None);
-        }
+        };
         let key = self.keys.attempts(endpoint_id);
         let entries = self
-            .range("get_attempt", key, None, id.to_string(), 1)
+            .range_between("get_attempt", key, entry.to_string(), entry.to_string(), 1)
             .await?;
         Ok(entries
             .into_iter()
-            .find(|(eid, _)| eid == id)
-            .and_then(|(eid, f)| f.and_then(|f| attempt_entry(eid, &f))))
+            .filter(|(eid, _)| eid == entry)
+            .filter_map(|(eid, f)| f.map(|f| attempt_entries(&eid, &f)))
+            .flatten()
+            .find(|a| a.id == id))
     }
 
     async fn delivery_states(
@@ -56,18 +83,49 @@ impl DeliveryLog for RedisStore {
         kind: DeliveryKind,
         subject: &str,
     ) -> Result<Vec<DeliveryState>, StoreError> {
-        let key = self.keys.delivery_status(kind.tag(), subject);
-        let all: BTreeMap<String, String> = self
-            .timed("delivery_states", async {
-                Ok(redis::cmd("HGETALL")
-                    .arg(&key)
-                    .query_async(&mut self.conn())
-                    .await?)
-            })
-            .await?;
-        Ok(all
+        let states: Vec<(String, Option<String>)> = match kind {
+            DeliveryKind::Raw => {
+                let (key, _) = self.keys.delivery_state_slot(kind, subject, "");
+                let all: BTreeMap<String, String> = self
+                    .timed("delivery_states", async {
+                        Ok(redis::cmd("HGETALL")
+                            .arg(&key)
+                            .query_async(&mut self.conn())
+                            .await?)
+                    })
+                    .await?;
+                all.into_iter().map(|(ep, v)| (ep, Some(v))).collect()
+            }
+            // An event's states share a hash with others': read the fields of the endpoints
+            // it was routed to (its deliveries only ever go to those).
+            DeliveryKind::Event => {
+                let endpoints = match self.get_event(subject).await? {
+                    Some(event) => event.endpoints,
+                    None => return Ok(Vec::new()),
+                };
+                if endpoints.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let (key, _) = self.keys.delivery_state_slot(kind, subject, "");
+                let fields: Vec<String> = endpoints
+                    .iter()
+                    .map(|ep| self.keys.delivery_state_slot(kind, subject, ep).1)
+                    .collect();
+                let values: Vec<Option<String>> = self
+                    .timed("delivery_states", async {
+                        Ok(redis::cmd("HMGET")
+                            .arg(&key)
+                            .arg(&fields)
+                            .query_async(&mut self.conn())
+                            .await?)
+                    })
+                    .await?;
+                endpoints.into_iter().zip(values).collect()
+            }
+        };
+        Ok(states
             .into_iter()
-            .map(|(ep, v)| delivery_state(ep, &v))
+            .filter_map(|(ep, v)| Some(delivery_state(ep, &v?)))
             .collect())
     }
 
@@ -125,18 +183,49 @@ impl DeliveryLog for RedisStore {
         if endpoint_ids.is_empty() {
             return Ok(0);
         }
-        self.timed("purge_attempt_logs", async {
-            let mut pipe = redis::pipe();
-            for ep in endpoint_ids {
-                pipe.cmd("XTRIM")
-                    .arg(self.keys.attempts(ep))
-                    .arg("MINID")
-                    .arg("=")
-                    .arg(format!("{before_ms}-0"));
+        // Attempts are logged in groups (field `n` counts them): entries are read to count
+        // what goes, then deleted, a chunk at a time.
+        const CHUNK: usize = 512;
+        let before = format!("({before_ms}-0");
+        let mut deleted = 0;
+        for ep in endpoint_ids {
+            let key = self.keys.attempts(ep);
+            loop {
+                let old: Vec<(String, Option<Fields>)> = self
+                    .timed("purge_attempt_logs", async {
+                        let v: redis::Value = redis::cmd("XRANGE")
+                            .arg(&key)
+                            .arg("-")
+                            .arg(&before)
+                            .arg("COUNT")
+                            .arg(CHUNK)
+                            .query_async(&mut self.conn())
+                            .await?;
+                        parse_entries(v)
+                    })
+                    .await?;
+                if old.is_empty() {
+                    break;
+                }
+                let ids: Vec<&str> = old.iter().map(|(id, _)| id.as_str()).collect();
+                self.timed("purge_attempt_logs", async {
+                    let _: u64 = redis::cmd("XDEL")
+                        .arg(&key)
+                        .arg(&ids)
+                        .query_async(&mut self.conn())
+                        .await?;
+                    Ok(())
+                })
+                .await?;
+                deleted += old
+                    .iter()
+                    .map(|(_, f)| f.as_ref().map_or(1, |f| f.number("n").max(1)))
+                    .sum::<u64>();
+                if old.len() < CHUNK {
+                    break;
+                }
             }
-            let removed: Vec<u64> = pipe.query_async(&mut self.conn()).await?;
-            Ok(removed.iter().sum())
-        })
-        .await
+        }
+        Ok(deleted)
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use redis::Value;
 
 use super::RedisStore;
-use super::keys::NORMALIZER_GROUP;
+use super::keys::{EVENTS_PER_SPAN, NORMALIZER_GROUP};
 use super::reply::*;
 use super::streams::Window;
 use crate::meta::Event;
@@ -32,7 +32,8 @@ impl RedisStore {
             .arg(self.index_ttl_secs())
             .arg(split.len())
             .arg(self.keys.prefix())
-            .arg(self.delivery_state_ttl.as_secs().max(1));
+            .arg(self.delivery_state_ttl.as_secs().max(1))
+            .arg(EVENTS_PER_SPAN);
         for item in split {
             let Normalized::Events {
                 journal_id,

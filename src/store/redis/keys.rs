@@ -16,18 +16,26 @@
 //! | `{p}endpoints` | hash | endpoint id → endpoint (JSON) |
 //! | `{p}endpoints:version` | string | bumped on every endpoint change; routers reload on change |
 //! | `{p}ephealth:{e}` | hash | an endpoint's last success/failure and why hookd disabled it |
-//! | `{p}deliveries` | stream | deliveries to attempt, read by the `delivery` group |
+//! | `{p}deliveries` | stream | deliveries to attempt, read by the `delivery` group: a span of routed events (`k=b`, up to [`EVENTS_PER_SPAN`]), one event to some endpoints (`k=e`, retries and replays) or a raw request (`k=r`); events are referenced, never copied |
 //! | `{p}retry` | sorted set | deliveries waiting for their next attempt, scored by due time (ms) |
 //! | `{p}dead` | stream | deliveries whose attempts are exhausted |
 //! | `{p}attempts:{e}` | stream | an endpoint's attempt log |
-//! | `{p}dstatus:{k}:{id}` | hash with TTL | per endpoint, the state of an event's (`e`) or a raw request's (`r`) delivery |
+//! | `{p}dstatus:e:{second}` | hash with TTL | `{event id}\|{endpoint}` → the state of the delivery of each event stored in that second (its id's time): a commit writes the states of a batch with one command per second it spans |
+//! | `{p}dstatus:r:{journal id}` | hash with TTL | endpoint → the state of a raw request's delivery |
 //! | `{p}dstats:{e}:{bucket}` | hash with TTL | delivery counters of an endpoint (or `_all`) per 5 minutes |
+
+use crate::model::delivery::DeliveryKind;
 
 /// The consumer group that splits the journal.
 pub const NORMALIZER_GROUP: &str = "normalizer";
 
 /// The consumer group that attempts deliveries.
 pub const DELIVERY_GROUP: &str = "delivery";
+
+/// Most routed events one deliveries entry names. An entry is acknowledged when all of its
+/// events are resolved, so this bounds what one read hands the dispatcher and what a crash
+/// repeats.
+pub const EVENTS_PER_SPAN: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -116,9 +124,29 @@ impl Keys {
     pub fn attempts(&self, endpoint_id: &str) -> String {
         format!("{}attempts:{endpoint_id}", self.prefix)
     }
-    /// Must match what the scripts build: `dstatus:{kind}:{subject}`.
-    pub fn delivery_status(&self, kind: &str, subject: &str) -> String {
-        format!("{}dstatus:{kind}:{subject}", self.prefix)
+    /// Where the state of `subject`'s delivery to `endpoint` is kept: (hash key, field).
+    /// An event's states are grouped by the second its id was made in, so that a round of
+    /// outcomes writes a few hashes rather than one per event. `requeue.lua` builds the same.
+    pub fn delivery_state_slot(
+        &self,
+        kind: DeliveryKind,
+        subject: &str,
+        endpoint: &str,
+    ) -> (String, String) {
+        match kind {
+            DeliveryKind::Event => {
+                let ms = subject.split('-').next().unwrap_or_default();
+                let second = ms.get(..ms.len().saturating_sub(3)).unwrap_or_default();
+                (
+                    format!("{}dstatus:e:{second}", self.prefix),
+                    format!("{subject}|{endpoint}"),
+                )
+            }
+            DeliveryKind::Raw => (
+                format!("{}dstatus:r:{subject}", self.prefix),
+                endpoint.to_string(),
+            ),
+        }
     }
     pub fn delivery_stats(&self, scope: &str, bucket_ms: u64) -> String {
         format!("{}dstats:{scope}:{bucket_ms}", self.prefix)
@@ -154,10 +182,30 @@ mod tests {
             k.retry(),
             k.dead(),
             k.attempts("e"),
-            k.delivery_status("e", "1-0"),
+            k.delivery_state_slot(DeliveryKind::Event, "1-0", "e").0,
+            k.delivery_state_slot(DeliveryKind::Raw, "1-0", "e").0,
             k.delivery_stats("e", 0),
         ] {
             assert!(key.starts_with("t1:"), "{key}");
         }
+    }
+
+    #[test]
+    fn event_states_share_a_hash_per_second_of_their_ids() {
+        let k = Keys::new("p:");
+        let slot = |id| k.delivery_state_slot(DeliveryKind::Event, id, "ep1");
+        assert_eq!(
+            slot("1700000000123-4"),
+            (
+                "p:dstatus:e:1700000000".to_string(),
+                "1700000000123-4|ep1".to_string()
+            )
+        );
+        assert_eq!(slot("1700000000999-0").0, slot("1700000000000-7").0);
+        assert_ne!(slot("1700000001000-0").0, slot("1700000000999-0").0);
+        assert_eq!(
+            k.delivery_state_slot(DeliveryKind::Raw, "5-1", "ep1"),
+            ("p:dstatus:r:5-1".to_string(), "ep1".to_string())
+        );
     }
 }

@@ -227,32 +227,121 @@ pub(super) fn stored_event(id: String, f: &Fields) -> Result<StoredEvent, StoreE
     })
 }
 
-/// A deliveries entry; `None` when it is not one hookd wrote (it is then acknowledged and
-/// skipped rather than wedging the dispatcher).
-pub(super) fn delivery_record(id: String, f: &Fields) -> Option<DeliveryRecord> {
-    let kind = DeliveryKind::from_tag(&f.text("k"))?;
-    let endpoints: Vec<String> = f
-        .text("eps")
-        .split(',')
+/// What a deliveries entry asks for, before the events it names are read.
+#[derive(Debug, PartialEq)]
+pub(super) enum Queued {
+    /// The routed events from `from` to `to` of the events stream, first attempt each to the
+    /// endpoints its event names.
+    Span { from: String, to: String },
+    /// One event to these endpoints (a retry or a replay).
+    Event {
+        event_id: String,
+        endpoints: Vec<String>,
+        attempt: u32,
+    },
+    /// A raw request: the entry carries all it needs.
+    Raw(DeliveryRecord),
+}
+
+impl Queued {
+    /// The events stream range to read for it.
+    pub(super) fn events_range(&self) -> Option<(&str, &str)> {
+        match self {
+            Queued::Span { from, to } => Some((from, to)),
+            Queued::Event { event_id, .. } => Some((event_id, event_id)),
+            Queued::Raw(_) => None,
+        }
+    }
+}
+
+fn endpoint_list(text: &str) -> Vec<String> {
+    text.split(',')
         .filter(|s| !s.is_empty())
         .map(str::to_string)
-        .collect();
-    let occurred = f.number("occurred_at");
-    Some(DeliveryRecord {
-        id,
-        kind,
-        subject: f.text("ev"),
-        endpoints,
-        attempt: (f.number("att") as u32).max(1),
-        event_type: f.text("type"),
-        platform: f.text("platform"),
-        account_id: f.text("account"),
-        source: f.text("source"),
-        received_at_ms: f.number("received_at"),
-        occurred_at_ms: (occurred > 0).then_some(occurred),
-        request_id: f.text("request_id"),
-        data: f.text("data"),
-    })
+        .collect()
+}
+
+/// A deliveries entry; `None` when it is not one hookd wrote (it is then acknowledged and
+/// skipped rather than wedging the dispatcher).
+pub(super) fn queued_of(id: &str, f: &Fields) -> Option<Queued> {
+    let ids = |a: &str, b: &str| {
+        let (a, b) = (f.text(a), f.text(b));
+        (is_stream_id(&a) && is_stream_id(&b)).then_some((a, b))
+    };
+    let attempt = (f.number("att") as u32).max(1);
+    match f.bytes("k")? {
+        b"b" => ids("from", "to").map(|(from, to)| Queued::Span { from, to }),
+        b"e" => ids("ev", "ev").map(|(event_id, _)| Queued::Event {
+            event_id,
+            endpoints: endpoint_list(&f.text("eps")),
+            attempt,
+        }),
+        b"r" => Some(Queued::Raw(DeliveryRecord {
+            id: id.to_string(),
+            kind: DeliveryKind::Raw,
+            subject: f.text("ev"),
+            endpoints: endpoint_list(&f.text("eps")),
+            attempt,
+            event_type: f.text("type"),
+            platform: String::new(),
+            account_id: f.text("account"),
+            source: f.text("source"),
+            received_at_ms: f.number("received_at"),
+            occurred_at_ms: None,
+            request_id: f.text("request_id"),
+            data: String::new(),
+        })),
+        _ => None,
+    }
+}
+
+/// The routed events of an entry, from the events stream's entries read for it (`events`,
+/// in order). A span delivers each event to the endpoints it was routed to; a single event
+/// to the endpoints the entry names. Events retention already trimmed are missing.
+pub(super) fn deliveries_of(
+    entry_id: &str,
+    queued: Queued,
+    events: Vec<(String, Option<Fields>)>,
+) -> Vec<DeliveryRecord> {
+    let record = |event_id: String, f: &Fields, endpoints: Vec<String>, attempt: u32| {
+        let occurred = f.number("occurred_at");
+        DeliveryRecord {
+            id: entry_id.to_string(),
+            kind: DeliveryKind::Event,
+            subject: event_id,
+            endpoints,
+            attempt,
+            event_type: f.text("type"),
+            platform: f.text("platform"),
+            account_id: f.text("account"),
+            source: f.text("source"),
+            received_at_ms: f.number("received_at"),
+            occurred_at_ms: (occurred > 0).then_some(occurred),
+            request_id: f.text("request_id"),
+            data: f.text("data"),
+        }
+    };
+    match queued {
+        Queued::Raw(r) => vec![r],
+        Queued::Span { .. } => events
+            .into_iter()
+            .filter_map(|(id, f)| {
+                let f = f?;
+                let endpoints = endpoint_list(&f.text("eps"));
+                (!endpoints.is_empty()).then(|| record(id, &f, endpoints, 1))
+            })
+            .collect(),
+        Queued::Event {
+            event_id,
+            endpoints,
+            attempt,
+        } => events
+            .into_iter()
+            .filter(|(id, _)| *id == event_id)
+            .filter_map(|(id, f)| Some(record(id, &f?, endpoints.clone(), attempt)))
+            .take(1)
+            .collect(),
+    }
 }
 
 /// Reads `state:attempt[:log id[:dead id]]` as the scripts write it.
@@ -298,9 +387,40 @@ pub(super) fn dead_delivery(id: String, f: &Fields) -> DeadDelivery {
     }
 }
 
-pub(super) fn attempt_entry(id: String, f: &Fields) -> Option<AttemptEntry> {
-    let log = serde_json::from_slice(f.bytes("j")?).ok()?;
-    Some(AttemptEntry { id, log })
+/// The attempts of one attempt-log entry, in the order they were logged: a JSON array whose
+/// items are `{entry id}.{position}`, or (as written before attempts were grouped) one
+/// object, which is the entry id itself.
+pub(super) fn attempt_entries(id: &str, f: &Fields) -> Vec<AttemptEntry> {
+    let Some(j) = f.bytes("j") else {
+        return Vec::new();
+    };
+    if j.first() == Some(&b'[') {
+        let logs: Vec<AttemptLog> = serde_json::from_slice(j).unwrap_or_default();
+        logs.into_iter()
+            .enumerate()
+            .map(|(i, log)| AttemptEntry {
+                id: format!("{id}.{i}"),
+                log,
+            })
+            .collect()
+    } else {
+        serde_json::from_slice(j)
+            .map(|log| AttemptEntry {
+                id: id.to_string(),
+                log,
+            })
+            .into_iter()
+            .collect()
+    }
+}
+
+/// An attempt id: its attempt-log entry id and, for grouped attempts, its position.
+pub(super) fn attempt_id(id: &str) -> Option<(&str, Option<usize>)> {
+    let (entry, position) = match id.split_once('.') {
+        Some((entry, p)) => (entry, Some(p.parse().ok()?)),
+        None => (id, None),
+    };
+    is_stream_id(entry).then_some((entry, position))
 }
 
 pub(super) fn quarantined_body(id: String, f: &Fields) -> QuarantinedBody {
@@ -374,6 +494,28 @@ mod tests {
             (f.status, f.attempts, f.dead_id),
             (DeliveryStatus::Failed, 2, None)
         );
+    }
+
+    #[test]
+    fn attempt_ids_name_an_entry_and_a_position_in_it() {
+        assert_eq!(attempt_id("5-1.3"), Some(("5-1", Some(3))));
+        assert_eq!(attempt_id("5-1"), Some(("5-1", None)));
+        for bad in ["5-1.", "5-1.x", "5.1", "x-1.0", "5-1.-1", ""] {
+            assert_eq!(attempt_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn grouped_and_single_attempt_entries_both_read() {
+        let log = r#"{"endpoint_id":"e","kind":"event","event_id":"1-0","type":"t","webhook_id":"w","attempt":1,"at":0,"duration_ms":1,"response":""}"#;
+        let fields = |j: String| Fields(vec![(b"j".to_vec(), j.into_bytes())]);
+        let grouped = attempt_entries("7-0", &fields(format!("[{log},{log}]")));
+        let ids: Vec<&str> = grouped.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["7-0.0", "7-0.1"]);
+        let single = attempt_entries("7-0", &fields(log.to_string()));
+        assert_eq!(single.len(), 1);
+        assert_eq!(single[0].id, "7-0");
+        assert!(attempt_entries("7-0", &fields("nonsense".into())).is_empty());
     }
 
     #[test]

@@ -36,6 +36,18 @@ impl RedisStore {
             Some(c) => format!("({c}"),
             None => "+".to_string(),
         };
+        self.range_between(op, key, end, start, count).await
+    }
+
+    /// XREVRANGE from `end` down to `start`, both as Redis takes them.
+    pub(super) async fn range_between(
+        &self,
+        op: &'static str,
+        key: String,
+        end: String,
+        start: String,
+        count: usize,
+    ) -> Result<Vec<(String, Option<Fields>)>, StoreError> {
         self.timed(op, async {
             let mut conn = self.conn();
             let v: Value = redis::cmd("XREVRANGE")

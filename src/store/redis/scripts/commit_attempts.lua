@@ -3,13 +3,18 @@
 -- statistics either all land with the acknowledgements or none do (and the entries are
 -- attempted again, under the same webhook-id).
 --
+-- Writes are grouped: one attempt-log entry per endpoint (a JSON array of its attempts; an
+-- attempt's id is `{entry id}.{position}`), one HSET per state hash, one HINCRBY per counter.
+--
 -- KEYS[1] deliveries stream   KEYS[2] retry sorted set   KEYS[3] dead stream
 -- ARGV[1] consumer group   ARGV[2] now (ms)   ARGV[3] key prefix   ARGV[4] state/stats TTL (s)
 -- ARGV[5] MINID of attempt logs   ARGV[6] disable after (ms)   ARGV[7] MINID of the dead stream
 -- ARGV[8] number of resolutions   ARGV[9] number of acks   ARGV[10] number of stat increments
--- then 11 values per resolution: kind (e|r), subject, endpoint, tenant, event type, attempt,
---   next (delivered|retry|defer|dead|gone|drop), due (ms), reason, attempt log (JSON or ""),
---   received_at (ms)
+-- ARGV[11] number of attempt-log groups
+-- then 3 values per attempt-log group: endpoint, number of attempts, JSON array of them
+-- then 14 values per resolution: kind (e|r), subject, endpoint, tenant, event type, attempt,
+--   next (delivered|retry|defer|dead|gone|drop), due (ms), reason, attempt-log group (0: not
+--   attempted), position in it, received_at (ms), state hash key, state field
 -- then the delivery entry ids to acknowledge
 -- then 3 values per stat increment: key, field, amount
 local prefix, ttl, now = ARGV[3], ARGV[4], tonumber(ARGV[2])
@@ -45,17 +50,35 @@ local function write_failure(ep)
   end
 end
 
-local a = 11
+local a = 12
+local log_ids = {}
+for g = 1, tonumber(ARGV[11]) do
+  log_ids[g] = redis.call('XADD', prefix .. 'attempts:' .. ARGV[a], 'MINID', '~', ARGV[5], '*',
+    'n', ARGV[a + 1], 'j', ARGV[a + 2])
+  a = a + 3
+end
+
+-- State hash key → its field/value pairs, and the keys in first-use order.
+local states, state_keys = {}, {}
+local function set_state(key, field, value)
+  local s = states[key]
+  if not s then
+    s = {}
+    states[key] = s
+    state_keys[#state_keys + 1] = key
+  end
+  s[#s + 1] = field
+  s[#s + 1] = value
+end
+
 for _ = 1, tonumber(ARGV[8]) do
   local kind, subj, ep, tenant = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local etype, att, nxt, due = ARGV[a + 4], tonumber(ARGV[a + 5]), ARGV[a + 6], ARGV[a + 7]
-  local reason, log, rcv = ARGV[a + 8], ARGV[a + 9], ARGV[a + 10]
-  a = a + 11
-  local status_key = prefix .. 'dstatus:' .. kind .. ':' .. subj
+  local reason, group, rcv = ARGV[a + 8], tonumber(ARGV[a + 9]), ARGV[a + 11]
+  local state_key, state_field = ARGV[a + 12], ARGV[a + 13]
   local log_id = ''
-  if log ~= '' then
-    log_id = redis.call('XADD', prefix .. 'attempts:' .. ep, 'MINID', '~', ARGV[5], '*', 'j', log)
-  end
+  if group > 0 then log_id = log_ids[group] .. '.' .. ARGV[a + 10] end
+  a = a + 14
   local state = nil
   if nxt == 'delivered' then
     state = 'delivered:' .. att .. ':' .. log_id
@@ -72,15 +95,16 @@ for _ = 1, tonumber(ARGV[8]) do
       'ev', subj, 'ep', ep, 'tenant', tenant, 'type', etype, 'att', att, 'reason', reason,
       'at', now, 'received_at', rcv)
     state = 'dead:' .. att .. ':' .. log_id .. ':' .. dead_id
-    if log ~= '' then failed(ep) end
+    if group > 0 then failed(ep) end
     if nxt == 'gone' then disable(ep, 'gone') end
   elseif nxt == 'drop' then
-    redis.call('HDEL', status_key, ep)
+    redis.call('HDEL', state_key, state_field)
   end
-  if state then
-    redis.call('HSET', status_key, ep, state)
-    redis.call('EXPIRE', status_key, ttl)
-  end
+  if state then set_state(state_key, state_field, state) end
+end
+for _, key in ipairs(state_keys) do
+  redis.call('HSET', key, unpack(states[key]))
+  redis.call('EXPIRE', key, ttl)
 end
 
 -- An endpoint that also succeeded in this batch is not failing: its failure is only noted.

@@ -7,11 +7,16 @@
 -- then 4 keys per event, entries in order: dedup key, type index, platform index, account index
 -- ARGV[1] consumer group   ARGV[2] dedup TTL (s)   ARGV[3] MINID for trimming (ms)
 -- ARGV[4] account index TTL (s)   ARGV[5] number of entries   ARGV[6] key prefix
--- ARGV[7] delivery status TTL (s)
+-- ARGV[7] delivery status TTL (s)   ARGV[8] most events per deliveries entry
 -- then per entry: journal id, source, received_at (ms), envelope object, request id, number
 --   of events,
 --   followed by 8 values per event: type, platform, account id, occurred_at (ms or ""), data,
 --   JSON-mode endpoint ids, raw-mode endpoint ids, tenant ids (each comma-separated)
+--
+-- The deliveries stream does not copy events: one entry (`k` = `b`) names a span of the
+-- events stream, `from` to `to`, whose events with endpoints (`eps`) are to be delivered. The
+-- events of one call are contiguous in the events stream (a script runs alone), so a span
+-- holds exactly the routed events written between its ends.
 --
 -- Raw delivery status and tenant index keys hold ids that only exist in here, so they are
 -- built from the prefix (ARGV[6]) rather than passed as KEYS.
@@ -24,8 +29,8 @@
 -- Returns one list per entry holding, per event, its new id or 0 for a duplicate. Should a
 -- command fail midway, the entries not yet acknowledged are read again, and the dedup keys
 -- already set make that repeat harmless.
-local k, a = 6, 8
-local prefix, status_ttl = ARGV[6], ARGV[7]
+local k, a = 6, 9
+local prefix, status_ttl, span_max = ARGV[6], ARGV[7], tonumber(ARGV[8])
 local new, dup = 0, 0
 local out = {}
 -- Counted per type over the batch, written once per type at the end.
@@ -40,6 +45,15 @@ local function index(key, id)
     index_keys[#index_keys + 1] = key
   end
   ids[#ids + 1] = id
+end
+
+-- The routed events not yet in a deliveries entry.
+local span_from, span_to, span_n = nil, nil, 0
+local function close_span()
+  if span_n > 0 then
+    redis.call('XADD', KEYS[5], '*', 'k', 'b', 'from', span_from, 'to', span_to)
+  end
+  span_from, span_to, span_n = nil, nil, 0
 end
 
 local function pending(status_key, eps)
@@ -70,19 +84,22 @@ for e = 1, tonumber(ARGV[5]) do
       expiring[KEYS[k + 3]] = true
       by_type[etype] = (by_type[etype] or 0) + 1
       if eps ~= '' then
-        redis.call('XADD', KEYS[5], '*', 'k', 'e', 'ev', id, 'eps', eps, 'att', '1',
-          'type', etype, 'platform', platform, 'account', account,
-          'occurred_at', ARGV[a + 3], 'source', src, 'received_at', rcv, 'request_id', rq,
-          'data', ARGV[a + 4])
+        span_from = span_from or id
+        span_to, span_n = id, span_n + 1
+        if span_n >= span_max then close_span() end
       end
-      for ep in string.gmatch(reps, '[^,]+') do
-        if not raw_seen[ep] then
-          raw_seen[ep] = true
-          raw_eps[#raw_eps + 1] = ep
-          raw_type, raw_account = raw_type or etype, raw_account or account
+      if reps ~= '' then
+        for ep in string.gmatch(reps, '[^,]+') do
+          if not raw_seen[ep] then
+            raw_seen[ep] = true
+            raw_eps[#raw_eps + 1] = ep
+            raw_type, raw_account = raw_type or etype, raw_account or account
+          end
         end
       end
-      for t in string.gmatch(tenants, '[^,]+') do index(prefix .. 'idx:tenant:' .. t, id) end
+      if tenants ~= '' then
+        for t in string.gmatch(tenants, '[^,]+') do index(prefix .. 'idx:tenant:' .. t, id) end
+      end
       new = new + 1
       ids[i] = id
     else
@@ -103,6 +120,7 @@ for e = 1, tonumber(ARGV[5]) do
   redis.call('XACK', KEYS[1], ARGV[1], jid)
   out[e] = ids
 end
+close_span()
 -- An index is a convenience: failing to write one must not lose the events.
 for _, key in ipairs(index_keys) do
   local ids = index_ids[key]

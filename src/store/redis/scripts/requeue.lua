@@ -9,26 +9,27 @@
 -- A delivery whose event retention already trimmed cannot be rebuilt and is dropped.
 local prefix, ttl = ARGV[2], ARGV[3]
 
-local function enqueue(kind, subj, ep, att, etype, state)
-  local args
+-- Where a delivery's state is kept (hash key, field), as `Keys::delivery_state_slot` says:
+-- an event's states share a hash per second of the event id's time.
+local function state_slot(kind, subj, ep)
   if kind == 'e' then
-    local found = redis.call('XRANGE', KEYS[4], subj, subj)
-    if #found == 0 then return false end
-    args = {'XADD', KEYS[1], '*', 'k', 'e', 'ev', subj, 'eps', ep, 'att', att}
-    local f = found[1][2]
-    for i = 1, #f, 2 do
-      if f[i] ~= 'object' and f[i] ~= 'journal_id' and f[i] ~= 'eps' then
-        args[#args + 1] = f[i]
-        args[#args + 1] = f[i + 1]
-      end
-    end
-  else
-    args = {'XADD', KEYS[1], '*', 'k', 'r', 'ev', subj, 'eps', ep, 'att', att, 'type', etype}
+    local ms = string.match(subj, '^(%d+)') or ''
+    return prefix .. 'dstatus:e:' .. string.sub(ms, 1, -4), subj .. '|' .. ep
   end
-  redis.call(unpack(args))
-  local status_key = prefix .. 'dstatus:' .. kind .. ':' .. subj
-  redis.call('HSET', status_key, ep, state .. ':' .. att)
-  redis.call('EXPIRE', status_key, ttl)
+  return prefix .. 'dstatus:' .. kind .. ':' .. subj, ep
+end
+
+local function enqueue(kind, subj, ep, att, etype, state)
+  if kind == 'e' then
+    -- The entry names the event; the reader takes its data from the events stream.
+    if #redis.call('XRANGE', KEYS[4], subj, subj) == 0 then return false end
+    redis.call('XADD', KEYS[1], '*', 'k', 'e', 'ev', subj, 'eps', ep, 'att', att)
+  else
+    redis.call('XADD', KEYS[1], '*', 'k', 'r', 'ev', subj, 'eps', ep, 'att', att, 'type', etype)
+  end
+  local key, field = state_slot(kind, subj, ep)
+  redis.call('HSET', key, field, state .. ':' .. att)
+  redis.call('EXPIRE', key, ttl)
   return true
 end
 
@@ -66,7 +67,7 @@ elseif mode == 'dead' then
   return moved
 elseif mode == 'one' then
   local kind, subj, ep, etype = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-  local current = redis.call('HGET', prefix .. 'dstatus:' .. kind .. ':' .. subj, ep)
+  local current = redis.call('HGET', state_slot(kind, subj, ep))
   if not current then return 0 end
   local state, att = string.match(current, '^([^:]+):(%d+)')
   att = tonumber(att) or 1
