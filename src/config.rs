@@ -158,6 +158,8 @@ pub struct NormalizerSettings {
     #[serde(with = "humantime_serde")]
     pub block: Duration,
     #[serde(with = "humantime_serde")]
+    pub linger: Duration,
+    #[serde(with = "humantime_serde")]
     pub reclaim_idle: Duration,
     #[serde(with = "humantime_serde")]
     pub reclaim_interval: Duration,
@@ -180,6 +182,8 @@ pub struct RetentionSettings {
 #[serde(deny_unknown_fields)]
 pub struct DeliverySettings {
     pub batch: usize,
+    #[serde(with = "humantime_serde")]
+    pub linger: Duration,
     pub max_in_flight: usize,
     pub endpoint_max_in_flight: usize,
     #[serde(with = "humantime_serde")]
@@ -496,6 +500,7 @@ impl Settings {
             ));
         }
         positive("normalizer.reclaim_interval", n.reclaim_interval)?;
+        at_most_a_second("normalizer.linger", n.linger)?;
         if !(0..=19).contains(&n.nice) {
             return Err(invalid(
                 "normalizer.nice",
@@ -514,6 +519,7 @@ impl Settings {
 
         let d = &self.delivery;
         in_range("delivery.batch", d.batch, 1, 10_000)?;
+        at_most_a_second("delivery.linger", d.linger)?;
         in_range(
             "delivery.max_in_flight",
             d.max_in_flight,
@@ -667,6 +673,17 @@ pub fn ignored_environment() -> Vec<String> {
         .collect()
 }
 
+/// A wait added to every batch's latency: more than a second is a mistake.
+fn at_most_a_second(setting: &str, value: Duration) -> Result<(), ConfigError> {
+    if value > Duration::from_secs(1) {
+        return Err(invalid(
+            setting,
+            "must be at most 1s (it delays every batch)",
+        ));
+    }
+    Ok(())
+}
+
 fn positive(setting: &str, value: Duration) -> Result<(), ConfigError> {
     if value.is_zero() {
         return Err(invalid(setting, "must be greater than zero"));
@@ -780,6 +797,20 @@ mod tests {
         });
         assert!(!is_kubernetes_service_link("SERVER__PORT"));
         assert!(!is_kubernetes_service_link("REPORTS"));
+    }
+
+    #[test]
+    fn a_linger_longer_than_a_second_is_refused_and_zero_is_allowed() {
+        let mut s = Settings::load_with_env(None, no_env()).expect("valid");
+        s.delivery.linger = Duration::from_secs(2);
+        let err = s.validate().expect_err("refused").to_string();
+        assert!(err.contains("delivery.linger"), "{err}");
+        s.delivery.linger = Duration::ZERO;
+        s.normalizer.linger = Duration::from_millis(1500);
+        let err = s.validate().expect_err("refused").to_string();
+        assert!(err.contains("normalizer.linger"), "{err}");
+        s.normalizer.linger = Duration::ZERO;
+        assert!(s.validate().is_ok());
     }
 
     #[test]

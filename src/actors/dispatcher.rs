@@ -238,6 +238,7 @@ async fn read_loop(sh: Rc<Shared>) -> Result<(), StoreError> {
                 continue;
             }
         };
+        let read_count = records.len();
         let mut fresh = 0;
         for entry in entries_of(records) {
             // A pending read also returns entries this instance is working on right now.
@@ -251,6 +252,10 @@ async fn read_loop(sh: Rc<Shared>) -> Result<(), StoreError> {
             sh.read_pending.set(true);
         }
         metrics::gauge!(m::DELIVERY_IN_FLIGHT).set(sh.in_flight.get() as f64);
+        // A short read means the queue is nearly empty: let more gather for the next one.
+        if fresh > 0 && read_count < batch && !sh.settings.linger.is_zero() {
+            tokio::time::sleep(sh.settings.linger).await;
+        }
     }
 }
 
@@ -638,6 +643,10 @@ async fn body_of(
 /// instance stops reading until Redis is back.
 async fn commit_loop(sh: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<Finished>) {
     while let Some(first) = rx.recv().await {
+        // Outcomes of a light load arrive one by one: wait a moment so one commit takes many.
+        if rx.len() < COMMIT_MAX && !sh.settings.linger.is_zero() {
+            tokio::time::sleep(sh.settings.linger).await;
+        }
         let mut batch = vec![first];
         while batch.len() < COMMIT_MAX {
             match rx.try_recv() {

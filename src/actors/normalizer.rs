@@ -117,15 +117,18 @@ async fn run_batch(
             n
         })
         .collect();
+    // Only a full batch suggests a backlog worth reading ahead; otherwise the read would
+    // mostly come back empty, a round trip for nothing.
+    let full = read == settings.batch;
     let ahead = async {
         match mode {
             // Without waiting: an empty journal must not hold back this commit's result.
-            ReadFrom::New => {
+            ReadFrom::New if full => {
                 store
                     .read_journal(&consumer, ReadFrom::New, settings.batch, Duration::ZERO)
                     .await
             }
-            ReadFrom::Pending => Ok(Vec::new()),
+            _ => Ok(Vec::new()),
         }
     };
     let (committed, ahead) =
@@ -251,7 +254,15 @@ impl Handler<Poll> for Normalizer {
                     if mode == ReadFrom::Pending && report.read == 0 {
                         act.mode = ReadFrom::New;
                     }
-                    if !act.stop_if_draining(ctx) {
+                    if act.stop_if_draining(ctx) {
+                        return;
+                    }
+                    // A short batch means the journal is nearly empty: let a few more entries
+                    // gather so the next batch costs fewer round trips per entry.
+                    let short = report.read > 0 && report.read < act.settings.batch;
+                    if short && act.read_ahead.is_empty() && !act.settings.linger.is_zero() {
+                        ctx.notify_later(Poll, act.settings.linger);
+                    } else {
                         ctx.notify(Poll);
                     }
                 }
