@@ -244,6 +244,16 @@ pub struct ApiSettings {
     /// Empty until [`Settings::ensure_admin_key`] fills it.
     pub admin_key: String,
     pub max_page_size: usize,
+    /// Requests per second one caller (one key) may make, per instance; 0: no limit.
+    pub requests_per_second: u32,
+    /// Requests a caller may make at once above its rate.
+    pub request_burst: u32,
+    /// Failed authentications per minute one client address may make before further failures
+    /// are answered 429; 0: no limit.
+    pub auth_failures_per_minute: u32,
+    /// How long a failed authentication waits before its answer.
+    #[serde(with = "humantime_serde")]
+    pub auth_failure_delay: Duration,
     /// A listener of the API's own; `None` serves it beside the webhooks.
     #[serde(
         deserialize_with = "optional_addr",
@@ -327,6 +337,10 @@ impl std::fmt::Debug for ApiSettings {
         f.debug_struct("ApiSettings")
             .field("admin_key", &key)
             .field("max_page_size", &self.max_page_size)
+            .field("requests_per_second", &self.requests_per_second)
+            .field("request_burst", &self.request_burst)
+            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
+            .field("auth_failure_delay", &self.auth_failure_delay)
             .finish()
     }
 }
@@ -568,6 +582,9 @@ impl Settings {
             return Err(invalid("api.admin_key", "must be at least 16 characters"));
         }
         in_range("api.max_page_size", self.api.max_page_size, 1, 10_000)?;
+        if self.api.auth_failure_delay > Duration::from_secs(10) {
+            return Err(invalid("api.auth_failure_delay", "must be at most 10s"));
+        }
 
         let mut seen = std::collections::BTreeSet::new();
         for name in self.sources.keys() {

@@ -87,6 +87,11 @@ pub const DELIVERY_CLAIMED: &str = "hookd_delivery_claimed_total";
 pub const ROUTE_RELOADS: &str = "hookd_route_table_reloads_total";
 /// Consumer groups found missing and recreated: storage lost data it had acknowledged.
 pub const STORAGE_DATA_LOST: &str = "hookd_storage_data_lost_total";
+/// Management API requests refused with 429, by `reason`: `caller` (its key's request rate)
+/// or `auth_failures` (its address's failed authentications).
+pub const API_RATE_LIMITED: &str = "hookd_api_rate_limited_total";
+/// Management API requests with a missing or wrong key.
+pub const API_AUTH_FAILURES: &str = "hookd_api_auth_failures_total";
 /// Always 1, labelled with hookd's `version` and the `commit` it was built from.
 pub const BUILD_INFO: &str = "hookd_build_info";
 
@@ -201,6 +206,10 @@ pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
     metrics::counter!(QUARANTINED).increment(0);
     metrics::counter!(STORAGE_DATA_LOST).increment(0);
     metrics::counter!(JOURNAL_CLAIMED).increment(0);
+    metrics::counter!(API_AUTH_FAILURES).increment(0);
+    for reason in ["caller", "auth_failures"] {
+        metrics::counter!(API_RATE_LIMITED, "reason" => reason).increment(0);
+    }
     for outcome in ["ok", "error"] {
         metrics::counter!(JOURNAL_COMMITS, "outcome" => outcome).increment(0);
     }
@@ -306,6 +315,14 @@ fn describe() {
         "Messages refused because an actor queue was full."
     );
     describe_counter!(STORAGE_ERRORS, "Failed storage calls by operation.");
+    describe_counter!(
+        API_RATE_LIMITED,
+        "Management API requests refused with 429, by reason (caller, auth_failures)."
+    );
+    describe_counter!(
+        API_AUTH_FAILURES,
+        "Management API requests with a missing or wrong key."
+    );
     describe_histogram!(
         STORAGE_DURATION,
         Unit::Seconds,

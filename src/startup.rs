@@ -75,10 +75,14 @@ impl Application {
                  (see [sources] in config/default.toml)"
             );
         }
+        // From here on the admin key is only held as its hash.
+        let admin_key =
+            crate::http::auth::AdminKey::new(&std::mem::take(&mut settings.api.admin_key));
         let settings = Arc::new(settings);
         let state_store = store.clone();
         let state = web::Data::new(AppState::new(
             settings.clone(),
+            admin_key,
             store,
             engine.clone(),
             prometheus,

@@ -776,3 +776,43 @@ fn record_attempt(f: &Finished, endpoint_label: bool) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(entry: &str, subject: &str) -> DeliveryRecord {
+        DeliveryRecord {
+            id: entry.into(),
+            kind: DeliveryKind::Event,
+            subject: subject.into(),
+            endpoints: vec!["ep".into()],
+            attempt: 1,
+            event_type: "t".into(),
+            platform: "whatsapp".into(),
+            account_id: "1".into(),
+            source: "s".into(),
+            received_at_ms: 0,
+            occurred_at_ms: None,
+            request_id: "r".into(),
+            data: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn records_are_grouped_by_the_entry_they_came_in() {
+        let read = vec![
+            record("1-0", "a"),
+            record("1-0", "b"),
+            record("2-0", "c"),
+            record("3-0", "d"),
+            record("3-0", "e"),
+        ];
+        let entries = entries_of(read);
+        let grouped: Vec<Vec<&str>> = entries
+            .iter()
+            .map(|e| e.iter().map(|r| r.subject.as_str()).collect())
+            .collect();
+        assert_eq!(grouped, [vec!["a", "b"], vec!["c"], vec!["d", "e"]]);
+    }
+}

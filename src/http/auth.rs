@@ -1,5 +1,6 @@
-//! The management API's bearer keys: the admin key from the configuration (checked in constant
-//! time) and tenant keys (looked up by their SHA-256; only the hash is stored).
+//! The management API's bearer keys: the admin key from the configuration and tenant keys,
+//! both kept only as their SHA-256 (tenant keys in storage, the admin key in memory); a
+//! presented key is hashed and compared in constant time.
 
 use std::future::{Ready, ready};
 
@@ -72,7 +73,7 @@ impl FromRequest for Caller {
             return Box::pin(async { Err(ApiError::Unauthorized) });
         };
         let header = bearer(req);
-        if bearer_matches(header, &state.settings.api.admin_key) {
+        if state.admin_key.matches(header) {
             return Box::pin(async { Ok(Caller::Admin) });
         }
         let token = header
@@ -90,12 +91,25 @@ impl FromRequest for Caller {
     }
 }
 
-/// Whether `header` (an `Authorization` value) carries `key` as a bearer token.
-pub fn bearer_matches(header: Option<&[u8]>, key: &str) -> bool {
-    let Some(token) = header.and_then(bearer_token) else {
-        return false;
-    };
-    !key.is_empty() && bool::from(token.ct_eq(key.as_bytes()))
+/// The admin key, kept only as its SHA-256.
+#[derive(Clone)]
+pub struct AdminKey(Option<[u8; 32]>);
+
+impl AdminKey {
+    /// An empty key matches nothing.
+    pub fn new(key: &str) -> AdminKey {
+        AdminKey((!key.is_empty()).then(|| Sha256::digest(key.as_bytes()).into()))
+    }
+
+    /// Whether `header` (an `Authorization` value) carries the key as a bearer token. The
+    /// digests are compared in constant time.
+    pub fn matches(&self, header: Option<&[u8]>) -> bool {
+        let (Some(hash), Some(token)) = (&self.0, header.and_then(bearer_token)) else {
+            return false;
+        };
+        let presented: [u8; 32] = Sha256::digest(token).into();
+        bool::from(presented.ct_eq(hash))
+    }
 }
 
 impl FromRequest for Admin {
@@ -106,13 +120,11 @@ impl FromRequest for Admin {
         let Some(state) = req.app_data::<web::Data<AppState>>() else {
             return ready(Err(ApiError::Unauthorized));
         };
-        ready(
-            if bearer_matches(bearer(req), &state.settings.api.admin_key) {
-                Ok(Admin)
-            } else {
-                Err(ApiError::Unauthorized)
-            },
-        )
+        ready(if state.admin_key.matches(bearer(req)) {
+            Ok(Admin)
+        } else {
+            Err(ApiError::Unauthorized)
+        })
     }
 }
 
@@ -122,21 +134,32 @@ mod tests {
 
     #[test]
     fn only_the_exact_bearer_key_passes() {
-        let key = "0123456789abcdef";
-        assert!(bearer_matches(Some(b"Bearer 0123456789abcdef"), key));
-        assert!(!bearer_matches(Some(b"Bearer 0123456789abcdeX"), key));
-        assert!(!bearer_matches(Some(b"Bearer 0123456789abcde"), key));
-        assert!(!bearer_matches(Some(b"0123456789abcdef"), key));
-        assert!(!bearer_matches(None, key));
-        assert!(!bearer_matches(Some(b"Bearer "), ""));
+        let key = AdminKey::new("0123456789abcdef");
+        assert!(key.matches(Some(b"Bearer 0123456789abcdef")));
+        assert!(!key.matches(Some(b"Bearer 0123456789abcdeX")));
+        assert!(!key.matches(Some(b"Bearer 0123456789abcde")));
+        assert!(!key.matches(Some(b"0123456789abcdef")));
+        assert!(!key.matches(None));
+        assert!(!AdminKey::new("").matches(Some(b"Bearer ")));
+        assert!(!AdminKey::new("").matches(Some(b"Bearer x")));
     }
 
     #[test]
     fn the_bearer_scheme_is_matched_in_any_case() {
-        let key = "0123456789abcdef";
-        assert!(bearer_matches(Some(b"bearer 0123456789abcdef"), key));
-        assert!(bearer_matches(Some(b"BEARER  0123456789abcdef"), key));
-        assert!(!bearer_matches(Some(b"Bearer0123456789abcdef"), key));
-        assert!(!bearer_matches(Some(b"Basic 0123456789abcdef"), key));
+        let key = AdminKey::new("0123456789abcdef");
+        assert!(key.matches(Some(b"bearer 0123456789abcdef")));
+        assert!(key.matches(Some(b"BEARER  0123456789abcdef")));
+        assert!(!key.matches(Some(b"Bearer0123456789abcdef")));
+        assert!(!key.matches(Some(b"Basic 0123456789abcdef")));
+    }
+
+    #[test]
+    fn the_admin_key_is_not_kept_in_clear() {
+        let key = AdminKey::new("0123456789abcdef");
+        let Some(hash) = key.0 else {
+            panic!("a key was given");
+        };
+        assert_ne!(&hash[..16], b"0123456789abcdef");
+        assert_eq!(hex::encode(hash), key_hash("0123456789abcdef"));
     }
 }

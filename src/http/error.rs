@@ -26,6 +26,12 @@ pub enum ApiError {
     Invalid(#[from] crate::delivery::endpoint::Invalid),
     #[error(transparent)]
     Store(StoreError),
+    /// Over a management API limit; may try again after this many seconds.
+    #[error("{message}; try again in {retry_after_secs}s")]
+    TooManyRequests {
+        message: &'static str,
+        retry_after_secs: u64,
+    },
 }
 
 impl From<StoreError> for ApiError {
@@ -57,6 +63,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Invalid(_) => "invalid",
             ApiError::Store(_) => "storage_unavailable",
+            ApiError::TooManyRequests { .. } => "rate_limited",
         }
     }
 }
@@ -71,6 +78,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -81,6 +89,12 @@ impl ResponseError for ApiError {
         }
         if matches!(self, ApiError::Store(_)) {
             res.insert_header(("Retry-After", "5"));
+        }
+        if let ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } = self
+        {
+            res.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         let mut error = json!({"code": self.code(), "message": self.to_string()});
         if let ApiError::Invalid(i) = self {

@@ -1,6 +1,7 @@
 //! HTTP: Meta's webhooks, the management API, health and metrics.
 
 pub mod api;
+pub mod api_limits;
 pub mod auth;
 pub mod client_addr;
 pub mod deliveries;
@@ -45,6 +46,10 @@ pub struct AppState {
     pub rejections: rejections::RejectionLimits,
     /// Whether ingress should answer 503 without trying storage.
     pub storage_gate: Arc<storage_gate::StorageGate>,
+    /// Shared by every worker: the limits are per instance.
+    pub api_limits: Arc<api_limits::ApiLimits>,
+    /// `settings.api.admin_key` is emptied once this is made from it.
+    pub admin_key: auth::AdminKey,
 }
 
 impl AppState {
@@ -64,6 +69,7 @@ impl AppState {
 
     pub fn new(
         settings: Arc<Settings>,
+        admin_key: auth::AdminKey,
         store: Arc<dyn Backend>,
         engine: Engine,
         prometheus: PrometheusHandle,
@@ -87,6 +93,8 @@ impl AppState {
             })
             .collect();
         AppState {
+            api_limits: Arc::new(api_limits::ApiLimits::new(&settings.api)),
+            admin_key,
             settings,
             sources,
             store,
@@ -163,6 +171,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, serves: Serves) {
         cfg.service(
             web::scope("/api/v1")
                 .wrap(actix_web::middleware::from_fn(idempotency::middleware))
+                .wrap(actix_web::middleware::from_fn(api_limits::middleware))
                 .configure(api_routes),
         );
     }

@@ -7,6 +7,7 @@ pub const BACKEND: hookd::config::StorageBackend = hookd::config::StorageBackend
 
 mod api;
 mod api_input;
+mod api_limits;
 mod chaos;
 mod contract;
 mod dedup;
