@@ -29,6 +29,7 @@ start_hookd() {
   local port=$1 redis_port=$2 secret=$3 admin=$4
   shift 4
   env HOOKD_STORAGE__BACKEND="$BACKEND" HOOKD_STORAGE__PATH="$WORK/data" \
+    HOOKD_SECURITY__KEY_FILE="$WORK/hookd.key" \
     HOOKD_RETENTION__HOUSEKEEPING_INTERVAL=1s \
     HOOKD_REDIS__URL="redis://127.0.0.1:$redis_port" HOOKD_SERVER__LISTEN="127.0.0.1:$port" \
     HOOKD_SOURCES__LOAD__APP_SECRETS="[\"$secret\"]" HOOKD_SOURCES__LOAD__VERIFY_TOKEN=t \

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
@@ -45,6 +45,7 @@ pub struct Settings {
     pub api: ApiSettings,
     pub metrics: MetricsSettings,
     pub log: LogSettings,
+    pub security: SecuritySettings,
     /// Meta apps posting to `/webhooks/{name}`, by name.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceSettings>,
@@ -262,6 +263,29 @@ pub struct ApiSettings {
     pub listen: Option<SocketAddr>,
 }
 
+/// How endpoint secrets are encrypted at rest (see [`crate::secret_box`]).
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// Base64 of 32 bytes; empty: the key in `key_file`.
+    pub encryption_key: String,
+    /// Where the key is kept when `encryption_key` is empty (written on first start). Empty:
+    /// `<storage.path>.key` for the embedded backend, `hookd.key` for Redis.
+    pub key_file: PathBuf,
+    /// Keys that sealed secrets before the current one: they still open them.
+    pub previous_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for SecuritySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecuritySettings")
+            .field("encryption_key", &"<redacted>")
+            .field("key_file", &self.key_file)
+            .field("previous_keys", &self.previous_keys.len())
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
@@ -406,6 +430,10 @@ impl Settings {
             shown.api.admin_key = HIDDEN.into();
         }
         shown.redis.url = redact_url_password(&shown.redis.url);
+        if !shown.security.encryption_key.is_empty() {
+            shown.security.encryption_key = HIDDEN.into();
+        }
+        shown.security.previous_keys = vec![HIDDEN.into(); shown.security.previous_keys.len()];
         for source in shown.sources.values_mut() {
             source.app_secrets = vec![HIDDEN.into(); source.app_secrets.len()];
             source.verify_token = HIDDEN.into();

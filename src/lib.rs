@@ -23,6 +23,7 @@ pub mod meta;
 pub mod metrics;
 pub mod model;
 pub mod normalize;
+pub mod secret_box;
 pub mod stage_health;
 pub mod startup;
 pub mod store;

@@ -1,4 +1,5 @@
-//! The `hookd` command: `serve` runs the engine, `check-config` validates the settings.
+//! The `hookd` command: `serve` runs the engine, `check-config` validates the settings,
+//! `reencrypt` seals stored secrets under the current key.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,6 +34,10 @@ enum Command {
     Serve,
     /// Load and validate the configuration, print it (secrets redacted), and exit.
     CheckConfig,
+    /// Seal every stored endpoint secret under the current key (after a key rotation, or for
+    /// secrets stored before encryption), then exit. Run it with hookd stopped (the embedded
+    /// backend's directory is locked while hookd runs).
+    Reencrypt,
 }
 
 fn main() -> ExitCode {
@@ -61,6 +66,24 @@ fn main() -> ExitCode {
                 hookd::startup::storage_description(&settings)
             );
             ExitCode::SUCCESS
+        }
+        Command::Reencrypt => {
+            hookd::telemetry::init(&settings.log);
+            let done = actix_web::rt::System::new()
+                .block_on(async { hookd::startup::reencrypt(&settings).await });
+            match done {
+                Ok(n) => {
+                    let _ = writeln!(
+                        std::io::stdout(),
+                        "hookd: sealed the secrets of {n} endpoint(s) under the current key"
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    say_err(format_args!("hookd: {e}"));
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Serve => {
             hookd::telemetry::init(&settings.log);

@@ -9,6 +9,7 @@ use actix_web::{App, HttpServer, web};
 use crate::actors::Engine;
 use crate::config::{Settings, StorageBackend};
 use crate::http::{AppState, JournalWriter, Serves, routes};
+use crate::secret_box::{KeySource, SecretBox};
 use crate::store::{Backend, EmbeddedStore, OpenError, RedisStore, StoreError};
 
 /// Why hookd could not start. Each message says what to do about it.
@@ -26,6 +27,8 @@ pub enum StartError {
     Prepare(StoreError),
     #[error("cannot listen on {addr}: {cause}")]
     Bind { addr: String, cause: std::io::Error },
+    #[error("endpoint secrets: {0}")]
+    Secrets(String),
 }
 
 /// A bound, running hookd. Tests build it on port 0 and read the port back.
@@ -54,6 +57,10 @@ impl Application {
             Err(e) => tracing::warn!(error = %e, "could not inspect the storage configuration"),
         }
         store.prepare().await.map_err(StartError::Prepare)?;
+        // Signing with a secret the key cannot open would send garbage signatures.
+        if let Err(StoreError::Secret(e)) = store.list_endpoints().await {
+            return Err(StartError::Secrets(e));
+        }
         if let Some(key) = settings.ensure_admin_key() {
             tracing::warn!(
                 "api.admin_key is not set; generated one for this run: {key} \
@@ -273,18 +280,55 @@ async fn shutdown_signal() {
     }
 }
 
+/// The key that seals endpoint secrets, said in the log where it came from.
+fn secret_box(settings: &Settings) -> Result<Arc<SecretBox>, StartError> {
+    let (secrets, source) =
+        SecretBox::load(settings).map_err(|e| StartError::Secrets(e.to_string()))?;
+    match source {
+        KeySource::Setting => {
+            tracing::info!("endpoint secrets sealed with security.encryption_key")
+        }
+        KeySource::File(path) => {
+            tracing::info!(key_file = %path.display(), "endpoint secrets sealed with the key file")
+        }
+        KeySource::Generated(path) => tracing::warn!(
+            key_file = %path.display(),
+            "generated a new key for endpoint secrets; back it up apart from the data: \
+             without it, stored secrets cannot be read"
+        ),
+    }
+    Ok(Arc::new(secrets))
+}
+
+/// Seals every endpoint's secrets under the current key (`hookd reencrypt`): after a key
+/// rotation, or to seal secrets stored before encryption. Returns how many endpoints.
+pub async fn reencrypt(settings: &Settings) -> Result<usize, StartError> {
+    let store = open_storage(settings).await?;
+    let unusable = |e: StoreError| match e {
+        StoreError::Secret(e) => StartError::Secrets(e),
+        other => StartError::Prepare(other),
+    };
+    let endpoints = store.list_endpoints().await.map_err(unusable)?;
+    for live in &endpoints {
+        store.put_endpoint(&live.endpoint).await.map_err(unusable)?;
+    }
+    Ok(endpoints.len())
+}
+
 /// The configured backend, opened and answering.
-async fn open_storage(settings: &Settings) -> Result<Arc<dyn Backend>, StartError> {
+pub async fn open_storage(settings: &Settings) -> Result<Arc<dyn Backend>, StartError> {
+    let secrets = secret_box(settings)?;
     match settings.storage.backend {
         StorageBackend::Embedded => Ok(Arc::new(
-            EmbeddedStore::open(settings).map_err(StartError::DataDirectory)?,
+            EmbeddedStore::open(settings, secrets).map_err(StartError::DataDirectory)?,
         )),
         StorageBackend::Redis => {
             let unreachable = |cause| StartError::RedisUnreachable {
                 url: settings.redis.url.clone(),
                 cause,
             };
-            let store: Arc<dyn Backend> = Arc::new(RedisStore::new(settings).map_err(unreachable)?);
+            let store: Arc<dyn Backend> =
+                Arc::new(RedisStore::new(settings, secrets).map_err(unreachable)?);
             store.ping().await.map_err(unreachable)?;
             Ok(store)
         }

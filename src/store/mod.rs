@@ -40,6 +40,15 @@ pub enum StoreError {
     Timeout(Duration),
     #[error("unexpected storage reply: {0}")]
     Protocol(String),
+    /// A stored secret that the configured keys cannot open.
+    #[error("{0}")]
+    Secret(String),
+}
+
+impl From<crate::secret_box::SecretBoxError> for StoreError {
+    fn from(e: crate::secret_box::SecretBoxError) -> StoreError {
+        StoreError::Secret(e.to_string())
+    }
 }
 
 /// Verified webhook requests, durable before they are answered, read by the normalizer.

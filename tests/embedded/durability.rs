@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    ADMIN_KEY, HookdProcess, SECRET, Storage, TestApp, free_port, wait_ready, whatsapp_body,
+    ADMIN_KEY, ENCRYPTION_KEY, HookdProcess, SECRET, Storage, TestApp, free_port, wait_ready,
+    whatsapp_body,
 };
 use crate::load::load;
 use crate::receiver::{Receiver, Reply};
@@ -25,6 +26,7 @@ fn refused_start(dir: &std::path::Path) -> String {
         .env("HOOKD_STORAGE__PATH", dir)
         .env("HOOKD_SERVER__LISTEN", format!("127.0.0.1:{port}"))
         .env("HOOKD_API__ADMIN_KEY", ADMIN_KEY)
+        .env("HOOKD_SECURITY__ENCRYPTION_KEY", ENCRYPTION_KEY)
         .stdout(Stdio::null())
         .output()
         .expect("hookd runs");

@@ -35,5 +35,7 @@ mod process;
 mod receiver;
 #[path = "../it/routes.rs"]
 mod routes;
+#[path = "../it/secrets_at_rest.rs"]
+mod secrets_at_rest;
 #[path = "../it/tenancy.rs"]
 mod tenancy;

@@ -25,7 +25,8 @@ pub async fn embedded_subject(tune: fn(&mut Settings)) -> Subject {
     settings.storage.backend = hookd::config::StorageBackend::Embedded;
     settings.storage.path = dir.path().to_path_buf();
     tune(&mut settings);
-    let backend: Arc<dyn Backend> = Arc::new(EmbeddedStore::open(&settings).expect("store"));
+    let backend: Arc<dyn Backend> =
+        Arc::new(EmbeddedStore::open(&settings, crate::helpers::test_secrets()).expect("store"));
     backend.prepare().await.expect("prepare");
     Subject {
         backend,
@@ -38,7 +39,8 @@ pub async fn redis_subject(tune: fn(&mut Settings)) -> Subject {
     let redis = RedisServer::start();
     let mut settings = test_settings(&redis.url());
     tune(&mut settings);
-    let backend: Arc<dyn Backend> = Arc::new(RedisStore::new(&settings).expect("store"));
+    let backend: Arc<dyn Backend> =
+        Arc::new(RedisStore::new(&settings, crate::helpers::test_secrets()).expect("store"));
     backend.prepare().await.expect("prepare");
     Subject {
         backend,

@@ -21,7 +21,8 @@ fn restarts(rendered: &str) -> u64 {
 async fn a_failing_normalizer_is_restarted_counted_and_goes_on_splitting() {
     let redis = RedisServer::start();
     let settings = test_settings(&redis.url());
-    let store: Arc<dyn Backend> = Arc::new(RedisStore::new(&settings).expect("store"));
+    let store: Arc<dyn Backend> =
+        Arc::new(RedisStore::new(&settings, crate::helpers::test_secrets()).expect("store"));
     store.prepare().await.expect("prepare");
     let prometheus = hookd::metrics::install();
     let before = restarts(&prometheus.render());
@@ -147,7 +148,8 @@ async fn the_normalizer_thread_runs_at_the_configured_niceness() {
     let mut settings = test_settings(&redis.url());
     // A value no other test uses, so the thread found is this engine's.
     settings.normalizer.nice = 7;
-    let store: Arc<dyn Backend> = Arc::new(RedisStore::new(&settings).expect("store"));
+    let store: Arc<dyn Backend> =
+        Arc::new(RedisStore::new(&settings, crate::helpers::test_secrets()).expect("store"));
     store.prepare().await.expect("prepare");
     let engine = Engine::start(&settings, store, hookd::metrics::install())
         .await

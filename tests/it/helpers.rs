@@ -141,6 +141,16 @@ impl Drop for RedisServer {
     }
 }
 
+/// The key endpoint secrets are sealed with in tests (base64 of 32 bytes).
+pub const ENCRYPTION_KEY: &str = "dGVzdCBrZXkgZm9yIGhvb2tkIHNlY3JldHMgMDEyMzQ=";
+
+/// The secret box of [`ENCRYPTION_KEY`], for backends a test builds itself.
+pub fn test_secrets() -> std::sync::Arc<hookd::secret_box::SecretBox> {
+    let key = hookd::secret_box::SecretBox::load(&test_settings("redis://unused.invalid"))
+        .expect("the test key loads");
+    std::sync::Arc::new(key.0)
+}
+
 /// Settings for a test: defaults, the given Redis, port 0, one source `test` with two
 /// secrets, a known admin key, quick timers.
 pub fn test_settings(redis_url: &str) -> Settings {
@@ -153,6 +163,7 @@ pub fn test_settings(redis_url: &str) -> Settings {
     s.redis.url = redis_url.to_string();
     s.redis.prefix = format!("it{}:", rand_suffix());
     s.api.admin_key = ADMIN_KEY.into();
+    s.security.encryption_key = ENCRYPTION_KEY.into();
     s.retention.housekeeping_interval = Duration::from_millis(200);
     s.normalizer.block = Duration::from_millis(200);
     s.delivery.ssrf.allow = vec!["127.0.0.1/32".parse().expect("cidr")];
@@ -192,6 +203,47 @@ impl Storage {
                 s.storage.backend = StorageBackend::Embedded;
                 s.storage.path = dir.path().to_path_buf();
                 s
+            }
+        }
+    }
+
+    /// Every byte storage holds for `prefix` (Redis: the values of every key under it; the
+    /// embedded backend: every file of the data directory), to look for what must not be
+    /// stored in clear.
+    pub fn raw_bytes(&self, prefix: &str) -> Vec<u8> {
+        match self {
+            Storage::Redis(redis) => {
+                let mut conn = redis.connection();
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{prefix}*"))
+                    .query(&mut conn)
+                    .expect("KEYS");
+                let mut out = Vec::new();
+                for key in keys {
+                    let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).expect("TYPE");
+                    let mut read =
+                        |c: &mut redis::Cmd| -> redis::Value { c.query(&mut conn).expect("read") };
+                    let value = match kind.as_str() {
+                        "string" => read(redis::cmd("GET").arg(&key)),
+                        "hash" => read(redis::cmd("HGETALL").arg(&key)),
+                        "stream" => read(redis::cmd("XRANGE").arg(&key).arg("-").arg("+")),
+                        "zset" => read(redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1)),
+                        "set" => read(redis::cmd("SMEMBERS").arg(&key)),
+                        _ => read(redis::cmd("LRANGE").arg(&key).arg(0).arg(-1)),
+                    };
+                    out.extend(format!("{value:?}").into_bytes());
+                }
+                out
+            }
+            Storage::Embedded(dir) => {
+                let mut out = Vec::new();
+                for entry in std::fs::read_dir(dir.path()).expect("data directory") {
+                    let path = entry.expect("entry").path();
+                    if path.is_file() {
+                        out.extend(std::fs::read(&path).expect("data file"));
+                    }
+                }
+                out
             }
         }
     }
@@ -568,6 +620,7 @@ impl HookdProcess {
             .env("HOOKD_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("HOOKD_SERVER__INSTANCE_ID", instance)
             .env("HOOKD_API__ADMIN_KEY", ADMIN_KEY)
+            .env("HOOKD_SECURITY__ENCRYPTION_KEY", ENCRYPTION_KEY)
             .env(
                 "HOOKD_SOURCES__TEST__APP_SECRETS",
                 format!("[\"{SECRET}\"]"),

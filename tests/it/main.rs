@@ -25,5 +25,7 @@ mod process;
 mod receiver;
 mod redis_tls;
 mod routes;
+mod secrets_at_rest;
+mod secrets_migration;
 mod storage_loss;
 mod tenancy;

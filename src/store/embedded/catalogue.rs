@@ -206,7 +206,7 @@ impl Catalogue for EmbeddedStore {
     }
 
     async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
-        let json = to_json("endpoint", endpoint)?;
+        let json = to_json("endpoint", &self.secrets.seal_endpoint(endpoint))?;
         self.put_json("put_endpoint", ENDPOINTS, endpoint.id.clone(), json, true)
             .await
     }
@@ -245,37 +245,52 @@ impl Catalogue for EmbeddedStore {
     }
 
     async fn list_endpoints(&self) -> Result<Vec<LiveEndpoint>, StoreError> {
-        self.read("list_endpoints", |txn| {
-            let t = txn.open_table(ENDPOINTS).map_err(db_error)?;
-            let h = txn.open_table(ENDPOINT_HEALTH).map_err(db_error)?;
-            let mut out: Vec<LiveEndpoint> = Vec::new();
-            for item in t.iter().map_err(db_error)? {
-                let (k, v) = item.map_err(db_error)?;
-                out.push(LiveEndpoint {
-                    endpoint: from_json("endpoint", v.value())?,
-                    health: health_in(&h, k.value())?,
-                });
-            }
-            out.sort_by_key(|e| e.endpoint.created_at);
-            Ok(out)
-        })
-        .await
+        let stored = self
+            .read("list_endpoints", |txn| {
+                let t = txn.open_table(ENDPOINTS).map_err(db_error)?;
+                let h = txn.open_table(ENDPOINT_HEALTH).map_err(db_error)?;
+                let mut out: Vec<LiveEndpoint> = Vec::new();
+                for item in t.iter().map_err(db_error)? {
+                    let (k, v) = item.map_err(db_error)?;
+                    out.push(LiveEndpoint {
+                        endpoint: from_json("endpoint", v.value())?,
+                        health: health_in(&h, k.value())?,
+                    });
+                }
+                out.sort_by_key(|e| e.endpoint.created_at);
+                Ok(out)
+            })
+            .await?;
+        stored
+            .into_iter()
+            .map(|mut live| {
+                live.endpoint = self.secrets.open_endpoint(live.endpoint)?;
+                Ok(live)
+            })
+            .collect()
     }
 
     async fn get_endpoint(&self, id: &str) -> Result<Option<LiveEndpoint>, StoreError> {
         let id = id.to_string();
-        self.read("get_endpoint", move |txn| {
-            let t = txn.open_table(ENDPOINTS).map_err(db_error)?;
-            let h = txn.open_table(ENDPOINT_HEALTH).map_err(db_error)?;
-            let Some(v) = t.get(id.as_str()).map_err(db_error)? else {
-                return Ok(None);
-            };
-            Ok(Some(LiveEndpoint {
-                endpoint: from_json("endpoint", v.value())?,
-                health: health_in(&h, &id)?,
-            }))
-        })
-        .await
+        let stored = self
+            .read("get_endpoint", move |txn| {
+                let t = txn.open_table(ENDPOINTS).map_err(db_error)?;
+                let h = txn.open_table(ENDPOINT_HEALTH).map_err(db_error)?;
+                let Some(v) = t.get(id.as_str()).map_err(db_error)? else {
+                    return Ok(None);
+                };
+                Ok(Some(LiveEndpoint {
+                    endpoint: from_json("endpoint", v.value())?,
+                    health: health_in(&h, &id)?,
+                }))
+            })
+            .await?;
+        stored
+            .map(|mut live| {
+                live.endpoint = self.secrets.open_endpoint(live.endpoint)?;
+                Ok(live)
+            })
+            .transpose()
     }
 
     async fn claim_idempotency(

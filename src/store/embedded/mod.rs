@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 
 use crate::config::{Settings, StorageSync};
 use crate::metrics as m;
+use crate::secret_box::SecretBox;
 use crate::store::ids::{EntryId, IdClock};
 use crate::store::{Backend, ReadFrom, StoreError};
 use writer::{Job, Tx};
@@ -162,11 +163,13 @@ struct Inner {
 #[derive(Clone)]
 pub struct EmbeddedStore {
     inner: Arc<Inner>,
+    /// Seals endpoint secrets before they are stored, opens them when read.
+    secrets: Arc<SecretBox>,
 }
 
 impl EmbeddedStore {
     /// Opens (or creates) the data directory `storage.path` and takes its lock.
-    pub fn open(settings: &Settings) -> Result<EmbeddedStore, OpenError> {
+    pub fn open(settings: &Settings, secrets: Arc<SecretBox>) -> Result<EmbeddedStore, OpenError> {
         let dir = settings.storage.path.clone();
         let unreadable = |path: &Path, cause| OpenError::Unreadable {
             path: path.to_path_buf(),
@@ -206,6 +209,7 @@ impl EmbeddedStore {
                 .map_err(|e| unreadable(&dir, e))?;
         }
         Ok(EmbeddedStore {
+            secrets,
             inner: Arc::new(Inner {
                 shared,
                 jobs,

@@ -193,7 +193,8 @@ impl Catalogue for RedisStore {
     }
 
     async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
-        let json = serde_json::to_string(endpoint).map_err(|e| json_error("endpoint", e))?;
+        let sealed = self.secrets.seal_endpoint(endpoint);
+        let json = serde_json::to_string(&sealed).map_err(|e| json_error("endpoint", e))?;
         let (key, version) = (self.keys.endpoints(), self.keys.endpoints_version());
         self.timed("put_endpoint", async {
             let _: () = redis::pipe()
@@ -287,11 +288,13 @@ impl Catalogue for RedisStore {
             let mut out: Vec<LiveEndpoint> = endpoints
                 .into_iter()
                 .zip(healths)
-                .map(|(endpoint, h)| LiveEndpoint {
-                    endpoint,
-                    health: health_from(&h),
+                .map(|(endpoint, h)| {
+                    Ok(LiveEndpoint {
+                        endpoint: self.secrets.open_endpoint(endpoint)?,
+                        health: health_from(&h),
+                    })
                 })
-                .collect();
+                .collect::<Result<_, StoreError>>()?;
             out.sort_by(|a, b| {
                 (a.endpoint.created_at, &a.endpoint.id)
                     .cmp(&(b.endpoint.created_at, &b.endpoint.id))
@@ -313,8 +316,9 @@ impl Catalogue for RedisStore {
                 .query_async(&mut self.conn())
                 .await?;
             json.map(|j| {
+                let stored = serde_json::from_str(&j).map_err(|e| json_error("endpoint", e))?;
                 Ok(LiveEndpoint {
-                    endpoint: serde_json::from_str(&j).map_err(|e| json_error("endpoint", e))?,
+                    endpoint: self.secrets.open_endpoint(stored)?,
                     health: health_from(&h),
                 })
             })

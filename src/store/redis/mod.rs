@@ -24,6 +24,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::config::Settings;
 use crate::metrics as m;
+use crate::secret_box::SecretBox;
 use crate::store::{Backend, SharedWork, StoreError};
 use keys::Keys;
 use keys::{DELIVERY_GROUP, NORMALIZER_GROUP};
@@ -51,6 +52,8 @@ pub struct RedisStore {
     /// How long delivery states, statistics and attempt logs are kept.
     pub(super) delivery_state_ttl: Duration,
     pub(super) disable_after: Duration,
+    /// Seals endpoint secrets before they are stored, opens them when read.
+    pub(super) secrets: Arc<SecretBox>,
     /// Per stream, the last entry of the current pass of pending reads (see
     /// [`crate::store::ReadFrom::Pending`]); each consumer's handle has its own.
     pub(super) pending_pass: std::sync::Mutex<std::collections::HashMap<String, String>>,
@@ -64,7 +67,7 @@ impl From<redis::RedisError> for StoreError {
 
 impl RedisStore {
     /// No connection is made until the first call.
-    pub fn new(settings: &Settings) -> Result<RedisStore, StoreError> {
+    pub fn new(settings: &Settings, secrets: Arc<SecretBox>) -> Result<RedisStore, StoreError> {
         let r = &settings.redis;
         // Nagle's algorithm would hold a pipeline's second write until the first is
         // acknowledged (up to the peer's delayed-ACK timer, 40 ms on Linux).
@@ -112,6 +115,7 @@ impl RedisStore {
             requeue: redis::Script::new(REQUEUE_LUA),
             delivery_state_ttl: settings.delivery.log_retention,
             disable_after: settings.delivery.disable_after,
+            secrets,
             pending_pass: Default::default(),
         })
     }
@@ -179,6 +183,7 @@ impl RedisStore {
             requeue: self.requeue.clone(),
             delivery_state_ttl: self.delivery_state_ttl,
             disable_after: self.disable_after,
+            secrets: self.secrets.clone(),
             pending_pass: Default::default(),
         }
     }
