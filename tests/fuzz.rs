@@ -72,15 +72,15 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     let at = any::<usize>();
     prop_oneof![
-        (at.clone(), 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit { at, bit }),
+        (at, 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit { at, bit }),
         (
-            at.clone(),
+            at,
             prop::sample::select(b"{}[]\":,0-9aeflnrstu\\ \x00\xff".to_vec())
         )
             .prop_map(|(at, byte)| Mutation::SetByte { at, byte }),
-        at.clone().prop_map(|at| Mutation::Truncate { at }),
-        (at.clone(), 1usize..64).prop_map(|(at, len)| Mutation::Delete { at, len }),
-        (at.clone(), 1usize..256).prop_map(|(at, len)| Mutation::Duplicate { at, len }),
+        at.prop_map(|at| Mutation::Truncate { at }),
+        (at, 1usize..64).prop_map(|(at, len)| Mutation::Delete { at, len }),
+        (at, 1usize..256).prop_map(|(at, len)| Mutation::Duplicate { at, len }),
         (at, any::<usize>(), any::<usize>(), 1usize..256).prop_map(|(at, other, from, len)| {
             Mutation::Splice {
                 at,
