@@ -23,6 +23,7 @@ mod load;
 mod observability;
 mod process;
 mod receiver;
+mod redis_gauges;
 mod redis_tls;
 mod routes;
 mod secrets_at_rest;

@@ -55,16 +55,34 @@ fn group_info(groups: Value, group: &str) -> Option<Vec<(String, Value)>> {
     })
 }
 
-/// (pending, lag) of `group` from an `XINFO GROUPS` reply.
-pub(super) fn group_backlog(groups: Value, group: &str) -> (u64, u64) {
+/// What `XINFO GROUPS` says of one group.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct GroupBacklog {
+    pub pending: u64,
+    /// Entries not yet read; `None` when Redis cannot tell (after `XGROUP SETID`, deleted
+    /// entries in the range, …).
+    pub lag: Option<u64>,
+    pub last_delivered: Option<String>,
+}
+
+/// The backlog of `group` from an `XINFO GROUPS` reply; a missing group has none.
+pub(super) fn group_backlog(groups: Value, group: &str) -> GroupBacklog {
     let Some(pairs) = group_info(groups, group) else {
-        return (0, 0);
+        return GroupBacklog {
+            lag: Some(0),
+            ..GroupBacklog::default()
+        };
     };
-    let num = |name: &str| match pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v) {
-        Some(Value::Int(n)) => *n as u64,
-        _ => 0,
+    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let num = |name: &str| match field(name) {
+        Some(Value::Int(n)) => Some(*n as u64),
+        _ => None,
     };
-    (num("pending"), num("lag"))
+    GroupBacklog {
+        pending: num("pending").unwrap_or(0),
+        lag: num("lag"),
+        last_delivered: field("last-delivered-id").and_then(value_string),
+    }
 }
 
 /// The last id handed to `group`, from an `XINFO GROUPS` reply.

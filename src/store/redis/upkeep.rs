@@ -9,6 +9,7 @@ use super::keys::{DELIVERY_GROUP, NORMALIZER_GROUP};
 use super::reply::*;
 use super::streams::create_group;
 use crate::model::delivery::*;
+use crate::store::ids::EntryId;
 use crate::store::types::*;
 use crate::store::{StoreError, Upkeep};
 
@@ -134,7 +135,7 @@ impl Upkeep for RedisStore {
     }
 
     async fn stream_gauges(&self) -> Result<StreamGauges, StoreError> {
-        let inbound = self.keys.inbound();
+        let inbound_key = self.keys.inbound();
         let events = self.keys.events();
         let quarantine = self.keys.quarantine();
         self.timed("stream_gauges", async {
@@ -147,23 +148,23 @@ impl Upkeep for RedisStore {
                 String,
             ) = redis::pipe()
                 .cmd("XLEN")
-                .arg(&inbound)
+                .arg(&inbound_key)
                 .cmd("XLEN")
                 .arg(&events)
                 .cmd("XLEN")
                 .arg(&quarantine)
                 .cmd("XINFO")
                 .arg("GROUPS")
-                .arg(&inbound)
+                .arg(&inbound_key)
                 .cmd("INFO")
                 .arg("memory")
                 .query_async(&mut conn)
                 .await?;
-            let (inbound_pending, inbound_lag) = group_backlog(groups, NORMALIZER_GROUP);
+            let inbound = group_backlog(groups, NORMALIZER_GROUP);
             Ok(StreamGauges {
                 inbound_length,
-                inbound_lag,
-                inbound_pending,
+                inbound_lag: self.lag_of(&inbound_key, &inbound).await?,
+                inbound_pending: inbound.pending,
                 events_length,
                 quarantine_length,
                 storage_bytes: info_field(&memory, "used_memory").unwrap_or(0),
@@ -191,10 +192,10 @@ impl Upkeep for RedisStore {
                 .arg(&dead)
                 .query_async(&mut self.conn())
                 .await?;
-            let (pending, lag) = group_backlog(groups, DELIVERY_GROUP);
+            let group = group_backlog(groups, DELIVERY_GROUP);
             Ok(DeliveryGauges {
-                lag,
-                pending,
+                lag: self.lag_of(&deliveries, &group).await?,
+                pending: group.pending,
                 scheduled,
                 due,
                 dead: dead_len,
@@ -204,16 +205,91 @@ impl Upkeep for RedisStore {
     }
 }
 
-/// The smaller of two stream ids (`ms-seq`).
-fn min_stream_id(a: &str, b: &str) -> String {
-    let parse = |s: &str| {
-        let (ms, seq) = s.split_once('-').unwrap_or((s, "0"));
-        (
-            ms.parse::<u64>().unwrap_or(0),
-            seq.parse::<u64>().unwrap_or(0),
-        )
+/// Past this many, entries after a group's position are not counted but estimated.
+const LAG_COUNT_MAX: usize = 10_000;
+
+impl RedisStore {
+    /// The entries of `key` after `group`'s position: as Redis says, or, when it cannot tell,
+    /// counted (up to [`LAG_COUNT_MAX`], then estimated from the ids' times).
+    async fn lag_of(&self, key: &str, group: &GroupBacklog) -> Result<u64, StoreError> {
+        if let Some(lag) = group.lag {
+            return Ok(lag);
+        }
+        let after = match &group.last_delivered {
+            Some(id) => format!("({id}"),
+            None => "-".to_string(),
+        };
+        let mut conn = self.conn();
+        let newer: Value = redis::cmd("XRANGE")
+            .arg(key)
+            .arg(&after)
+            .arg("+")
+            .arg("COUNT")
+            .arg(LAG_COUNT_MAX)
+            .query_async(&mut conn)
+            .await?;
+        let counted = match newer {
+            Value::Array(items) => items.len(),
+            _ => 0,
+        };
+        if counted < LAG_COUNT_MAX {
+            return Ok(counted as u64);
+        }
+        let (length, first, last): (u64, Value, Value) = redis::pipe()
+            .cmd("XLEN")
+            .arg(key)
+            .cmd("XRANGE")
+            .arg(key)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .cmd("XREVRANGE")
+            .arg(key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        let id_of = |v: Value| {
+            parse_entries(v)
+                .ok()
+                .and_then(|e| e.into_iter().next())
+                .and_then(|(id, _)| EntryId::parse(&id))
+        };
+        let delivered = group.last_delivered.as_deref().and_then(EntryId::parse);
+        Ok(estimated_lag(length, id_of(first), id_of(last), delivered).max(counted as u64))
+    }
+}
+
+/// Entries after `delivered` in a stream of `length` entries from `first` to `last`, assuming
+/// they arrived at an even pace.
+fn estimated_lag(
+    length: u64,
+    first: Option<EntryId>,
+    last: Option<EntryId>,
+    delivered: Option<EntryId>,
+) -> u64 {
+    let (Some(first), Some(last)) = (first, last) else {
+        return 0;
     };
-    if parse(a) <= parse(b) { a } else { b }.to_string()
+    match delivered {
+        None => length,
+        Some(d) if d >= last => 0,
+        Some(d) if d < first => length,
+        Some(d) => {
+            let span = last.ms.saturating_sub(first.ms).max(1);
+            let behind = last.ms.saturating_sub(d.ms);
+            (length.saturating_mul(behind) / span).clamp(1, length)
+        }
+    }
+}
+
+/// The smaller of two stream ids (`ms-seq`), compared as ids.
+fn min_stream_id(a: &str, b: &str) -> String {
+    let (pa, pb) = (EntryId::parse(a), EntryId::parse(b));
+    if pa <= pb { a } else { b }.to_string()
 }
 
 /// A numeric field of an `INFO` reply (`name:value` lines).
@@ -226,6 +302,20 @@ fn info_field(info: &str, name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn id(ms: u64) -> Option<EntryId> {
+        EntryId::parse(&format!("{ms}-0"))
+    }
+
+    #[test]
+    fn an_unknown_lag_is_estimated_from_where_the_group_stands_in_time() {
+        assert_eq!(estimated_lag(100, id(1000), id(2000), None), 100);
+        assert_eq!(estimated_lag(100, id(1000), id(2000), id(2000)), 0);
+        assert_eq!(estimated_lag(100, id(1000), id(2000), id(500)), 100);
+        assert_eq!(estimated_lag(100, id(1000), id(2000), id(1500)), 50);
+        assert_eq!(estimated_lag(100, id(1000), id(2000), id(1999)), 1);
+        assert_eq!(estimated_lag(0, None, None, id(5)), 0);
+    }
 
     #[test]
     fn the_smaller_stream_id_is_compared_numerically() {
