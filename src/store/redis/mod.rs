@@ -29,8 +29,14 @@ use crate::store::{Backend, SharedWork, StoreError};
 use keys::Keys;
 use keys::{DELIVERY_GROUP, NORMALIZER_GROUP};
 
-const COMMIT_EVENTS_LUA: &str = include_str!("scripts/commit_events.lua");
-const COMMIT_ATTEMPTS_LUA: &str = include_str!("scripts/commit_attempts.lua");
+const COMMIT_EVENTS_LUA: &str = concat!(
+    include_str!("scripts/grouped.lua"),
+    include_str!("scripts/commit_events.lua")
+);
+const COMMIT_ATTEMPTS_LUA: &str = concat!(
+    include_str!("scripts/grouped.lua"),
+    include_str!("scripts/commit_attempts.lua")
+);
 const REQUEUE_LUA: &str = include_str!("scripts/requeue.lua");
 
 pub struct RedisStore {

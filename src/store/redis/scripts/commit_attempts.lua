@@ -58,18 +58,8 @@ for g = 1, tonumber(ARGV[11]) do
   a = a + 3
 end
 
--- State hash key → its field/value pairs, and the keys in first-use order.
-local states, state_keys = {}, {}
-local function set_state(key, field, value)
-  local s = states[key]
-  if not s then
-    s = {}
-    states[key] = s
-    state_keys[#state_keys + 1] = key
-  end
-  s[#s + 1] = field
-  s[#s + 1] = value
-end
+-- State hash key → its field/value pairs.
+local states = grouped()
 
 for _ = 1, tonumber(ARGV[8]) do
   local kind, subj, ep, tenant = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
@@ -100,10 +90,10 @@ for _ = 1, tonumber(ARGV[8]) do
   elseif nxt == 'drop' then
     redis.call('HDEL', state_key, state_field)
   end
-  if state then set_state(state_key, state_field, state) end
+  if state then states.add(state_key, state_field, state) end
 end
-for _, key in ipairs(state_keys) do
-  redis.call('HSET', key, unpack(states[key]))
+for _, key in ipairs(states.keys) do
+  redis.call('HSET', key, unpack(states.lists[key]))
   redis.call('EXPIRE', key, ttl)
 end
 

@@ -35,17 +35,9 @@ local new, dup = 0, 0
 local out = {}
 -- Counted per type over the batch, written once per type at the end.
 local by_type = {}
--- Index key → the batch's event ids for it, in order; and the keys in first-use order.
-local index_ids, index_keys, expiring = {}, {}, {}
-local function index(key, id)
-  local ids = index_ids[key]
-  if not ids then
-    ids = {}
-    index_ids[key] = ids
-    index_keys[#index_keys + 1] = key
-  end
-  ids[#ids + 1] = id
-end
+-- Index key → the batch's event ids for it, in order.
+local indexes = grouped()
+local expiring = {}
 
 -- The routed events not yet in a deliveries entry.
 local span_from, span_to, span_n = nil, nil, 0
@@ -79,7 +71,7 @@ for e = 1, tonumber(ARGV[5]) do
         'type', etype, 'platform', platform, 'account', account,
         'occurred_at', ARGV[a + 3], 'source', src, 'received_at', rcv,
         'object', obj, 'journal_id', jid, 'request_id', rq, 'eps', eps, 'data', ARGV[a + 4])
-      for j = 1, 3 do index(KEYS[k + j], id) end
+      for j = 1, 3 do indexes.add(KEYS[k + j], id) end
       -- Type and platform indexes are few; an account's index goes when the account is idle.
       expiring[KEYS[k + 3]] = true
       by_type[etype] = (by_type[etype] or 0) + 1
@@ -98,7 +90,7 @@ for e = 1, tonumber(ARGV[5]) do
         end
       end
       if tenants ~= '' then
-        for t in string.gmatch(tenants, '[^,]+') do index(prefix .. 'idx:tenant:' .. t, id) end
+        for t in string.gmatch(tenants, '[^,]+') do indexes.add(prefix .. 'idx:tenant:' .. t, id) end
       end
       new = new + 1
       ids[i] = id
@@ -122,8 +114,8 @@ for e = 1, tonumber(ARGV[5]) do
 end
 close_span()
 -- An index is a convenience: failing to write one must not lose the events.
-for _, key in ipairs(index_keys) do
-  local ids = index_ids[key]
+for _, key in ipairs(indexes.keys) do
+  local ids = indexes.lists[key]
   pcall(redis.call, 'XADD', key, 'MINID', '~', ARGV[3], ids[1], 'ids', table.concat(ids, ','))
 end
 for key in pairs(expiring) do redis.call('EXPIRE', key, ARGV[4]) end
