@@ -44,6 +44,8 @@ pub enum SecretBoxError {
     UnknownKey(String),
     #[error("a stored secret does not open with key {0}: the data is damaged")]
     Damaged(String),
+    #[error("a secret could not be sealed")]
+    Seal,
 }
 
 struct Key {
@@ -121,17 +123,16 @@ impl SecretBox {
     }
 
     /// `plain` sealed under the current key.
-    pub fn seal(&self, plain: &str) -> String {
+    pub fn seal(&self, plain: &str) -> Result<String, SecretBoxError> {
         let nonce: [u8; NONCE_LEN] = rand::random();
-        // Encrypting a byte slice into a Vec cannot fail (the length is far below its limit).
         let sealed = self
             .current
             .cipher
             .encrypt(XNonce::from_slice(&nonce), plain.as_bytes())
-            .unwrap_or_default();
+            .map_err(|_| SecretBoxError::Seal)?;
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
-        format!("{SEALED}{}:{}", self.current.id, B64.encode(bytes))
+        Ok(format!("{SEALED}{}:{}", self.current.id, B64.encode(bytes)))
     }
 
     /// The secret `stored` holds: opened with the key it names, or as it is when it was
@@ -166,13 +167,13 @@ impl SecretBox {
     }
 
     /// `endpoint` as stored: its secrets, current and rotated out, sealed.
-    pub fn seal_endpoint(&self, endpoint: &Endpoint) -> Endpoint {
+    pub fn seal_endpoint(&self, endpoint: &Endpoint) -> Result<Endpoint, SecretBoxError> {
         let mut e = endpoint.clone();
-        e.secret = self.seal(&e.secret);
+        e.secret = self.seal(&e.secret)?;
         for p in &mut e.previous_secrets {
-            p.secret = self.seal(&p.secret);
+            p.secret = self.seal(&p.secret)?;
         }
-        e
+        Ok(e)
     }
 
     /// `endpoint` as read back: its secrets opened.
@@ -245,10 +246,14 @@ mod tests {
     #[test]
     fn a_sealed_secret_opens_and_does_not_show_the_secret() {
         let b = SecretBox::new(&[7; 32], &[]);
-        let sealed = b.seal("whsec_abc");
+        let sealed = b.seal("whsec_abc").expect("sealed");
         assert!(sealed.starts_with(SEALED));
         assert!(!sealed.contains("whsec_abc"));
-        assert_ne!(sealed, b.seal("whsec_abc"), "a fresh nonce each time");
+        assert_ne!(
+            sealed,
+            b.seal("whsec_abc").expect("sealed"),
+            "a fresh nonce each time"
+        );
         assert_eq!(b.open(&sealed).expect("opens"), "whsec_abc");
         assert!(b.is_current(&sealed));
     }
@@ -256,11 +261,11 @@ mod tests {
     #[test]
     fn after_rotation_old_secrets_open_with_the_previous_key_and_new_ones_use_the_new() {
         let old = SecretBox::new(&[1; 32], &[]);
-        let sealed_old = old.seal("s1");
+        let sealed_old = old.seal("s1").expect("sealed");
         let new = SecretBox::new(&[2; 32], &[[1; 32]]);
         assert_eq!(new.open(&sealed_old).expect("opens"), "s1");
         assert!(!new.is_current(&sealed_old));
-        assert!(new.is_current(&new.seal("s2")));
+        assert!(new.is_current(&new.seal("s2").expect("sealed")));
         let forgot = SecretBox::new(&[2; 32], &[]);
         assert!(matches!(
             forgot.open(&sealed_old),
@@ -271,7 +276,7 @@ mod tests {
     #[test]
     fn a_tampered_secret_is_refused_not_returned_garbled() {
         let b = SecretBox::new(&[3; 32], &[]);
-        let sealed = b.seal("whsec_x");
+        let sealed = b.seal("whsec_x").expect("sealed");
         let (head, data) = sealed.rsplit_once(':').expect("sealed form");
         let mut bytes = B64.decode(data).expect("base64");
         let last = bytes.len() - 1;
@@ -311,7 +316,7 @@ mod tests {
         let (first, source) = SecretBox::load(&settings).expect("generated");
         let path = dir.path().join("data.key");
         assert_eq!(source, KeySource::Generated(path.clone()));
-        let sealed = first.seal("s");
+        let sealed = first.seal("s").expect("sealed");
         let (again, source) = SecretBox::load(&settings).expect("read back");
         assert_eq!(source, KeySource::File(path.clone()));
         assert_eq!(again.open(&sealed).expect("same key"), "s");

@@ -7,6 +7,7 @@
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
@@ -26,21 +27,60 @@ use crate::metrics as m;
 /// Keys remembered before idle ones are forgotten: bounds what a flood of made-up keys or
 /// addresses can make hookd hold.
 const MAX_TRACKED: usize = 50_000;
+/// At most one sweep of idle keys per limiter per second: a flood that keeps the table full
+/// must not make every request pay for a sweep.
+const SWEEP_EVERY_MS: u64 = 1000;
 
 pub struct ApiLimits {
-    per_caller: Option<DefaultKeyedRateLimiter<[u8; 32]>>,
-    failures: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_caller: Option<Limiter<[u8; 32]>>,
+    failures: Option<Limiter<IpAddr>>,
     failure_delay: Duration,
+}
+
+/// A keyed rate limiter and when its idle keys were last swept.
+struct Limiter<K: Hash + Eq + Clone> {
+    keyed: DefaultKeyedRateLimiter<K>,
+    swept_at_ms: AtomicU64,
+}
+
+impl<K: Hash + Eq + Clone> Limiter<K> {
+    fn new(quota: Quota) -> Limiter<K> {
+        Limiter {
+            keyed: RateLimiter::keyed(quota),
+            swept_at_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// One cell of `key`'s budget, or the whole seconds until the next one.
+    fn admit(&self, key: K) -> Result<(), u64> {
+        if self.keyed.len() > MAX_TRACKED {
+            let now = crate::time::unix_ms();
+            let last = self.swept_at_ms.load(Ordering::Relaxed);
+            if now.saturating_sub(last) >= SWEEP_EVERY_MS
+                && self
+                    .swept_at_ms
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                self.keyed.retain_recent();
+                self.keyed.shrink_to_fit();
+            }
+        }
+        self.keyed.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
 }
 
 impl ApiLimits {
     pub fn new(api: &ApiSettings) -> ApiLimits {
         let per_caller = NonZeroU32::new(api.requests_per_second).map(|rate| {
             let burst = NonZeroU32::new(api.request_burst).unwrap_or(rate);
-            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+            Limiter::new(Quota::per_second(rate).allow_burst(burst))
         });
         let failures = NonZeroU32::new(api.auth_failures_per_minute)
-            .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+            .map(|n| Limiter::new(Quota::per_minute(n)));
         ApiLimits {
             per_caller,
             failures,
@@ -53,12 +93,12 @@ impl ApiLimits {
         let Some(limiter) = &self.per_caller else {
             return Ok(());
         };
-        admit(limiter, Sha256::digest(authorization).into()).map_err(|retry_after_secs| {
-            ApiError::TooManyRequests {
+        limiter
+            .admit(Sha256::digest(authorization).into())
+            .map_err(|retry_after_secs| ApiError::TooManyRequests {
                 message: "too many requests with this API key",
                 retry_after_secs,
-            }
-        })
+            })
     }
 
     /// Counts one failed authentication from `addr`.
@@ -66,23 +106,13 @@ impl ApiLimits {
         let Some(limiter) = &self.failures else {
             return Ok(());
         };
-        admit(limiter, addr).map_err(|retry_after_secs| ApiError::TooManyRequests {
-            message: "too many failed authentications from this address",
-            retry_after_secs,
-        })
+        limiter
+            .admit(addr)
+            .map_err(|retry_after_secs| ApiError::TooManyRequests {
+                message: "too many failed authentications from this address",
+                retry_after_secs,
+            })
     }
-}
-
-/// One cell of `key`'s budget, or the whole seconds until the next one.
-fn admit<K: Hash + Eq + Clone>(limiter: &DefaultKeyedRateLimiter<K>, key: K) -> Result<(), u64> {
-    if limiter.len() > MAX_TRACKED {
-        limiter.retain_recent();
-        limiter.shrink_to_fit();
-    }
-    limiter.check_key(&key).map_err(|not_until| {
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-    })
 }
 
 pub async fn middleware(

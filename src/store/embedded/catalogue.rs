@@ -206,7 +206,7 @@ impl Catalogue for EmbeddedStore {
     }
 
     async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
-        let json = to_json("endpoint", &self.secrets.seal_endpoint(endpoint))?;
+        let json = to_json("endpoint", &self.secrets.seal_endpoint(endpoint)?)?;
         self.put_json("put_endpoint", ENDPOINTS, endpoint.id.clone(), json, true)
             .await
     }

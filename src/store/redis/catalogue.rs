@@ -193,7 +193,7 @@ impl Catalogue for RedisStore {
     }
 
     async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
-        let sealed = self.secrets.seal_endpoint(endpoint);
+        let sealed = self.secrets.seal_endpoint(endpoint)?;
         let json = serde_json::to_string(&sealed).map_err(|e| json_error("endpoint", e))?;
         let (key, version) = (self.keys.endpoints(), self.keys.endpoints_version());
         self.timed("put_endpoint", async {
