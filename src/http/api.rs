@@ -90,7 +90,7 @@ pub async fn get_event(
         .ok_or(ApiError::NotFound("event"))?;
     let recorded = state
         .store
-        .delivery_states(DeliveryKind::Event, &id)
+        .delivery_states(DeliveryKind::Event, &id, &event.endpoints)
         .await?;
     // An endpoint the event was routed to without a recorded state has no attempt yet.
     let mut deliveries: Vec<DeliveryState> = event
@@ -112,7 +112,7 @@ pub async fn get_event(
     }
     let mut raw = state
         .store
-        .delivery_states(DeliveryKind::Raw, &event.journal_id)
+        .delivery_states(DeliveryKind::Raw, &event.journal_id, &[])
         .await?;
     // Deliveries to endpoints deleted since are left out; a tenant sees its own only.
     let visible: Vec<String> = state

@@ -200,10 +200,14 @@ pub trait DeliveryLog: Send + Sync {
         endpoint_id: &str,
         id: &str,
     ) -> Result<Option<AttemptEntry>, StoreError>;
+    /// The recorded states of `subject`'s deliveries. `routed` names the endpoints an event
+    /// was routed to (its deliveries only ever go there), which the caller has already read:
+    /// a backend may look up only those.
     async fn delivery_states(
         &self,
         kind: DeliveryKind,
         subject: &str,
+        routed: &[String],
     ) -> Result<Vec<DeliveryState>, StoreError>;
     async fn list_dead(&self, query: &DeadQuery) -> Result<Page<DeadDelivery>, StoreError>;
     /// The statistics buckets of `scope` (an endpoint id or [`ALL_ENDPOINTS`]) in a period.

@@ -363,7 +363,7 @@ pub async fn the_attempt_log_pages_newest_first_and_finds_each_attempt(b: Arc<dy
         let found = b.get_attempt("ep_1", &a.id).await.expect("get");
         assert_eq!(found.map(|f| f.log), Some(a.log.clone()), "{}", a.id);
         let states = b
-            .delivery_states(DeliveryKind::Event, &a.log.event_id)
+            .delivery_states(DeliveryKind::Event, &a.log.event_id, &["ep_1".to_string()])
             .await
             .expect("states");
         assert_eq!(states.len(), 1, "{states:?}");

@@ -79,6 +79,7 @@ impl DeliveryLog for EmbeddedStore {
         &self,
         _kind: DeliveryKind,
         subject: &str,
+        _routed: &[String],
     ) -> Result<Vec<DeliveryState>, StoreError> {
         let subject = parse_id("id", subject)?;
         self.read("delivery_states", move |txn| states_of(txn, subject))

@@ -9,7 +9,7 @@ use super::reply::*;
 use super::streams::Window;
 use crate::model::delivery::*;
 use crate::store::types::*;
-use crate::store::{DeliveryLog, EventLog, StoreError};
+use crate::store::{DeliveryLog, StoreError};
 
 #[async_trait]
 impl DeliveryLog for RedisStore {
@@ -82,6 +82,7 @@ impl DeliveryLog for RedisStore {
         &self,
         kind: DeliveryKind,
         subject: &str,
+        routed: &[String],
     ) -> Result<Vec<DeliveryState>, StoreError> {
         let states: Vec<(String, Option<String>)> = match kind {
             DeliveryKind::Raw => {
@@ -97,17 +98,13 @@ impl DeliveryLog for RedisStore {
                 all.into_iter().map(|(ep, v)| (ep, Some(v))).collect()
             }
             // An event's states share a hash with others': read the fields of the endpoints
-            // it was routed to (its deliveries only ever go to those).
+            // it was routed to.
             DeliveryKind::Event => {
-                let endpoints = match self.get_event(subject).await? {
-                    Some(event) => event.endpoints,
-                    None => return Ok(Vec::new()),
-                };
-                if endpoints.is_empty() {
+                if routed.is_empty() {
                     return Ok(Vec::new());
                 }
                 let (key, _) = self.keys.delivery_state_slot(kind, subject, "");
-                let fields: Vec<String> = endpoints
+                let fields: Vec<String> = routed
                     .iter()
                     .map(|ep| self.keys.delivery_state_slot(kind, subject, ep).1)
                     .collect();
@@ -120,7 +117,7 @@ impl DeliveryLog for RedisStore {
                             .await?)
                     })
                     .await?;
-                endpoints.into_iter().zip(values).collect()
+                routed.iter().cloned().zip(values).collect()
             }
         };
         Ok(states
