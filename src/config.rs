@@ -46,6 +46,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub log: LogSettings,
     pub security: SecuritySettings,
+    pub audit: AuditSettings,
     /// Meta apps posting to `/webhooks/{name}`, by name.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceSettings>,
@@ -261,6 +262,15 @@ pub struct ApiSettings {
         serialize_with = "write_optional_addr"
     )]
     pub listen: Option<SocketAddr>,
+}
+
+/// The audit log of management API changes (see [`crate::model::audit`]).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// How long records are kept.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
 }
 
 /// How endpoint secrets are encrypted at rest (see [`crate::secret_box`]).
@@ -558,6 +568,9 @@ impl Settings {
             return Err(invalid("retention.dedup_ttl", "must be at least 1s"));
         }
         positive("retention.housekeeping_interval", t.housekeeping_interval)?;
+        if self.audit.retention < Duration::from_secs(3600) {
+            return Err(invalid("audit.retention", "must be at least 1h"));
+        }
 
         let d = &self.delivery;
         in_range("delivery.batch", d.batch, 1, 10_000)?;

@@ -92,6 +92,9 @@ pub const STORAGE_DATA_LOST: &str = "hookd_storage_data_lost_total";
 pub const API_RATE_LIMITED: &str = "hookd_api_rate_limited_total";
 /// Management API requests with a missing or wrong key.
 pub const API_AUTH_FAILURES: &str = "hookd_api_auth_failures_total";
+/// Refused or failed management API requests whose audit record could not be written
+/// (storage unreachable); each is logged instead. Changes themselves are never unrecorded.
+pub const AUDIT_UNRECORDED: &str = "hookd_audit_unrecorded_total";
 /// Always 1, labelled with hookd's `version` and the `commit` it was built from.
 pub const BUILD_INFO: &str = "hookd_build_info";
 
@@ -207,6 +210,7 @@ pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
     metrics::counter!(STORAGE_DATA_LOST).increment(0);
     metrics::counter!(JOURNAL_CLAIMED).increment(0);
     metrics::counter!(API_AUTH_FAILURES).increment(0);
+    metrics::counter!(AUDIT_UNRECORDED).increment(0);
     for reason in ["caller", "auth_failures"] {
         metrics::counter!(API_RATE_LIMITED, "reason" => reason).increment(0);
     }
@@ -322,6 +326,10 @@ fn describe() {
     describe_counter!(
         API_AUTH_FAILURES,
         "Management API requests with a missing or wrong key."
+    );
+    describe_counter!(
+        AUDIT_UNRECORDED,
+        "Refused or failed management API requests whose audit record could not be written."
     );
     describe_histogram!(
         STORAGE_DURATION,

@@ -9,8 +9,9 @@ use actix_web::{App, HttpServer, web};
 use crate::actors::Engine;
 use crate::config::{Settings, StorageBackend};
 use crate::http::{AppState, JournalWriter, Serves, routes};
+use crate::model::audit::{AuditRecord, Outcome, REDACTED};
 use crate::secret_box::{KeySource, SecretBox};
-use crate::store::{Backend, EmbeddedStore, OpenError, RedisStore, StoreError};
+use crate::store::{Backend, DisabledByHookd, EmbeddedStore, OpenError, RedisStore, StoreError};
 
 /// Why hookd could not start. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -310,7 +311,26 @@ pub async fn reencrypt(settings: &Settings) -> Result<usize, StartError> {
     };
     let endpoints = store.list_endpoints().await.map_err(unusable)?;
     for live in &endpoints {
-        store.put_endpoint(&live.endpoint).await.map_err(unusable)?;
+        let e = &live.endpoint;
+        let audit = AuditRecord {
+            id: String::new(),
+            at: crate::time::unix_ms(),
+            actor: "command:reencrypt".into(),
+            address: String::new(),
+            method: String::new(),
+            route: String::new(),
+            action: "endpoint.secret_reencrypt".into(),
+            object_id: e.id.clone(),
+            tenant_id: e.tenant_id.clone(),
+            changes: serde_json::json!({ "secret": { "from": REDACTED, "to": REDACTED } }),
+            outcome: Outcome::Applied,
+            status: None,
+            error: None,
+        };
+        store
+            .put_endpoint(e, DisabledByHookd::Keep, &audit)
+            .await
+            .map_err(unusable)?;
     }
     Ok(endpoints.len())
 }

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::model::audit::ACTOR_ADMIN;
 
 /// Proof that the request carried the admin key. Take it as a handler argument.
 pub struct Admin;
@@ -64,30 +65,37 @@ fn bearer_token(header: &[u8]) -> Option<&[u8]> {
     (!token.is_empty()).then_some(token)
 }
 
+/// The caller a request's key names, and the name the audit log gives it: `admin`, or the
+/// tenant key's id (never the key).
+pub fn identify(req: &HttpRequest) -> LocalBoxFuture<'static, Result<(Caller, String), ApiError>> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Box::pin(async { Err(ApiError::Unauthorized) });
+    };
+    let header = bearer(req);
+    if state.admin_key.matches(header) {
+        return Box::pin(async { Ok((Caller::Admin, ACTOR_ADMIN.to_string())) });
+    }
+    let token = header
+        .and_then(bearer_token)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .filter(|t| t.starts_with(TENANT_KEY_PREFIX))
+        .map(key_hash);
+    Box::pin(async move {
+        let hash = token.ok_or(ApiError::Unauthorized)?;
+        match state.store.api_key(&hash).await? {
+            Some(key) => Ok((Caller::Tenant(key.tenant_id), key.id)),
+            None => Err(ApiError::Unauthorized),
+        }
+    })
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Caller, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-            return Box::pin(async { Err(ApiError::Unauthorized) });
-        };
-        let header = bearer(req);
-        if state.admin_key.matches(header) {
-            return Box::pin(async { Ok(Caller::Admin) });
-        }
-        let token = header
-            .and_then(bearer_token)
-            .and_then(|t| std::str::from_utf8(t).ok())
-            .filter(|t| t.starts_with(TENANT_KEY_PREFIX))
-            .map(key_hash);
-        Box::pin(async move {
-            let hash = token.ok_or(ApiError::Unauthorized)?;
-            match state.store.api_key(&hash).await? {
-                Some(key) => Ok(Caller::Tenant(key.tenant_id)),
-                None => Err(ApiError::Unauthorized),
-            }
-        })
+        let identified = identify(req);
+        Box::pin(async move { identified.await.map(|(caller, _)| caller) })
     }
 }
 

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::api::page_size;
+use super::audit::Actor;
 use super::auth::Caller;
 use super::endpoints::{PeriodParams, owned, period};
 use super::error::ApiError;
@@ -16,6 +17,7 @@ use super::json::ApiJson;
 use crate::delivery::stats;
 use crate::meta::KNOWN_EVENT_TYPES;
 use crate::metrics as m;
+use crate::model::audit::{AuditRecord, Outcome};
 use crate::store::{ALL_ENDPOINTS, Backend, DeadQuery, DeliveryKind};
 use crate::time::unix_ms;
 
@@ -159,11 +161,13 @@ async fn matching_dead(store: &dyn Backend, mut q: DeadQuery) -> Result<Vec<Stri
 }
 
 /// Replays dead deliveries by filter, at a bounded rate, in the background. `dry_run` counts.
+/// A replay is recorded before it starts (no record, no replay) and again when it ends.
 pub async fn replay(
-    caller: Caller,
+    actor: Actor,
     state: web::Data<AppState>,
     input: ApiJson<ReplayInput>,
 ) -> Result<HttpResponse, ApiError> {
+    let caller = &actor.caller;
     let r = input.into_inner();
     let max_rate = state.settings.delivery.replay_rate;
     let rate = match r.rate {
@@ -171,14 +175,36 @@ pub async fn replay(
         Some(n) => n.min(max_rate),
         None => max_rate,
     };
-    let q = dead_query(&state, &caller, r.endpoint_id, r.event_type, r.from, r.to).await?;
+    let filter = json!({
+        "endpoint_id": r.endpoint_id,
+        "type": r.event_type,
+        "from": r.from,
+        "to": r.to,
+        "rate": rate,
+    });
+    // The tenant the replay concerns: the caller's own, or the named endpoint's.
+    let tenant = match (&r.endpoint_id, caller.tenant()) {
+        (_, Some(own)) => own.to_string(),
+        (Some(ep), None) => state
+            .store
+            .get_endpoint(ep)
+            .await?
+            .map(|l| l.endpoint.tenant_id)
+            .unwrap_or_default(),
+        (None, None) => String::new(),
+    };
+    let q = dead_query(&state, caller, r.endpoint_id, r.event_type, r.from, r.to).await?;
     let ids = matching_dead(state.store.as_ref(), q).await?;
     if r.dry_run {
         return Ok(HttpResponse::Ok().json(json!({ "matched": ids.len(), "dry_run": true })));
     }
     let matched = ids.len();
+    let mut audit = actor.record("", &tenant, filter);
+    audit.outcome = Outcome::Started;
+    audit.changes["matched"] = json!(matched);
+    state.store.record_audit(&audit).await?;
     let store = state.store.clone();
-    actix_web::rt::spawn(replay_at_rate(store, ids, rate));
+    actix_web::rt::spawn(replay_at_rate(store, ids, rate, audit));
     Ok(HttpResponse::Accepted().json(json!({
         "matched": matched,
         "rate": rate,
@@ -186,8 +212,14 @@ pub async fn replay(
     })))
 }
 
-/// Puts dead deliveries back in slices of a tenth of a second's worth.
-async fn replay_at_rate(store: std::sync::Arc<dyn Backend>, ids: Vec<String>, rate: u32) {
+/// Puts dead deliveries back in slices of a tenth of a second's worth, and records the end
+/// of the replay `started` recorded.
+async fn replay_at_rate(
+    store: std::sync::Arc<dyn Backend>,
+    ids: Vec<String>,
+    rate: u32,
+    mut started: AuditRecord,
+) {
     let slice = (rate as usize / 10).max(1);
     let pause = Duration::from_secs_f64(slice as f64 / rate as f64);
     let mut replayed = 0;
@@ -210,17 +242,23 @@ async fn replay_at_rate(store: std::sync::Arc<dyn Backend>, ids: Vec<String>, ra
         tokio::time::sleep(pause).await;
     }
     tracing::info!(replayed, "replay finished");
+    started.outcome = Outcome::Applied;
+    started.at = unix_ms();
+    started.changes["replayed"] = json!(replayed);
+    if let Err(e) = store.record_audit(&started).await {
+        tracing::warn!(error = %e, "the end of a replay could not be recorded in the audit log");
+    }
 }
 
 /// Attempts one event's delivery to one endpoint again now.
 pub async fn retry_one(
-    caller: Caller,
+    actor: Actor,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (event_id, endpoint_id) = path.into_inner();
     let event_id = crate::delivery::payload::event_id_of(&event_id).to_string();
-    owned(&state, &caller, &endpoint_id).await?;
+    let endpoint = owned(&state, &actor.caller, &endpoint_id).await?;
     let event = state
         .store
         .get_event(&event_id)
@@ -233,6 +271,11 @@ pub async fn retry_one(
             &event_id,
             &endpoint_id,
             &event.event_type,
+            &actor.record(
+                &endpoint_id,
+                &endpoint.endpoint.tenant_id,
+                json!({ "event_id": event_id }),
+            ),
         )
         .await?;
     if !queued {
@@ -248,14 +291,16 @@ pub struct PurgeParams {
     older_than: String,
 }
 
+/// Deletes old attempt logs. Recorded before (no record, nothing deleted) and after, with
+/// how many went: the deletion is not one atomic step.
 pub async fn purge_attempts(
-    caller: Caller,
+    actor: Actor,
     state: web::Data<AppState>,
     params: web::Query<PurgeParams>,
 ) -> Result<HttpResponse, ApiError> {
     let age = humantime::parse_duration(&params.older_than)
         .map_err(|e| ApiError::BadRequest(format!("older_than: {e}")))?;
-    let endpoints = match scope(&state, &caller).await? {
+    let endpoints = match scope(&state, &actor.caller).await? {
         Some(own) => own,
         None => state
             .store
@@ -266,6 +311,16 @@ pub async fn purge_attempts(
             .collect(),
     };
     let before = unix_ms().saturating_sub(age.as_millis() as u64);
+    let changes = json!({ "older_than": params.older_than, "before": before });
+    let mut audit = actor.record("", actor.own_tenant(), changes);
+    audit.outcome = Outcome::Started;
+    state.store.record_audit(&audit).await?;
     let deleted = state.store.purge_attempt_logs(&endpoints, before).await?;
+    audit.outcome = Outcome::Applied;
+    audit.at = unix_ms();
+    audit.changes["deleted"] = json!(deleted);
+    if let Err(e) = state.store.record_audit(&audit).await {
+        tracing::warn!(error = %e, "the end of a purge could not be recorded in the audit log");
+    }
     Ok(HttpResponse::Ok().json(json!({ "deleted": deleted, "before": before })))
 }

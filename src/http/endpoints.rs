@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::api::page_size;
+use super::audit::Actor;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::json::ApiJson;
@@ -19,7 +20,9 @@ use crate::delivery::payload::{OutboundEvent, event_body, webhook_id};
 use crate::delivery::request::signed_request;
 use crate::delivery::{signing, stats};
 use crate::meta::Platform;
+use crate::model::audit::{Outcome, endpoint_changes};
 use crate::model::{Endpoint, EndpointHealth, LiveEndpoint, PreviousSecret};
+use crate::store::DisabledByHookd;
 use crate::time::unix_ms;
 
 /// An endpoint as the API shows it: everything but its secrets, plus its health.
@@ -101,12 +104,12 @@ pub(super) async fn refresh(state: &AppState) {
 }
 
 pub async fn create(
-    caller: Caller,
+    actor: Actor,
     state: web::Data<AppState>,
     input: ApiJson<EndpointInput>,
 ) -> Result<HttpResponse, ApiError> {
     let mut input = input.into_inner();
-    let tenant_id = match (&caller, input.tenant_id.take()) {
+    let tenant_id = match (&actor.caller, input.tenant_id.take()) {
         (Caller::Tenant(own), None) => own.clone(),
         (Caller::Tenant(own), Some(t)) if &t == own => t,
         (Caller::Tenant(_), Some(_)) => {
@@ -136,7 +139,11 @@ pub async fn create(
     }
     let mut endpoint = Endpoint::new(&tenant_id, unix_ms());
     apply(&mut endpoint, input, &rules(&state))?;
-    state.store.put_endpoint(&endpoint).await?;
+    let audit = actor.record(&endpoint.id, &tenant_id, endpoint_changes(None, &endpoint));
+    state
+        .store
+        .put_endpoint(&endpoint, DisabledByHookd::Keep, &audit)
+        .await?;
     refresh(&state).await;
     let live = LiveEndpoint {
         endpoint,
@@ -191,12 +198,13 @@ pub async fn get(
 }
 
 pub async fn update(
-    caller: Caller,
+    actor: Actor,
     state: web::Data<AppState>,
     id: web::Path<String>,
     input: ApiJson<EndpointInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut live = owned(&state, &caller, &id).await?;
+    let mut live = owned(&state, &actor.caller, &id).await?;
+    let before = live.endpoint.clone();
     let input = input.into_inner();
     // The owner as read back (`null` for the admin's own) is no change.
     if input
@@ -223,33 +231,51 @@ pub async fn update(
     let re_enable = input.enabled == Some(true) && input.disabled_reason.is_none();
     apply(&mut live.endpoint, input, &rules(&state))?;
     live.endpoint.updated_at = unix_ms().max(live.endpoint.updated_at + 1);
-    state.store.put_endpoint(&live.endpoint).await?;
-    if re_enable && live.health.disabled_reason.is_some() {
-        // Turning an endpoint on clears what hookd's own disabling set (410, failing).
-        state.store.reset_endpoint_health(&live.endpoint.id).await?;
-    }
+    let mut changes = endpoint_changes(Some(&before), &live.endpoint);
+    let disabled = match live.health.disabled_reason.take() {
+        Some(reason) if re_enable => {
+            changes["disabled_by_hookd"] = json!({ "from": reason, "to": null });
+            live.health.disabled_at = None;
+            live.health.failing_since = None;
+            DisabledByHookd::Clear
+        }
+        reason => {
+            live.health.disabled_reason = reason;
+            DisabledByHookd::Keep
+        }
+    };
+    let audit = actor.record(&live.endpoint.id, &live.endpoint.tenant_id, changes);
+    state
+        .store
+        .put_endpoint(&live.endpoint, disabled, &audit)
+        .await?;
     refresh(&state).await;
-    let live = owned(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(view(&live, false)))
 }
 
 pub async fn delete(
-    caller: Caller,
+    actor: Actor,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    owned(&state, &caller, &id).await?;
-    state.store.delete_endpoint(&id).await?;
+    let live = owned(&state, &actor.caller, &id).await?;
+    let audit = actor.record(&id, &live.endpoint.tenant_id, serde_json::Value::Null);
+    if !state.store.delete_endpoint(&id, &audit).await? {
+        return Err(ApiError::NotFound("endpoint"));
+    }
     refresh(&state).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Shows the current secret. Who saw it is recorded first: no record, no secret.
 pub async fn secret(
-    caller: Caller,
+    actor: Actor,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let live = owned(&state, &caller, &id).await?;
+    let live = owned(&state, &actor.caller, &id).await?;
+    let audit = actor.record(&id, &live.endpoint.tenant_id, serde_json::Value::Null);
+    state.store.record_audit(&audit).await?;
     Ok(HttpResponse::Ok().json(json!({ "secret": live.endpoint.secret })))
 }
 
@@ -261,12 +287,13 @@ pub struct RotateInput {
 }
 
 pub async fn rotate_secret(
-    caller: Caller,
+    actor: Actor,
     state: web::Data<AppState>,
     id: web::Path<String>,
     input: Option<ApiJson<RotateInput>>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut live = owned(&state, &caller, &id).await?;
+    let mut live = owned(&state, &actor.caller, &id).await?;
+    let before = live.endpoint.clone();
     let new = match input.and_then(|i| i.into_inner().secret) {
         Some(s) => {
             signing::secret_key(&s).map_err(|e| ApiError::invalid("secret", e.to_string()))?;
@@ -283,7 +310,11 @@ pub async fn rotate_secret(
         expires_at,
     });
     e.updated_at = now.max(e.updated_at + 1);
-    state.store.put_endpoint(e).await?;
+    let audit = actor.record(&e.id, &e.tenant_id, endpoint_changes(Some(&before), e));
+    state
+        .store
+        .put_endpoint(e, DisabledByHookd::Keep, &audit)
+        .await?;
     refresh(&state).await;
     Ok(HttpResponse::Ok().json(json!({
         "secret": live.endpoint.secret,
@@ -299,14 +330,15 @@ pub struct TestInput {
     event_type: String,
 }
 
-/// Sends a sample event now and answers with what the endpoint did. Nothing is stored.
+/// Sends a sample event now and answers with what the endpoint did. Nothing is stored but
+/// the audit log's records of the send: one before it, one with its result.
 pub async fn test_send(
-    caller: Caller,
+    actor: Actor,
     state: web::Data<AppState>,
     id: web::Path<String>,
     input: ApiJson<TestInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let live = owned(&state, &caller, &id).await?;
+    let live = owned(&state, &actor.caller, &id).await?;
     let event_type = input.into_inner().event_type;
     let platform = event_type
         .split_once('.')
@@ -337,7 +369,22 @@ pub async fn test_send(
         state.settings.delivery.endpoint_timeout,
     )
     .map_err(|e| ApiError::invalid("url", e.to_string()))?;
+    let tenant = &live.endpoint.tenant_id;
+    let mut audit = actor.record(
+        &id,
+        tenant,
+        json!({ "type": event_type, "url": endpoint.url }),
+    );
+    audit.outcome = Outcome::Started;
+    state.store.record_audit(&audit).await?;
     let result = state.outbound.post(request).await;
+    audit.outcome = Outcome::Applied;
+    audit.at = unix_ms();
+    audit.changes["status"] = json!(result.status);
+    audit.changes["error"] = json!(result.error);
+    if let Err(e) = state.store.record_audit(&audit).await {
+        tracing::warn!(error = %e, "the result of a test send could not be recorded in the audit log");
+    }
     Ok(HttpResponse::Ok().json(json!({
         "webhook_id": wid,
         "status": result.status,

@@ -54,6 +54,20 @@ impl ApiError {
         })
     }
 
+    /// What the audit log says of a refusal: the code and the field or thing it concerns,
+    /// never a value from the request (a message may quote one).
+    pub fn audit_summary(&self) -> String {
+        let code = self.code();
+        match self {
+            ApiError::Invalid(i) => format!("{code}: {}", i.field),
+            ApiError::BadParameter(name, _) => format!("{code}: {name}"),
+            ApiError::NotFound(what) | ApiError::Forbidden(what) => format!("{code}: {what}"),
+            ApiError::Conflict(message) => format!("{code}: {message}"),
+            ApiError::Store(e) => format!("{code}: {e}"),
+            _ => code.to_string(),
+        }
+    }
+
     fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized => "unauthorized",

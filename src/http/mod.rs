@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod api_limits;
+pub mod audit;
 pub mod auth;
 pub mod client_addr;
 pub mod deliveries;
@@ -170,6 +171,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, serves: Serves) {
     if serves.api {
         cfg.service(
             web::scope("/api/v1")
+                .wrap(actix_web::middleware::from_fn(audit::middleware))
                 .wrap(actix_web::middleware::from_fn(idempotency::middleware))
                 .wrap(actix_web::middleware::from_fn(api_limits::middleware))
                 .configure(api_routes),
@@ -217,4 +219,5 @@ fn api_routes(cfg: &mut web::ServiceConfig) {
     resource!(cfg, "/stats", get => api::stats);
     resource!(cfg, "/quarantine", get => api::list_quarantine);
     resource!(cfg, "/rejected", get => api::list_rejected);
+    resource!(cfg, "/audit", get => audit::list);
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::audit::Actor;
 use super::auth::{Admin, Caller, TENANT_KEY_PREFIX, key_hash};
 use super::error::ApiError;
 use super::json::ApiJson;
@@ -22,6 +23,7 @@ pub struct TenantInput {
 
 pub async fn create(
     _: Admin,
+    actor: Actor,
     state: web::Data<AppState>,
     input: ApiJson<TenantInput>,
 ) -> Result<HttpResponse, ApiError> {
@@ -34,7 +36,8 @@ pub async fn create(
         name,
         created_at: unix_ms(),
     };
-    state.store.put_tenant(&tenant).await?;
+    let audit = actor.record(&tenant.id, &tenant.id, json!({ "name": tenant.name }));
+    state.store.put_tenant(&tenant, &audit).await?;
     Ok(HttpResponse::Created().json(view(&tenant, &AccountOwners::new())))
 }
 
@@ -103,6 +106,7 @@ pub struct AccountsInput {
 /// another tenant owns is a 409 and nothing changes.
 pub async fn add_accounts(
     _: Admin,
+    actor: Actor,
     state: web::Data<AppState>,
     id: web::Path<String>,
     input: ApiJson<AccountsInput>,
@@ -113,7 +117,12 @@ pub async fn add_accounts(
         return Err(ApiError::invalid("account_ids", "at least one account id"));
     }
     check_account_ids(&accounts)?;
-    if let Some(taken) = state.store.assign_accounts(&tenant.id, &accounts).await? {
+    let audit = actor.record(&tenant.id, &tenant.id, json!({ "account_ids": accounts }));
+    if let Some(taken) = state
+        .store
+        .assign_accounts(&tenant.id, &accounts, &audit)
+        .await?
+    {
         return Err(ApiError::Conflict(format!(
             "account {taken} belongs to another tenant; remove it there first"
         )));
@@ -125,11 +134,17 @@ pub async fn add_accounts(
 
 pub async fn remove_account(
     _: Admin,
+    actor: Actor,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, account) = path.into_inner();
-    if state.store.release_account(&tenant_id, &account).await? {
+    let audit = actor.record(&account, &tenant_id, serde_json::Value::Null);
+    if state
+        .store
+        .release_account(&tenant_id, &account, &audit)
+        .await?
+    {
         super::endpoints::refresh(&state).await;
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -139,6 +154,7 @@ pub async fn remove_account(
 
 pub async fn create_key(
     _: Admin,
+    actor: Actor,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -154,7 +170,8 @@ pub async fn create_key(
         tenant_id: tenant.id,
         created_at: unix_ms(),
     };
-    state.store.put_api_key(&hash, &record).await?;
+    let audit = actor.record(&record.id, &record.tenant_id, serde_json::Value::Null);
+    state.store.put_api_key(&hash, &record, &audit).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": record.id,
         "tenant_id": record.tenant_id,
@@ -166,11 +183,17 @@ pub async fn create_key(
 
 pub async fn delete_key(
     _: Admin,
+    actor: Actor,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant_id, key_id) = path.into_inner();
-    if state.store.delete_api_key(&tenant_id, &key_id).await? {
+    let audit = actor.record(&key_id, &tenant_id, serde_json::Value::Null);
+    if state
+        .store
+        .delete_api_key(&tenant_id, &key_id, &audit)
+        .await?
+    {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("key"))

@@ -2,6 +2,7 @@
 //! ([`crate::delivery`]) and storage ([`crate::store`]) depend on this module, and it on
 //! neither of them.
 
+pub mod audit;
 pub mod delivery;
 pub mod endpoint;
 pub mod rules;

@@ -2,8 +2,12 @@
 //!
 //! The engine and the API see storage as a [`Backend`]: a handful of capabilities, each a
 //! small trait named for what it keeps, not for how a backend keeps it ([`Journal`],
-//! [`EventLog`], [`Catalogue`], [`DeliveryQueue`], [`DeliveryLog`], [`Upkeep`]), and one that
-//! only a backend shared by several instances has ([`SharedWork`]). [`EmbeddedStore`] keeps
+//! [`EventLog`], [`Catalogue`], [`DeliveryQueue`], [`DeliveryLog`], [`AuditLog`], [`Upkeep`]),
+//! and one that only a backend shared by several instances has ([`SharedWork`]).
+//!
+//! A method that changes something on an operator's behalf takes the [`AuditRecord`] of the
+//! change and writes it in the same atomic step, only when the change is made: there is no
+//! change without its record, nor a record of a change that was not made. [`EmbeddedStore`] keeps
 //! them in a data file on one machine; [`RedisStore`] on Redis Streams.
 
 mod embedded;
@@ -22,6 +26,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::model::audit::AuditRecord;
 use crate::model::{AccountOwners, ApiKey, Endpoint, LiveEndpoint, Tenant};
 
 /// Why a storage call failed. Every variant means "not done": callers answer 503 or retry,
@@ -100,17 +105,35 @@ pub trait EventLog: Send + Sync {
     async fn stats(&self) -> Result<Stats, StoreError>;
 }
 
-/// Tenants, their keys and accounts, and endpoints.
+/// What a saved endpoint does to hookd's own disabling of it (410, failing too long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisabledByHookd {
+    Keep,
+    /// Clear it: the owner turned the endpoint on again.
+    Clear,
+}
+
+/// Tenants, their keys and accounts, and endpoints. Every change is audited (see the module).
 #[async_trait]
 pub trait Catalogue: Send + Sync {
-    async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    async fn put_tenant(&self, tenant: &Tenant, audit: &AuditRecord) -> Result<(), StoreError>;
     async fn get_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError>;
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
     /// Stores a key under the SHA-256 (hex) of its secret.
-    async fn put_api_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError>;
+    async fn put_api_key(
+        &self,
+        key_hash: &str,
+        key: &ApiKey,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
     /// Revokes a tenant's key by its public id; false when there is none.
-    async fn delete_api_key(&self, tenant_id: &str, key_id: &str) -> Result<bool, StoreError>;
+    async fn delete_api_key(
+        &self,
+        tenant_id: &str,
+        key_id: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError>;
 
     /// Which tenant owns which Meta account.
     async fn account_owners(&self) -> Result<AccountOwners, StoreError>;
@@ -120,15 +143,24 @@ pub trait Catalogue: Send + Sync {
         &self,
         tenant_id: &str,
         accounts: &[String],
+        audit: &AuditRecord,
     ) -> Result<Option<String>, StoreError>;
     /// Takes `account` from `tenant_id`; false when the tenant did not own it.
-    async fn release_account(&self, tenant_id: &str, account: &str) -> Result<bool, StoreError>;
+    async fn release_account(
+        &self,
+        tenant_id: &str,
+        account: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError>;
 
     /// Creates or replaces an endpoint and tells every instance's router.
-    async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
-    async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError>;
-    /// Clears what hookd set when it disabled the endpoint (410, failing too long).
-    async fn reset_endpoint_health(&self, id: &str) -> Result<(), StoreError>;
+    async fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        disabled: DisabledByHookd,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+    async fn delete_endpoint(&self, id: &str, audit: &AuditRecord) -> Result<bool, StoreError>;
     /// Every endpoint with its health.
     async fn list_endpoints(&self) -> Result<Vec<LiveEndpoint>, StoreError>;
     async fn get_endpoint(&self, id: &str) -> Result<Option<LiveEndpoint>, StoreError>;
@@ -183,6 +215,7 @@ pub trait DeliveryQueue: Send + Sync {
         subject: &str,
         endpoint_id: &str,
         event_type: &str,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError>;
 }
 
@@ -225,6 +258,16 @@ pub trait DeliveryLog: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
+/// Who changed what through the management API, kept for `audit.retention`.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Writes a record on its own: a refused request, or the start and the end of work that
+    /// cannot be atomic with a record. Returns its id.
+    async fn record_audit(&self, record: &AuditRecord) -> Result<String, StoreError>;
+    /// Records matching `query`, newest first, reading at most [`AuditQuery::SCAN_MAX`].
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Page<AuditRecord>, StoreError>;
+}
+
 /// Keeping the backend in shape: checks, set-up, retention, gauges.
 #[async_trait]
 pub trait Upkeep: Send + Sync {
@@ -238,7 +281,7 @@ pub trait Upkeep: Send + Sync {
     /// Creates what reading needs (idempotent).
     async fn prepare(&self) -> Result<(), StoreError>;
 
-    /// Trims the journal, events and quarantine past their retention.
+    /// Trims the journal, events, quarantine and audit log past their retention.
     async fn trim(&self) -> Result<(), StoreError>;
     /// Trims what delivery no longer needs: finished deliveries, old dead letters.
     async fn trim_deliveries(&self) -> Result<(), StoreError>;
@@ -272,7 +315,7 @@ pub trait SharedWork: Send + Sync {
 
 /// Everything hookd keeps, as one handle.
 pub trait Backend:
-    Journal + EventLog + Catalogue + DeliveryQueue + DeliveryLog + Upkeep + 'static
+    Journal + EventLog + Catalogue + DeliveryQueue + DeliveryLog + AuditLog + Upkeep + 'static
 {
     /// A handle on the same data for one long-running consumer (a journal writer, the
     /// normalizer, the dispatcher), with resources of its own: its calls neither wait behind

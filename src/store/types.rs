@@ -250,3 +250,112 @@ pub struct StreamGauges {
     /// Space left on the embedded backend's filesystem; `None` for Redis.
     pub free_bytes: Option<u64>,
 }
+
+/// Filters of `GET /api/v1/audit`. Records come newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only records concerning this tenant (a tenant key's own).
+    pub tenant_id: Option<String>,
+    /// `admin`, a key id, `hookd` or `command:<name>`.
+    pub actor: Option<String>,
+    /// An action (`endpoint.update`), or every action of an object kind (`endpoint.*`).
+    pub action: Option<String>,
+    pub object_id: Option<String>,
+    pub outcome: Option<crate::model::audit::Outcome>,
+    /// At or after, Unix ms.
+    pub from_ms: Option<u64>,
+    /// At or before, Unix ms.
+    pub to_ms: Option<u64>,
+    /// Continue after this record id (exclusive).
+    pub cursor: Option<String>,
+    pub limit: usize,
+}
+
+impl AuditQuery {
+    /// Records one page reads at most: a selective filter over a long log ends a page early
+    /// (with a cursor) rather than reading without bound.
+    pub const SCAN_MAX: usize = 10_000;
+
+    /// Whether `r` passes the filters a backend does not apply by its indexes (all of them
+    /// but time and tenant, which a backend may also check here).
+    pub fn matches(&self, r: &crate::model::audit::AuditRecord) -> bool {
+        let action = match self.action.as_deref() {
+            None => true,
+            Some(a) => match a.strip_suffix(".*") {
+                Some(kind) => r
+                    .action
+                    .strip_prefix(kind)
+                    .is_some_and(|rest| rest.starts_with('.')),
+                None => r.action == a,
+            },
+        };
+        action
+            && self.tenant_id.as_ref().is_none_or(|t| &r.tenant_id == t)
+            && self.actor.as_ref().is_none_or(|a| &r.actor == a)
+            && self.object_id.as_ref().is_none_or(|o| &r.object_id == o)
+            && self.outcome.is_none_or(|o| r.outcome == o)
+            && self.from_ms.is_none_or(|f| r.at >= f)
+            && self.to_ms.is_none_or(|t| r.at <= t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::audit::{AuditRecord, Outcome};
+
+    fn record(action: &str, tenant: &str, at: u64) -> AuditRecord {
+        AuditRecord {
+            id: String::new(),
+            at,
+            actor: "admin".into(),
+            address: String::new(),
+            method: "POST".into(),
+            route: String::new(),
+            action: action.into(),
+            object_id: "ep_1".into(),
+            tenant_id: tenant.into(),
+            changes: serde_json::Value::Null,
+            outcome: Outcome::Applied,
+            status: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn an_action_filter_takes_one_action_or_every_action_of_a_kind() {
+        let q = |a: &str| AuditQuery {
+            action: Some(a.into()),
+            ..AuditQuery::default()
+        };
+        let update = record("endpoint.update", "", 0);
+        assert!(q("endpoint.update").matches(&update));
+        assert!(q("endpoint.*").matches(&update));
+        assert!(!q("endpoint.create").matches(&update));
+        assert!(!q("end.*").matches(&update), "a kind is a whole word");
+        assert!(!q("endpoint").matches(&update));
+    }
+
+    #[test]
+    fn a_tenants_query_never_matches_another_tenants_record() {
+        let q = AuditQuery {
+            tenant_id: Some("t_1".into()),
+            ..AuditQuery::default()
+        };
+        assert!(q.matches(&record("key.create", "t_1", 0)));
+        assert!(!q.matches(&record("key.create", "t_2", 0)));
+        assert!(!q.matches(&record("endpoint.create", "", 0)));
+    }
+
+    #[test]
+    fn time_bounds_are_inclusive() {
+        let q = AuditQuery {
+            from_ms: Some(10),
+            to_ms: Some(20),
+            outcome: Some(Outcome::Applied),
+            ..AuditQuery::default()
+        };
+        assert!(q.matches(&record("a.b", "", 10)) && q.matches(&record("a.b", "", 20)));
+        assert!(!q.matches(&record("a.b", "", 9)) && !q.matches(&record("a.b", "", 21)));
+    }
+}

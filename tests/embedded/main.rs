@@ -8,6 +8,8 @@ pub const BACKEND: hookd::config::StorageBackend = hookd::config::StorageBackend
 mod api;
 #[path = "../it/api_input.rs"]
 mod api_input;
+#[path = "../it/audit.rs"]
+mod audit;
 #[path = "../it/dedup.rs"]
 mod dedup;
 #[path = "../it/delivery.rs"]

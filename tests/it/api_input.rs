@@ -25,6 +25,7 @@ async fn redis_errors(app: &TestApp) -> f64 {
                 "list_dead",
                 "list_quarantine",
                 "list_rejected",
+                "list_audit",
                 "retry_delivery",
             ]
             .iter()
@@ -47,6 +48,8 @@ async fn malformed_or_out_of_range_ids_and_cursors_are_400_never_a_storage_error
         ("/api/v1/dead?cursor=99999999999999999999-0", "cursor"),
         ("/api/v1/quarantine?cursor=1-99999999999999999999", "cursor"),
         ("/api/v1/rejected?cursor=x", "cursor"),
+        ("/api/v1/audit?cursor=x", "cursor"),
+        ("/api/v1/audit?cursor=99999999999999999999-0", "cursor"),
     ] {
         for k in [ADMIN_KEY, key.as_str()] {
             let (status, body) = app.call(Method::GET, path, k, None).await;

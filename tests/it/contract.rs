@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookd::config::Settings;
+use hookd::model::audit::{AuditRecord, Outcome};
 use hookd::model::{Endpoint, Tenant};
 use hookd::normalize::normalize;
 use hookd::store::*;
@@ -61,6 +62,42 @@ fn entry(wamids: &[&str]) -> JournalEntry {
 }
 
 const NO_WAIT: Duration = Duration::ZERO;
+
+/// The record of a change by `actor` to `object` of `tenant`.
+fn audit(action: &str, object: &str, tenant: &str) -> AuditRecord {
+    AuditRecord {
+        id: String::new(),
+        at: hookd::time::unix_ms(),
+        actor: "admin".into(),
+        address: "192.0.2.1".into(),
+        method: "POST".into(),
+        route: "/api/v1/test".into(),
+        action: action.into(),
+        object_id: object.into(),
+        tenant_id: tenant.into(),
+        changes: serde_json::json!({ "name": { "to": object } }),
+        outcome: Outcome::Applied,
+        status: None,
+        error: None,
+    }
+}
+
+/// Every audit record matching `q`, following cursors.
+async fn all_audit(b: &dyn Backend, mut q: AuditQuery) -> Vec<AuditRecord> {
+    let mut out = Vec::new();
+    loop {
+        let page = b.list_audit(&q).await.expect("list audit");
+        out.extend(page.items);
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => return out,
+        }
+    }
+}
+
+fn actions(records: &[AuditRecord]) -> Vec<&str> {
+    records.iter().map(|r| r.action.as_str()).collect()
+}
 
 /// Journals `entries`, reads them as consumer `c`, splits and commits them (routed to
 /// `endpoints`); returns each entry's event ids (`None`: a duplicate).
@@ -501,23 +538,32 @@ pub async fn catalogue_changes_move_its_version_and_account_conflicts_change_not
         name: "one".into(),
         created_at: 1,
     };
-    b.put_tenant(&tenant).await.expect("tenant");
+    b.put_tenant(&tenant, &audit("tenant.create", "t_1", "t_1"))
+        .await
+        .expect("tenant");
     let mut endpoint = Endpoint::new("t_1", 1);
     endpoint.url = "https://example.com/hook".into();
     endpoint.event_types = vec!["*".into()];
-    b.put_endpoint(&endpoint).await.expect("endpoint");
+    let created = audit("endpoint.create", &endpoint.id, "t_1");
+    b.put_endpoint(&endpoint, DisabledByHookd::Keep, &created)
+        .await
+        .expect("endpoint");
     let v1 = b.catalogue_version().await.expect("version");
     assert_ne!(v1, v0);
     let accounts = vec!["A1".to_string(), "A2".to_string()];
     assert_eq!(
-        b.assign_accounts("t_1", &accounts).await.expect("assign"),
+        b.assign_accounts("t_1", &accounts, &audit("account.assign", "t_1", "t_1"))
+            .await
+            .expect("assign"),
         None
     );
     let v2 = b.catalogue_version().await.expect("version");
     assert_ne!(v2, v1);
     let conflict = vec!["B1".to_string(), "A2".to_string()];
     assert_eq!(
-        b.assign_accounts("t_2", &conflict).await.expect("assign"),
+        b.assign_accounts("t_2", &conflict, &audit("account.assign", "t_2", "t_2"))
+            .await
+            .expect("assign"),
         Some("A2".to_string())
     );
     let owners = b.account_owners().await.expect("owners");
@@ -526,6 +572,231 @@ pub async fn catalogue_changes_move_its_version_and_account_conflicts_change_not
     let listed = b.list_endpoints().await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].endpoint, endpoint);
+}
+
+pub async fn every_change_is_recorded_with_it_and_a_change_not_made_leaves_no_record(
+    b: Arc<dyn Backend>,
+) {
+    let tenant = Tenant {
+        id: "t_1".into(),
+        name: "one".into(),
+        created_at: 1,
+    };
+    b.put_tenant(&tenant, &audit("tenant.create", "t_1", "t_1"))
+        .await
+        .expect("tenant");
+    let mut endpoint = Endpoint::new("t_1", 1);
+    endpoint.url = "https://example.com/hook".into();
+    endpoint.event_types = vec!["*".into()];
+    let e = &endpoint.id;
+    b.put_endpoint(
+        &endpoint,
+        DisabledByHookd::Keep,
+        &audit("endpoint.create", e, "t_1"),
+    )
+    .await
+    .expect("endpoint");
+    let key = hookd::model::ApiKey {
+        id: "key_1".into(),
+        tenant_id: "t_1".into(),
+        created_at: 1,
+    };
+    b.put_api_key("hash1", &key, &audit("key.create", "key_1", "t_1"))
+        .await
+        .expect("key");
+    b.assign_accounts(
+        "t_1",
+        &["A1".to_string()],
+        &audit("account.assign", "t_1", "t_1"),
+    )
+    .await
+    .expect("assign");
+    // Changes that are not made: no record.
+    let taken = b
+        .assign_accounts(
+            "t_2",
+            &["A1".to_string()],
+            &audit("account.assign", "t_2", "t_2"),
+        )
+        .await
+        .expect("assign");
+    assert_eq!(taken.as_deref(), Some("A1"));
+    let gone = audit("endpoint.delete", "ep_none", "");
+    assert!(!b.delete_endpoint("ep_none", &gone).await.expect("delete"));
+    let other = audit("key.delete", "key_1", "t_2");
+    assert!(
+        !b.delete_api_key("t_2", "key_1", &other)
+            .await
+            .expect("delete")
+    );
+    let released = audit("account.release", "A9", "t_1");
+    assert!(
+        !b.release_account("t_1", "A9", &released)
+            .await
+            .expect("release")
+    );
+    let retried = audit("delivery.retry", e, "t_1");
+    let no_delivery = b
+        .retry_delivery(DeliveryKind::Event, "1-0", e, "whatsapp.messages", &retried)
+        .await
+        .expect("retry");
+    assert!(!no_delivery);
+    // Changes that are made: one record each, newest first.
+    assert!(
+        b.release_account("t_1", "A1", &released)
+            .await
+            .expect("release")
+    );
+    assert!(
+        b.delete_api_key("t_1", "key_1", &audit("key.delete", "key_1", "t_1"))
+            .await
+            .expect("delete")
+    );
+    assert!(
+        b.delete_endpoint(e, &audit("endpoint.delete", e, "t_1"))
+            .await
+            .expect("delete")
+    );
+    let all = all_audit(
+        &*b,
+        AuditQuery {
+            limit: 100,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        actions(&all),
+        [
+            "endpoint.delete",
+            "key.delete",
+            "account.release",
+            "account.assign",
+            "key.create",
+            "endpoint.create",
+            "tenant.create",
+        ]
+    );
+    let first = all.last().expect("records");
+    assert!(!first.id.is_empty(), "storage gives each record its id");
+    assert_eq!(first.address, "192.0.2.1");
+    assert_eq!(
+        first.changes,
+        serde_json::json!({ "name": { "to": "t_1" } })
+    );
+    assert!(all.windows(2).all(|w| w[0].at >= w[1].at));
+}
+
+pub async fn the_audit_log_pages_newest_first_by_tenant_and_filter(b: Arc<dyn Backend>) {
+    for i in 0..5 {
+        let tenant = if i % 2 == 0 { "t_even" } else { "t_odd" };
+        let mut r = audit(&format!("endpoint.step{i}"), &format!("ep_{i}"), tenant);
+        if i == 4 {
+            r.actor = "key_abc".into();
+            r.outcome = Outcome::Refused;
+            r.status = Some(404);
+        }
+        b.record_audit(&r).await.expect("record");
+    }
+    b.record_audit(&audit("tenant.create", "t_x", ""))
+        .await
+        .expect("record");
+    // Two at a time, newest first, every record once.
+    let mut q = AuditQuery {
+        limit: 2,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = b.list_audit(&q).await.expect("page");
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.into_iter().map(|r| r.object_id));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["t_x", "ep_4", "ep_3", "ep_2", "ep_1", "ep_0"]);
+    let of = |q: AuditQuery| {
+        let b = b.clone();
+        async move {
+            all_audit(&*b, AuditQuery { limit: 2, ..q })
+                .await
+                .into_iter()
+                .map(|r| r.object_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let even = of(AuditQuery {
+        tenant_id: Some("t_even".into()),
+        ..Default::default()
+    });
+    assert_eq!(even.await, ["ep_4", "ep_2", "ep_0"]);
+    let odd = of(AuditQuery {
+        tenant_id: Some("t_odd".into()),
+        ..Default::default()
+    });
+    assert_eq!(odd.await, ["ep_3", "ep_1"]);
+    let kind = of(AuditQuery {
+        action: Some("endpoint.*".into()),
+        outcome: Some(Outcome::Applied),
+        ..Default::default()
+    });
+    assert_eq!(kind.await, ["ep_3", "ep_2", "ep_1", "ep_0"]);
+    let by_key = of(AuditQuery {
+        actor: Some("key_abc".into()),
+        tenant_id: Some("t_even".into()),
+        ..Default::default()
+    });
+    assert_eq!(by_key.await, ["ep_4"]);
+    let one = of(AuditQuery {
+        object_id: Some("ep_1".into()),
+        ..Default::default()
+    });
+    assert_eq!(one.await, ["ep_1"]);
+    let nothing_yet = of(AuditQuery {
+        from_ms: Some(hookd::time::unix_ms() + 60_000),
+        ..Default::default()
+    });
+    assert!(nothing_yet.await.is_empty());
+}
+
+pub async fn audit_retention_trims_old_records_and_their_tenant_copies(b: Arc<dyn Backend>) {
+    b.record_audit(&audit("tenant.create", "t_1", "t_1"))
+        .await
+        .expect("record");
+    // A tenant the Redis backend finds its audit stream by.
+    let tenant = Tenant {
+        id: "t_1".into(),
+        name: "one".into(),
+        created_at: 1,
+    };
+    b.put_tenant(&tenant, &audit("tenant.create", "t_1", "t_1"))
+        .await
+        .expect("tenant");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let fresh = audit("endpoint.create", "ep_new", "t_1");
+    b.record_audit(&fresh).await.expect("record");
+    b.trim().await.expect("trim");
+    let all = all_audit(
+        &*b,
+        AuditQuery {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(actions(&all), ["endpoint.create"]);
+    let of_tenant = all_audit(
+        &*b,
+        AuditQuery {
+            limit: 10,
+            tenant_id: Some("t_1".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(actions(&of_tenant), ["endpoint.create"]);
 }
 
 pub async fn an_idempotency_key_lets_one_request_through_and_replays_its_answer(
@@ -598,6 +869,12 @@ macro_rules! contract_suite {
             );
             guarantee!(catalogue_changes_move_its_version_and_account_conflicts_change_nothing);
             guarantee!(an_idempotency_key_lets_one_request_through_and_replays_its_answer);
+            guarantee!(every_change_is_recorded_with_it_and_a_change_not_made_leaves_no_record);
+            guarantee!(the_audit_log_pages_newest_first_by_tenant_and_filter);
+            guarantee!(
+                audit_retention_trims_old_records_and_their_tenant_copies,
+                |s: &mut Settings| { s.audit.retention = Duration::from_secs(1) }
+            );
             // What only a backend shared by several instances promises.
             $($(guarantee!($shared);)+)?
         }

@@ -8,6 +8,8 @@ pub const BACKEND: hookd::config::StorageBackend = hookd::config::StorageBackend
 mod api;
 mod api_input;
 mod api_limits;
+mod audit;
+mod audit_atomicity;
 mod chaos;
 mod contract;
 mod dedup;

@@ -6,11 +6,13 @@ use redb::{ReadableTable, WriteTransaction};
 
 use std::time::Duration;
 
+use super::audit::append;
 use super::records::{IdempotencyRec, decode, encode, from_json, to_json};
 use super::tables::*;
 use super::{EmbeddedStore, db_error};
+use crate::model::audit::AuditRecord;
 use crate::model::{AccountOwners, ApiKey, Endpoint, EndpointHealth, LiveEndpoint, Tenant};
-use crate::store::{Catalogue, IdempotencyClaim, StoreError};
+use crate::store::{Catalogue, DisabledByHookd, IdempotencyClaim, StoreError};
 
 pub(super) fn bump_version(txn: &WriteTransaction) -> Result<(), StoreError> {
     let mut meta = txn.open_table(META).map_err(db_error)?;
@@ -32,22 +34,34 @@ pub(super) fn health_in(
     })
 }
 
+/// hookd's own disabling of endpoint `id`, cleared.
+fn clear_disabled(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
+    let mut t = txn.open_table(ENDPOINT_HEALTH).map_err(db_error)?;
+    let mut health = health_in(&t, id)?;
+    health.disabled_reason = None;
+    health.disabled_at = None;
+    health.failing_since = None;
+    let json = to_json("endpoint health", &health)?;
+    t.insert(id, json.as_str()).map_err(db_error)?;
+    Ok(())
+}
+
 impl EmbeddedStore {
+    /// Stores `json` under `key` with the change's audit record.
     async fn put_json(
         &self,
         op: &'static str,
         table: redb::TableDefinition<'static, &'static str, &'static str>,
         key: String,
         json: String,
-        bump: bool,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError> {
+        let audit = audit.clone();
         self.write(op, true, move |tx| {
             let mut t = tx.txn.open_table(table).map_err(db_error)?;
             t.insert(key.as_str(), json.as_str()).map_err(db_error)?;
             drop(t);
-            if bump {
-                bump_version(tx.txn)?;
-            }
+            append(tx, &audit)?;
             Ok(())
         })
         .await
@@ -90,9 +104,9 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl Catalogue for EmbeddedStore {
-    async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+    async fn put_tenant(&self, tenant: &Tenant, audit: &AuditRecord) -> Result<(), StoreError> {
         let json = to_json("tenant", tenant)?;
-        self.put_json("put_tenant", TENANTS, tenant.id.clone(), json, false)
+        self.put_json("put_tenant", TENANTS, tenant.id.clone(), json, audit)
             .await
     }
 
@@ -111,9 +125,14 @@ impl Catalogue for EmbeddedStore {
         Ok(out)
     }
 
-    async fn put_api_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError> {
+    async fn put_api_key(
+        &self,
+        key_hash: &str,
+        key: &ApiKey,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
         let json = to_json("api key", key)?;
-        self.put_json("put_api_key", API_KEYS, key_hash.to_string(), json, false)
+        self.put_json("put_api_key", API_KEYS, key_hash.to_string(), json, audit)
             .await
     }
 
@@ -121,8 +140,14 @@ impl Catalogue for EmbeddedStore {
         self.get_json("api_key", API_KEYS, key_hash).await
     }
 
-    async fn delete_api_key(&self, tenant_id: &str, key_id: &str) -> Result<bool, StoreError> {
+    async fn delete_api_key(
+        &self,
+        tenant_id: &str,
+        key_id: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError> {
         let (tenant_id, key_id) = (tenant_id.to_string(), key_id.to_string());
+        let audit = audit.clone();
         self.write("delete_api_key", true, move |tx| {
             let mut t = tx.txn.open_table(API_KEYS).map_err(db_error)?;
             // Keys are few (a handful per tenant): a scan is cheap.
@@ -140,6 +165,8 @@ impl Catalogue for EmbeddedStore {
             match found {
                 Some(hash) => {
                     t.remove(hash.as_str()).map_err(db_error)?;
+                    drop(t);
+                    append(tx, &audit)?;
                     Ok(true)
                 }
                 None => Ok(false),
@@ -165,8 +192,10 @@ impl Catalogue for EmbeddedStore {
         &self,
         tenant_id: &str,
         accounts: &[String],
+        audit: &AuditRecord,
     ) -> Result<Option<String>, StoreError> {
         let (tenant_id, accounts) = (tenant_id.to_string(), accounts.to_vec());
+        let audit = audit.clone();
         self.write("assign_accounts", true, move |tx| {
             let mut t = tx.txn.open_table(ACCOUNTS).map_err(db_error)?;
             for a in &accounts {
@@ -181,13 +210,20 @@ impl Catalogue for EmbeddedStore {
             }
             drop(t);
             bump_version(tx.txn)?;
+            append(tx, &audit)?;
             Ok(None)
         })
         .await
     }
 
-    async fn release_account(&self, tenant_id: &str, account: &str) -> Result<bool, StoreError> {
+    async fn release_account(
+        &self,
+        tenant_id: &str,
+        account: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError> {
         let (tenant_id, account) = (tenant_id.to_string(), account.to_string());
+        let audit = audit.clone();
         self.write("release_account", true, move |tx| {
             let mut t = tx.txn.open_table(ACCOUNTS).map_err(db_error)?;
             let owned = t
@@ -200,19 +236,36 @@ impl Catalogue for EmbeddedStore {
             t.remove(account.as_str()).map_err(db_error)?;
             drop(t);
             bump_version(tx.txn)?;
+            append(tx, &audit)?;
             Ok(true)
         })
         .await
     }
 
-    async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+    async fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        disabled: DisabledByHookd,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
         let json = to_json("endpoint", &self.secrets.seal_endpoint(endpoint)?)?;
-        self.put_json("put_endpoint", ENDPOINTS, endpoint.id.clone(), json, true)
-            .await
+        let (id, audit) = (endpoint.id.clone(), audit.clone());
+        self.write("put_endpoint", true, move |tx| {
+            let mut t = tx.txn.open_table(ENDPOINTS).map_err(db_error)?;
+            t.insert(id.as_str(), json.as_str()).map_err(db_error)?;
+            drop(t);
+            if disabled == DisabledByHookd::Clear {
+                clear_disabled(tx.txn, &id)?;
+            }
+            bump_version(tx.txn)?;
+            append(tx, &audit)?;
+            Ok(())
+        })
+        .await
     }
 
-    async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
-        let id = id.to_string();
+    async fn delete_endpoint(&self, id: &str, audit: &AuditRecord) -> Result<bool, StoreError> {
+        let (id, audit) = (id.to_string(), audit.clone());
         self.write("delete_endpoint", true, move |tx| {
             let mut t = tx.txn.open_table(ENDPOINTS).map_err(db_error)?;
             let removed = t.remove(id.as_str()).map_err(db_error)?.is_some();
@@ -222,24 +275,9 @@ impl Catalogue for EmbeddedStore {
             drop(h);
             if removed {
                 bump_version(tx.txn)?;
+                append(tx, &audit)?;
             }
             Ok(removed)
-        })
-        .await
-    }
-
-    async fn reset_endpoint_health(&self, id: &str) -> Result<(), StoreError> {
-        let id = id.to_string();
-        self.write("reset_endpoint_health", true, move |tx| {
-            let mut t = tx.txn.open_table(ENDPOINT_HEALTH).map_err(db_error)?;
-            let mut health = health_in(&t, &id)?;
-            health.disabled_reason = None;
-            health.disabled_at = None;
-            health.failing_since = None;
-            let json = to_json("endpoint health", &health)?;
-            t.insert(id.as_str(), json.as_str()).map_err(db_error)?;
-            drop(t);
-            bump_version(tx.txn)
         })
         .await
     }

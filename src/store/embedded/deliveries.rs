@@ -13,6 +13,7 @@ use super::records::*;
 use super::tables::*;
 use super::writer::Tx;
 use super::{EmbeddedStore, advance, db_error, lock, parse_id, read_range};
+use crate::model::audit::AuditRecord;
 use crate::model::delivery::*;
 use crate::model::rules::{RoundOutcome, StateChange, health_after, state_after, state_requeued};
 use crate::store::ids::EntryId;
@@ -432,8 +433,10 @@ impl DeliveryQueue for EmbeddedStore {
         subject: &str,
         endpoint_id: &str,
         event_type: &str,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let sid = parse_id("id", subject)?;
+        let audit = audit.clone();
         let (subject, endpoint_id, event_type) = (
             subject.to_string(),
             endpoint_id.to_string(),
@@ -443,15 +446,28 @@ impl DeliveryQueue for EmbeddedStore {
             let Some(current) = get_state(tx.txn, sid, &endpoint_id)? else {
                 return Ok(false);
             };
-            let mut attempt = 1;
+            let attempt = match current.status {
+                DeliveryStatus::Failed => current.attempts + 1,
+                _ => 1,
+            };
+            let again = RetryRec {
+                kind,
+                subject: subject.clone(),
+                endpoint_id: endpoint_id.clone(),
+                attempt,
+                event_type: event_type.clone(),
+            };
+            // Queued first: when retention already took the event, nothing changes at all.
+            if !enqueue(tx, &again, false)? {
+                return Ok(false);
+            }
             match current.status {
                 DeliveryStatus::Failed => {
-                    // Take it off the schedule: this attempt replaces the one that waited.
+                    // Off the schedule: this attempt replaces the one that waited.
                     if let Some(key) = current.retry_key {
                         let mut retries = tx.txn.open_table(RETRIES).map_err(db_error)?;
                         retries.remove(key).map_err(db_error)?;
                     }
-                    attempt = current.attempts + 1;
                 }
                 DeliveryStatus::Dead => {
                     if let Some(dead_id) = current.dead_id.as_deref().and_then(EntryId::parse) {
@@ -461,14 +477,8 @@ impl DeliveryQueue for EmbeddedStore {
                 }
                 _ => {}
             }
-            let again = RetryRec {
-                kind,
-                subject: subject.clone(),
-                endpoint_id: endpoint_id.clone(),
-                attempt,
-                event_type: event_type.clone(),
-            };
-            enqueue(tx, &again, false)
+            super::audit::append(tx, &audit)?;
+            Ok(true)
         })
         .await
     }

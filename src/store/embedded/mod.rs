@@ -5,6 +5,7 @@
 //! group is answered after the one fsync that covers them all. Reads run on the blocking pool
 //! against a consistent snapshot and never wait for writes.
 
+mod audit;
 mod catalogue;
 mod deliveries;
 mod delivery_log;
@@ -142,6 +143,7 @@ pub(super) struct Limits {
     rejected_keep: u64,
     delivery_state_ttl: Duration,
     disable_after: Duration,
+    audit_retention: Duration,
 }
 
 struct Inner {
@@ -223,6 +225,7 @@ impl EmbeddedStore {
                     rejected_keep: settings.ingress.rejected_records_kept() as u64,
                     delivery_state_ttl: settings.delivery.log_retention,
                     disable_after: settings.delivery.disable_after,
+                    audit_retention: settings.audit.retention,
                 },
                 dir,
                 _lock: lock,
@@ -426,7 +429,10 @@ fn prepare(db: &Database) -> Result<(IdClock, u128, u128), String> {
         open(&txn, STATES)?;
         open(&txn, ATTEMPTS)?;
         open(&txn, STATS)?;
-        for t in [JOURNAL, EVENTS, QUARANTINE, REJECTED, DEAD, DELIVERIES] {
+        open(&txn, AUDIT_BY_TENANT)?;
+        for t in [
+            JOURNAL, EVENTS, QUARANTINE, REJECTED, DEAD, DELIVERIES, AUDIT,
+        ] {
             let table = txn.open_table(t).map_err(|e| e.to_string())?;
             if let Some((k, _)) = table.last().map_err(|e| e.to_string())? {
                 last = last.max(EntryId::from_key(k.value()));

@@ -48,6 +48,10 @@ pub const DEAD: Entries = TableDefinition::new("dead");
 pub const STATES: ByBytes<&'static [u8]> = TableDefinition::new("states");
 /// `endpoint id ‖ attempt id` → the attempt (JSON).
 pub const ATTEMPTS: ByBytes<&'static [u8]> = TableDefinition::new("attempts");
+/// Audit records (JSON), by id.
+pub const AUDIT: Entries = TableDefinition::new("audit");
+/// `tenant id ‖ record id`: the records concerning one tenant.
+pub const AUDIT_BY_TENANT: ByBytes<()> = TableDefinition::new("audit_by_tenant");
 /// `bucket start ms ‖ scope ‖ field` → count.
 pub const STATS: ByBytes<i64> = TableDefinition::new("stats");
 

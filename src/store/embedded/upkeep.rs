@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
+use super::audit::trim_audit;
 use super::events::index_keys;
 use super::records::*;
 use super::tables::*;
@@ -185,11 +186,14 @@ impl Upkeep for EmbeddedStore {
 
     async fn trim(&self) -> Result<(), StoreError> {
         let age = self.limits().stream_max_age.as_millis() as u64;
+        let audit_age = self.limits().audit_retention.as_millis() as u64;
         loop {
             let more = self
                 .write("trim", false, move |tx| {
                     let before = EntryId::at(tx.now_ms.saturating_sub(age));
-                    let mut more = trim_entries(tx.txn, JOURNAL, before)?;
+                    let audit_before = EntryId::at(tx.now_ms.saturating_sub(audit_age));
+                    let mut more = trim_audit(tx.txn, audit_before, TRIM_CHUNK)?;
+                    more |= trim_entries(tx.txn, JOURNAL, before)?;
                     more |= trim_events(tx.txn, before)?;
                     more |= trim_entries(tx.txn, QUARANTINE, before)?;
                     more |= trim_dedup(tx.txn, tx.now_ms)?;

@@ -7,28 +7,90 @@ use async_trait::async_trait;
 
 use super::RedisStore;
 use super::json_error;
+use crate::model::audit::AuditRecord;
 use crate::model::{AccountOwners, ApiKey, Endpoint, EndpointHealth, LiveEndpoint, Tenant};
-use crate::store::{Catalogue, IdempotencyClaim, StoreError};
+use crate::store::{Catalogue, DisabledByHookd, IdempotencyClaim, StoreError};
+
+/// The scripts below change the catalogue with the change's audit record: KEYS[1], KEYS[2]
+/// and ARGV[1] are the audit's (see `audit.rs`), their own keys and arguments follow. Each
+/// writes the record once it knows the change will be made and before making it: Redis does
+/// not undo a script's writes when a later command fails, and a record of a change that an
+/// error then stopped is the lesser harm than a change without its record.
+macro_rules! audited_lua {
+    ($body:expr) => {
+        concat!(include_str!("scripts/audit.lua"), $body)
+    };
+}
+
+/// Sets a field of a hash. KEYS[3] hash; ARGV[2] field, ARGV[3] value.
+const HSET_LUA: &str = audited_lua!(
+    r"
+audit(KEYS[1], KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+"
+);
+
+/// Deletes a field of a hash if it still holds what was read. KEYS[3] hash; ARGV[2] field,
+/// ARGV[3] value read.
+const HDEL_IF_LUA: &str = audited_lua!(
+    r"
+if redis.call('HGET', KEYS[3], ARGV[2]) ~= ARGV[3] then return 0 end
+audit(KEYS[1], KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[2])
+return 1
+"
+);
+
+/// Stores an endpoint, clearing hookd's own disabling of it when asked. KEYS[3] endpoints,
+/// KEYS[4] version, KEYS[5] its health; ARGV[2] id, ARGV[3] endpoint, ARGV[4] `1` to clear.
+const PUT_ENDPOINT_LUA: &str = audited_lua!(
+    r"
+audit(KEYS[1], KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+if ARGV[4] == '1' then
+  redis.call('HDEL', KEYS[5], 'disabled_reason', 'disabled_at', 'failing_since')
+end
+redis.call('INCR', KEYS[4])
+"
+);
+
+/// Deletes an endpoint and its health. KEYS as for storing one; ARGV[2] id.
+const DELETE_ENDPOINT_LUA: &str = audited_lua!(
+    r"
+if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return 0 end
+audit(KEYS[1], KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[2])
+redis.call('DEL', KEYS[5])
+redis.call('INCR', KEYS[4])
+return 1
+"
+);
 
 /// Assigns accounts to a tenant unless another tenant owns one of them (returned then).
-/// KEYS[1] accounts hash, KEYS[2] endpoints version; ARGV[1] tenant id, then the accounts.
-const ASSIGN_ACCOUNTS_LUA: &str = r"
-for i = 2, #ARGV do
-  local owner = redis.call('HGET', KEYS[1], ARGV[i])
-  if owner and owner ~= ARGV[1] then return ARGV[i] end
+/// KEYS[3] accounts hash, KEYS[4] endpoints version; ARGV[2] tenant id, then the accounts.
+const ASSIGN_ACCOUNTS_LUA: &str = audited_lua!(
+    r"
+for i = 3, #ARGV do
+  local owner = redis.call('HGET', KEYS[3], ARGV[i])
+  if owner and owner ~= ARGV[2] then return ARGV[i] end
 end
-for i = 2, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[1]) end
-redis.call('INCR', KEYS[2])
+audit(KEYS[1], KEYS[2], ARGV[1])
+for i = 3, #ARGV do redis.call('HSET', KEYS[3], ARGV[i], ARGV[2]) end
+redis.call('INCR', KEYS[4])
 return false
-";
+"
+);
 
-/// Releases an account if `tenant` owns it. KEYS as above; ARGV[1] tenant, ARGV[2] account.
-const RELEASE_ACCOUNT_LUA: &str = r"
-if redis.call('HGET', KEYS[1], ARGV[2]) ~= ARGV[1] then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[2])
-redis.call('INCR', KEYS[2])
+/// Releases an account if `tenant` owns it. KEYS as above; ARGV[2] tenant, ARGV[3] account.
+const RELEASE_ACCOUNT_LUA: &str = audited_lua!(
+    r"
+if redis.call('HGET', KEYS[3], ARGV[3]) ~= ARGV[2] then return 0 end
+audit(KEYS[1], KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[3])
+redis.call('INCR', KEYS[4])
 return 1
-";
+"
+);
 
 fn health_from(map: &BTreeMap<String, String>) -> EndpointHealth {
     let number = |k: &str| map.get(k).and_then(|v| v.parse().ok());
@@ -42,25 +104,21 @@ fn health_from(map: &BTreeMap<String, String>) -> EndpointHealth {
 }
 
 impl RedisStore {
-    /// Stores `value` as JSON in field `field` of hash `key`.
+    /// Stores `value` as JSON in field `field` of hash `key`, with the change's record.
     async fn hset_json<T: serde::Serialize + Sync>(
         &self,
         op: &'static str,
         key: String,
         field: &str,
         value: &T,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(value).map_err(|e| json_error(op, e))?;
-        self.timed(op, async {
-            let _: () = redis::cmd("HSET")
-                .arg(&key)
-                .arg(field)
-                .arg(json)
-                .query_async(&mut self.conn())
-                .await?;
-            Ok(())
-        })
-        .await
+        let script = redis::Script::new(HSET_LUA);
+        let mut inv = self.audited(&script, audit)?;
+        inv.key(key).arg(field).arg(json);
+        let _: () = self.run_script(op, inv).await?;
+        Ok(())
     }
 
     /// Reads field `field` of hash `key` as JSON.
@@ -86,8 +144,8 @@ impl RedisStore {
 
 #[async_trait]
 impl Catalogue for RedisStore {
-    async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        self.hset_json("put_tenant", self.keys.tenants(), &tenant.id, tenant)
+    async fn put_tenant(&self, tenant: &Tenant, audit: &AuditRecord) -> Result<(), StoreError> {
+        self.hset_json("put_tenant", self.keys.tenants(), &tenant.id, tenant, audit)
             .await
     }
 
@@ -113,8 +171,13 @@ impl Catalogue for RedisStore {
         Ok(out)
     }
 
-    async fn put_api_key(&self, key_hash: &str, key: &ApiKey) -> Result<(), StoreError> {
-        self.hset_json("put_api_key", self.keys.api_keys(), key_hash, key)
+    async fn put_api_key(
+        &self,
+        key_hash: &str,
+        key: &ApiKey,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.hset_json("put_api_key", self.keys.api_keys(), key_hash, key, audit)
             .await
     }
 
@@ -123,29 +186,35 @@ impl Catalogue for RedisStore {
             .await
     }
 
-    async fn delete_api_key(&self, tenant_id: &str, key_id: &str) -> Result<bool, StoreError> {
+    async fn delete_api_key(
+        &self,
+        tenant_id: &str,
+        key_id: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError> {
         let k = self.keys.api_keys();
-        self.timed("delete_api_key", async {
-            let mut conn = self.conn();
-            // Keys are few (a handful per tenant); a scan of the hash is cheap.
-            let all: BTreeMap<String, String> =
-                redis::cmd("HGETALL").arg(&k).query_async(&mut conn).await?;
-            for (hash, json) in all {
-                let Ok(key) = serde_json::from_str::<ApiKey>(&json) else {
-                    continue;
-                };
-                if key.id == key_id && key.tenant_id == tenant_id {
-                    let removed: u64 = redis::cmd("HDEL")
-                        .arg(&k)
-                        .arg(&hash)
-                        .query_async(&mut conn)
-                        .await?;
-                    return Ok(removed > 0);
-                }
-            }
-            Ok(false)
-        })
-        .await
+        // Keys are few (a handful per tenant); a scan of the hash is cheap. The script deletes
+        // the key only if it is still what was read.
+        let all: BTreeMap<String, String> = self
+            .timed("delete_api_key", async {
+                Ok(redis::cmd("HGETALL")
+                    .arg(&k)
+                    .query_async(&mut self.conn())
+                    .await?)
+            })
+            .await?;
+        let found = all.into_iter().find(|(_, json)| {
+            serde_json::from_str::<ApiKey>(json)
+                .is_ok_and(|key| key.id == key_id && key.tenant_id == tenant_id)
+        });
+        let Some((hash, json)) = found else {
+            return Ok(false);
+        };
+        let script = redis::Script::new(HDEL_IF_LUA);
+        let mut inv = self.audited(&script, audit)?;
+        inv.key(&k).arg(hash).arg(json);
+        let removed: u64 = self.run_script("delete_api_key", inv).await?;
+        Ok(removed == 1)
     }
 
     async fn account_owners(&self) -> Result<AccountOwners, StoreError> {
@@ -163,99 +232,62 @@ impl Catalogue for RedisStore {
         &self,
         tenant_id: &str,
         accounts: &[String],
+        audit: &AuditRecord,
     ) -> Result<Option<String>, StoreError> {
-        let (key, version) = (self.keys.accounts(), self.keys.endpoints_version());
-        self.timed("assign_accounts", async {
-            Ok(redis::Script::new(ASSIGN_ACCOUNTS_LUA)
-                .key(&key)
-                .key(&version)
-                .arg(tenant_id)
-                .arg(accounts)
-                .invoke_async(&mut self.conn())
-                .await?)
-        })
-        .await
+        let script = redis::Script::new(ASSIGN_ACCOUNTS_LUA);
+        let mut inv = self.audited(&script, audit)?;
+        inv.key(self.keys.accounts())
+            .key(self.keys.endpoints_version())
+            .arg(tenant_id)
+            .arg(accounts);
+        self.run_script("assign_accounts", inv).await
     }
 
-    async fn release_account(&self, tenant_id: &str, account: &str) -> Result<bool, StoreError> {
-        let (key, version) = (self.keys.accounts(), self.keys.endpoints_version());
-        self.timed("release_account", async {
-            let released: u64 = redis::Script::new(RELEASE_ACCOUNT_LUA)
-                .key(&key)
-                .key(&version)
-                .arg(tenant_id)
-                .arg(account)
-                .invoke_async(&mut self.conn())
-                .await?;
-            Ok(released == 1)
-        })
-        .await
+    async fn release_account(
+        &self,
+        tenant_id: &str,
+        account: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError> {
+        let script = redis::Script::new(RELEASE_ACCOUNT_LUA);
+        let mut inv = self.audited(&script, audit)?;
+        inv.key(self.keys.accounts())
+            .key(self.keys.endpoints_version())
+            .arg(tenant_id)
+            .arg(account);
+        let released: u64 = self.run_script("release_account", inv).await?;
+        Ok(released == 1)
     }
 
-    async fn put_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+    async fn put_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        disabled: DisabledByHookd,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
         let sealed = self.secrets.seal_endpoint(endpoint)?;
         let json = serde_json::to_string(&sealed).map_err(|e| json_error("endpoint", e))?;
-        let (key, version) = (self.keys.endpoints(), self.keys.endpoints_version());
-        self.timed("put_endpoint", async {
-            let _: () = redis::pipe()
-                .atomic()
-                .cmd("HSET")
-                .arg(&key)
-                .arg(&endpoint.id)
-                .arg(json)
-                .ignore()
-                .cmd("INCR")
-                .arg(&version)
-                .ignore()
-                .query_async(&mut self.conn())
-                .await?;
-            Ok(())
-        })
-        .await
+        let script = redis::Script::new(PUT_ENDPOINT_LUA);
+        let mut inv = self.audited(&script, audit)?;
+        inv.key(self.keys.endpoints())
+            .key(self.keys.endpoints_version())
+            .key(self.keys.endpoint_health(&endpoint.id))
+            .arg(&endpoint.id)
+            .arg(json)
+            .arg(u8::from(disabled == DisabledByHookd::Clear));
+        let _: () = self.run_script("put_endpoint", inv).await?;
+        Ok(())
     }
 
-    async fn delete_endpoint(&self, id: &str) -> Result<bool, StoreError> {
-        let (key, version) = (self.keys.endpoints(), self.keys.endpoints_version());
-        let health = self.keys.endpoint_health(id);
-        self.timed("delete_endpoint", async {
-            let (removed,): (u64,) = redis::pipe()
-                .atomic()
-                .cmd("HDEL")
-                .arg(&key)
-                .arg(id)
-                .cmd("DEL")
-                .arg(&health)
-                .ignore()
-                .cmd("INCR")
-                .arg(&version)
-                .ignore()
-                .query_async(&mut self.conn())
-                .await?;
-            Ok(removed > 0)
-        })
-        .await
-    }
-
-    async fn reset_endpoint_health(&self, id: &str) -> Result<(), StoreError> {
-        let health = self.keys.endpoint_health(id);
-        let version = self.keys.endpoints_version();
-        self.timed("reset_endpoint_health", async {
-            let _: () = redis::pipe()
-                .atomic()
-                .cmd("HDEL")
-                .arg(&health)
-                .arg("disabled_reason")
-                .arg("disabled_at")
-                .arg("failing_since")
-                .ignore()
-                .cmd("INCR")
-                .arg(&version)
-                .ignore()
-                .query_async(&mut self.conn())
-                .await?;
-            Ok(())
-        })
-        .await
+    async fn delete_endpoint(&self, id: &str, audit: &AuditRecord) -> Result<bool, StoreError> {
+        let script = redis::Script::new(DELETE_ENDPOINT_LUA);
+        let mut inv = self.audited(&script, audit)?;
+        inv.key(self.keys.endpoints())
+            .key(self.keys.endpoints_version())
+            .key(self.keys.endpoint_health(id))
+            .arg(id);
+        let removed: u64 = self.run_script("delete_endpoint", inv).await?;
+        Ok(removed == 1)
     }
 
     async fn list_endpoints(&self) -> Result<Vec<LiveEndpoint>, StoreError> {

@@ -6,9 +6,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::RedisStore;
+use super::audit::audit_json;
 use super::json_error;
 use super::keys::{DELIVERY_GROUP, EVENTS_PER_SPAN};
 use super::reply::*;
+use crate::model::audit::AuditRecord;
 use crate::model::delivery::*;
 use crate::store::types::*;
 use crate::store::{DeliveryQueue, StoreError};
@@ -215,12 +217,18 @@ impl DeliveryQueue for RedisStore {
         subject: &str,
         endpoint_id: &str,
         event_type: &str,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
+        let record = audit_json(audit)?;
+        let (stream, tenant_stream) = self.audit_keys(audit);
         let mut inv = self.requeue_invocation("one");
-        inv.arg(kind.tag())
+        inv.key(stream)
+            .key(tenant_stream)
+            .arg(kind.tag())
             .arg(subject)
             .arg(endpoint_id)
-            .arg(event_type);
+            .arg(event_type)
+            .arg(record);
         let n: i64 = self.run_script("retry_delivery", inv).await?;
         Ok(n > 0)
     }

@@ -22,6 +22,8 @@
 //! | `{p}attempts:{e}` | stream | an endpoint's attempt log |
 //! | `{p}dstatus:e:{second}` | hash with TTL | `{event id}\|{endpoint}` → the state of the delivery of each event stored in that second (its id's time): a commit writes the states of a batch with one command per second it spans |
 //! | `{p}dstatus:r:{journal id}` | hash with TTL | endpoint → the state of a raw request's delivery |
+//! | `{p}audit` | stream | the audit log: one entry per change made through the management API (`j`: the record) |
+//! | `{p}audit:t:{t}` | stream | a copy of the records concerning tenant `t`, under the same ids |
 //! | `{p}dstats:{e}:{bucket}` | hash with TTL | delivery counters of an endpoint (or `_all`) per 5 minutes |
 
 use crate::model::delivery::DeliveryKind;
@@ -111,6 +113,12 @@ impl Keys {
     }
     pub fn endpoint_health(&self, endpoint_id: &str) -> String {
         format!("{}ephealth:{endpoint_id}", self.prefix)
+    }
+    pub fn audit(&self) -> String {
+        self.key("audit")
+    }
+    pub fn audit_of_tenant(&self, tenant_id: &str) -> String {
+        format!("{}audit:t:{tenant_id}", self.prefix)
     }
     pub fn deliveries(&self) -> String {
         self.key("deliveries")

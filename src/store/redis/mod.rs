@@ -4,6 +4,7 @@
 //! Every call runs under one deadline (`redis.command_timeout`), so a Redis that stops
 //! answering turns into an error quickly instead of a hung request.
 
+mod audit;
 mod catalogue;
 mod checks;
 mod deliveries;
@@ -37,7 +38,10 @@ const COMMIT_ATTEMPTS_LUA: &str = concat!(
     include_str!("scripts/grouped.lua"),
     include_str!("scripts/commit_attempts.lua")
 );
-const REQUEUE_LUA: &str = include_str!("scripts/requeue.lua");
+const REQUEUE_LUA: &str = concat!(
+    include_str!("scripts/audit.lua"),
+    include_str!("scripts/requeue.lua")
+);
 
 pub struct RedisStore {
     /// Only for blocking reads (`XREADGROUP … BLOCK`), which would hold up every other
@@ -58,6 +62,7 @@ pub struct RedisStore {
     /// How long delivery states, statistics and attempt logs are kept.
     pub(super) delivery_state_ttl: Duration,
     pub(super) disable_after: Duration,
+    pub(super) audit_retention: Duration,
     /// Seals endpoint secrets before they are stored, opens them when read.
     pub(super) secrets: Arc<SecretBox>,
     /// Per stream, the last entry of the current pass of pending reads (see
@@ -121,6 +126,7 @@ impl RedisStore {
             requeue: redis::Script::new(REQUEUE_LUA),
             delivery_state_ttl: settings.delivery.log_retention,
             disable_after: settings.delivery.disable_after,
+            audit_retention: settings.audit.retention,
             secrets,
             pending_pass: Default::default(),
         })
@@ -189,6 +195,7 @@ impl RedisStore {
             requeue: self.requeue.clone(),
             delivery_state_ttl: self.delivery_state_ttl,
             disable_after: self.disable_after,
+            audit_retention: self.audit_retention,
             secrets: self.secrets.clone(),
             pending_pass: Default::default(),
         }

@@ -82,7 +82,8 @@ impl Upkeep for RedisStore {
             let _: () = pipe.query_async(&mut conn).await?;
             Ok(())
         })
-        .await
+        .await?;
+        self.trim_audit().await
     }
 
     async fn trim_deliveries(&self) -> Result<(), StoreError> {

@@ -5,7 +5,8 @@
 -- ARGV[1] mode   ARGV[2] key prefix   ARGV[3] state TTL (s)
 --   due:  ARGV[4] now (ms), ARGV[5] how many at most   → {moved, dropped}
 --   dead: ARGV[4…] dead entry ids                      → moved
---   one:  ARGV[4] kind, ARGV[5] subject, ARGV[6] endpoint, ARGV[7] event type  → 1 or 0
+--   one:  ARGV[4] kind, ARGV[5] subject, ARGV[6] endpoint, ARGV[7] event type, ARGV[8]
+--         the audit record; KEYS[5], KEYS[6] the audit streams (see audit.lua)  → 1 or 0
 -- A delivery whose event retention already trimmed cannot be rebuilt and is dropped.
 local prefix, ttl = ARGV[2], ARGV[3]
 
@@ -69,6 +70,9 @@ elseif mode == 'one' then
   local kind, subj, ep, etype = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
   local current = redis.call('HGET', state_slot(kind, subj, ep))
   if not current then return 0 end
+  if kind == 'e' and #redis.call('XRANGE', KEYS[4], subj, subj) == 0 then return 0 end
+  -- Recorded before anything changes (see audit.lua): nothing below is left unrecorded.
+  audit(KEYS[5], KEYS[6], ARGV[8])
   local state, att = string.match(current, '^([^:]+):(%d+)')
   att = tonumber(att) or 1
   local next_att = 1
@@ -80,7 +84,7 @@ elseif mode == 'one' then
     local dead_id = string.match(current, '^dead:[^:]*:[^:]*:(.+)$')
     if dead_id then redis.call('XDEL', KEYS[3], dead_id) end
   end
-  if enqueue(kind, subj, ep, tostring(next_att), etype, 'pending') then return 1 end
-  return 0
+  enqueue(kind, subj, ep, tostring(next_att), etype, 'pending')
+  return 1
 end
 return redis.error_reply('unknown mode ' .. tostring(mode))
