@@ -313,6 +313,36 @@ mod tests {
         assert_eq!(action_of("PUT", "/api/v1/x"), "PUT /api/v1/x");
     }
 
+    /// A new route that changes something must say what it records: every `post`, `patch`,
+    /// `put` and `delete` of the API's routes is in [`ACTIONS`].
+    #[test]
+    fn every_route_that_changes_something_has_an_action() {
+        let routes = include_str!("mod.rs");
+        let api = &routes[routes.find("fn api_routes").unwrap_or_default()..];
+        let mut checked = 0;
+        for call in api.split("resource!(").skip(1) {
+            let call = &call[..call.find(");").unwrap_or(call.len())];
+            let Some(path) = call.split('"').nth(1) else {
+                continue;
+            };
+            for method in ["post", "patch", "put", "delete"] {
+                if call.contains(&format!("{method} =>")) {
+                    let (method, route) = (method.to_uppercase(), format!("/api/v1{path}"));
+                    assert!(
+                        known_action(&method, &route).is_some(),
+                        "{method} {route} changes something but records no action"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(
+            checked,
+            ACTIONS.len() - 1,
+            "all but the secret reveal (a GET)"
+        );
+    }
+
     #[test]
     fn the_object_is_the_routes_last_parameter() {
         let route = "/api/v1/tenants/{id}/keys/{key_id}";

@@ -171,4 +171,17 @@ async fn a_wrong_key_stops_start_up_and_a_rotation_with_reencrypt_keeps_every_se
         secret,
         "sealed under the new key alone"
     );
+    let audit: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{base}/api/v1/audit?action=endpoint.secret_reencrypt"
+        ))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .expect("request sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(audit["items"][0]["object_id"], id.as_str(), "{audit}");
+    assert_eq!(audit["items"][0]["actor"], "command:reencrypt", "{audit}");
 }
