@@ -17,7 +17,7 @@ use super::auth::{Caller, identify};
 use super::error::ApiError;
 use crate::metrics as m;
 use crate::model::audit::{AuditRecord, Outcome};
-use crate::store::AuditQuery;
+use crate::store::{AuditQuery, Backend};
 use crate::time::unix_ms;
 
 /// The action each route that changes something (or reveals a secret) records, by method and
@@ -154,6 +154,49 @@ impl Actor {
     /// for a tenant key, none for the admin.
     pub fn own_tenant(&self) -> &str {
         self.caller.tenant().unwrap_or_default()
+    }
+
+    /// Records the start of work that cannot be one atomic step with a record (a replay, a
+    /// purge, a request sent out): call it before the work, which must not start if it fails.
+    pub async fn start(
+        &self,
+        store: &dyn Backend,
+        object_id: &str,
+        tenant_id: &str,
+        changes: Value,
+    ) -> Result<Started, ApiError> {
+        let mut record = self.record(object_id, tenant_id, changes);
+        record.outcome = Outcome::Started;
+        let id = store.record_audit(&record).await?;
+        Ok(Started { record, id })
+    }
+}
+
+/// Work whose start is recorded; [`Started::finish`] records its end.
+pub struct Started {
+    record: AuditRecord,
+    id: String,
+}
+
+impl Started {
+    /// Records the end of the work, with `result`'s fields added to the start's and the
+    /// start record's id (`started_id`). The work is done by then: a record that cannot be
+    /// written is logged, not an error.
+    pub async fn finish(mut self, store: &dyn Backend, result: Value) {
+        let r = &mut self.record;
+        r.outcome = Outcome::Applied;
+        r.at = unix_ms();
+        if let (Value::Object(changes), Value::Object(result)) = (&mut r.changes, result) {
+            changes.extend(result);
+            changes.insert("started_id".into(), Value::String(self.id));
+        }
+        if let Err(e) = store.record_audit(r).await {
+            tracing::warn!(
+                error = %e,
+                action = %r.action,
+                "the end of an audited action could not be recorded in the audit log"
+            );
+        }
     }
 }
 

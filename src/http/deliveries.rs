@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::api::page_size;
-use super::audit::Actor;
+use super::audit::{Actor, Started};
 use super::auth::Caller;
 use super::endpoints::{PeriodParams, owned, period};
 use super::error::ApiError;
@@ -17,7 +17,6 @@ use super::json::ApiJson;
 use crate::delivery::stats;
 use crate::meta::KNOWN_EVENT_TYPES;
 use crate::metrics as m;
-use crate::model::audit::{AuditRecord, Outcome};
 use crate::store::{ALL_ENDPOINTS, Backend, DeadQuery, DeliveryKind};
 use crate::time::unix_ms;
 
@@ -175,7 +174,7 @@ pub async fn replay(
         Some(n) => n.min(max_rate),
         None => max_rate,
     };
-    let filter = json!({
+    let mut filter = json!({
         "endpoint_id": r.endpoint_id,
         "type": r.event_type,
         "from": r.from,
@@ -199,12 +198,12 @@ pub async fn replay(
         return Ok(HttpResponse::Ok().json(json!({ "matched": ids.len(), "dry_run": true })));
     }
     let matched = ids.len();
-    let mut audit = actor.record("", &tenant, filter);
-    audit.outcome = Outcome::Started;
-    audit.changes["matched"] = json!(matched);
-    state.store.record_audit(&audit).await?;
+    filter["matched"] = json!(matched);
+    let started = actor
+        .start(state.store.as_ref(), "", &tenant, filter)
+        .await?;
     let store = state.store.clone();
-    actix_web::rt::spawn(replay_at_rate(store, ids, rate, audit));
+    actix_web::rt::spawn(replay_at_rate(store, ids, rate, started));
     Ok(HttpResponse::Accepted().json(json!({
         "matched": matched,
         "rate": rate,
@@ -218,7 +217,7 @@ async fn replay_at_rate(
     store: std::sync::Arc<dyn Backend>,
     ids: Vec<String>,
     rate: u32,
-    mut started: AuditRecord,
+    started: Started,
 ) {
     let slice = (rate as usize / 10).max(1);
     let pause = Duration::from_secs_f64(slice as f64 / rate as f64);
@@ -242,12 +241,9 @@ async fn replay_at_rate(
         tokio::time::sleep(pause).await;
     }
     tracing::info!(replayed, "replay finished");
-    started.outcome = Outcome::Applied;
-    started.at = unix_ms();
-    started.changes["replayed"] = json!(replayed);
-    if let Err(e) = store.record_audit(&started).await {
-        tracing::warn!(error = %e, "the end of a replay could not be recorded in the audit log");
-    }
+    started
+        .finish(store.as_ref(), json!({ "replayed": replayed }))
+        .await;
 }
 
 /// Attempts one event's delivery to one endpoint again now.
@@ -312,15 +308,9 @@ pub async fn purge_attempts(
     };
     let before = unix_ms().saturating_sub(age.as_millis() as u64);
     let changes = json!({ "older_than": params.older_than, "before": before });
-    let mut audit = actor.record("", actor.own_tenant(), changes);
-    audit.outcome = Outcome::Started;
-    state.store.record_audit(&audit).await?;
-    let deleted = state.store.purge_attempt_logs(&endpoints, before).await?;
-    audit.outcome = Outcome::Applied;
-    audit.at = unix_ms();
-    audit.changes["deleted"] = json!(deleted);
-    if let Err(e) = state.store.record_audit(&audit).await {
-        tracing::warn!(error = %e, "the end of a purge could not be recorded in the audit log");
-    }
+    let store = state.store.as_ref();
+    let started = actor.start(store, "", actor.own_tenant(), changes).await?;
+    let deleted = store.purge_attempt_logs(&endpoints, before).await?;
+    started.finish(store, json!({ "deleted": deleted })).await;
     Ok(HttpResponse::Ok().json(json!({ "deleted": deleted, "before": before })))
 }

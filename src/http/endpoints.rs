@@ -20,7 +20,7 @@ use crate::delivery::payload::{OutboundEvent, event_body, webhook_id};
 use crate::delivery::request::signed_request;
 use crate::delivery::{signing, stats};
 use crate::meta::Platform;
-use crate::model::audit::{Outcome, endpoint_changes};
+use crate::model::audit::{endpoint_changes, redacted};
 use crate::model::{Endpoint, EndpointHealth, LiveEndpoint, PreviousSecret};
 use crate::store::DisabledByHookd;
 use crate::time::unix_ms;
@@ -369,22 +369,14 @@ pub async fn test_send(
         state.settings.delivery.endpoint_timeout,
     )
     .map_err(|e| ApiError::invalid("url", e.to_string()))?;
-    let tenant = &live.endpoint.tenant_id;
-    let mut audit = actor.record(
-        &id,
-        tenant,
-        json!({ "type": event_type, "url": endpoint.url }),
-    );
-    audit.outcome = Outcome::Started;
-    state.store.record_audit(&audit).await?;
+    let what = redacted(&json!({ "type": event_type, "url": endpoint.url }));
+    let store = state.store.as_ref();
+    let started = actor
+        .start(store, &id, &live.endpoint.tenant_id, what)
+        .await?;
     let result = state.outbound.post(request).await;
-    audit.outcome = Outcome::Applied;
-    audit.at = unix_ms();
-    audit.changes["status"] = json!(result.status);
-    audit.changes["error"] = json!(result.error);
-    if let Err(e) = state.store.record_audit(&audit).await {
-        tracing::warn!(error = %e, "the result of a test send could not be recorded in the audit log");
-    }
+    let outcome = json!({ "status": result.status, "error": result.error });
+    started.finish(store, outcome).await;
     Ok(HttpResponse::Ok().json(json!({
         "webhook_id": wid,
         "status": result.status,

@@ -107,11 +107,41 @@ const SECRET_FIELDS: &[&str] = &["secret", "previous_secrets", "key", "access_to
 /// Maps whose keys are shown but whose values may hold credentials (an endpoint's custom
 /// headers often carry an `Authorization`).
 const SECRET_VALUED_MAPS: &[&str] = &["headers"];
+/// URLs, whose password and query values may be credentials (`?token=…`).
+const URL_FIELDS: &[&str] = &["url"];
 /// Fields that change with every write and say nothing an auditor needs.
 const NOISE_FIELDS: &[&str] = &["updated_at"];
 
+/// `url` with its password and the values of its query redacted; a URL that does not parse is
+/// redacted whole.
+pub fn redact_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return REDACTED.into();
+    };
+    if parsed.password().is_none() && parsed.query().is_none() {
+        // As given: parsing would add what the user did not write (a trailing `/`).
+        return url.to_string();
+    }
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some(REDACTED));
+    }
+    if parsed.query().is_some() {
+        let names: Vec<String> = parsed.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        parsed
+            .query_pairs_mut()
+            .clear()
+            .extend_pairs(names.iter().map(|k| (k.as_str(), REDACTED)));
+    }
+    parsed.into()
+}
+
 /// `value` as a record may show it under `field`.
 pub fn redact(field: &str, value: &Value) -> Value {
+    if URL_FIELDS.contains(&field)
+        && let Value::String(url) = value
+    {
+        return Value::String(redact_url(url));
+    }
     if SECRET_FIELDS.contains(&field) {
         return if value.is_null() {
             Value::Null
@@ -228,6 +258,21 @@ mod tests {
         assert_eq!(changes["url"], json!({"to": "https://example.com/hook"}));
         assert_eq!(changes["secret"], json!({"to": REDACTED}));
         assert!(!changes.to_string().contains("whsec_"));
+    }
+
+    #[test]
+    fn a_urls_password_and_query_values_are_redacted_and_the_rest_kept() {
+        let shown = redact_url("https://user:pa55@example.com/hook?token=t0k3n&env=prod");
+        assert!(!shown.contains("pa55") && !shown.contains("t0k3n") && !shown.contains("prod"));
+        assert!(shown.starts_with("https://user:"), "{shown}");
+        assert!(shown.contains("example.com/hook?token=") && shown.contains("&env="));
+        assert_eq!(
+            redact_url("https://example.com/hook"),
+            "https://example.com/hook"
+        );
+        assert_eq!(redact_url("not a url with secret"), REDACTED);
+        let changes = changes_between(&json!({}), &json!({"url": "https://h/?k=v1"}));
+        assert!(!changes.to_string().contains("v1"));
     }
 
     #[test]

@@ -240,6 +240,19 @@ async fn every_change_through_the_api_is_recorded_with_who_where_and_what_never_
         json!({"from": "[redacted]", "to": "[redacted]"})
     );
     assert_eq!(of("key.create")["object_id"], key_id.as_str());
+    // The end of work recorded in two steps names its start.
+    let purges: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["action"] == "attempts.purge")
+        .collect();
+    assert_eq!(purges[1]["changes"]["started_id"], purges[0]["id"]);
+    assert_eq!(purges[1]["changes"]["older_than"], "1d");
+    assert!(purges[1]["changes"]["deleted"].as_u64().is_some());
+    let tests: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["action"] == "endpoint.test")
+        .collect();
+    assert_eq!(tests[1]["changes"]["status"], 200);
     assert_eq!(of("delivery.retry")["changes"]["event_id"], event.as_str());
     assert_eq!(
         of("account.assign")["changes"]["account_ids"],
