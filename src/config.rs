@@ -69,6 +69,28 @@ pub struct ServerSettings {
     pub stage_failure_after: Duration,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub tls: TlsSettings,
+}
+
+/// HTTPS served by hookd (see [`crate::http::tls`]).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The HTTPS listener; `None`: no HTTPS (`server.listen` serves plain HTTP either way).
+    #[serde(
+        deserialize_with = "optional_addr",
+        serialize_with = "write_optional_addr"
+    )]
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain, the server's own first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// PEM CA bundle client certificates must chain to; empty: none is asked for.
+    pub client_ca: PathBuf,
+    /// How often the certificate and key files are checked for a change (SIGHUP: at once).
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -346,6 +368,20 @@ pub struct LogSettings {
 pub struct SourceSettings {
     pub app_secrets: Vec<String>,
     pub verify_token: String,
+    /// Refuse requests without a client certificate that chains to `server.tls.client_ca`
+    /// and names [`SourceSettings::client_cert_name`] (WhatsApp's mutual TLS).
+    #[serde(default)]
+    pub require_client_cert: bool,
+    /// The common name the client certificate must have.
+    #[serde(default = "meta_client_cert_name")]
+    pub client_cert_name: String,
+}
+
+/// The common name of the client certificate Meta presents for WhatsApp webhooks.
+pub const META_CLIENT_CERT_NAME: &str = "client.webhooks.fbcdn.net";
+
+fn meta_client_cert_name() -> String {
+    META_CLIENT_CERT_NAME.into()
 }
 
 // Secrets stay out of logs and `check-config` output.
@@ -399,6 +435,8 @@ impl std::fmt::Debug for SourceSettings {
                 &format_args!("[{} redacted]", self.app_secrets.len()),
             )
             .field("verify_token", &"<redacted>")
+            .field("require_client_cert", &self.require_client_cert)
+            .field("client_cert_name", &self.client_cert_name)
             .finish()
     }
 }
@@ -627,6 +665,17 @@ impl Settings {
             return Err(invalid("api.auth_failure_delay", "must be at most 10s"));
         }
 
+        let tls = &self.server.tls;
+        if tls.listen.is_some()
+            && (tls.cert.as_os_str().is_empty() || tls.key.as_os_str().is_empty())
+        {
+            return Err(invalid(
+                "server.tls.listen",
+                "needs server.tls.cert and server.tls.key (PEM files)",
+            ));
+        }
+        positive("server.tls.reload_interval", tls.reload_interval)?;
+
         let mut seen = std::collections::BTreeSet::new();
         for name in self.sources.keys() {
             // Webhook URLs match source names whatever their case.
@@ -659,6 +708,16 @@ impl Settings {
                 return Err(invalid(
                     format!("sources.{name}.verify_token"),
                     "must not be empty",
+                ));
+            }
+            let tls = &self.server.tls;
+            if source.require_client_cert
+                && (tls.listen.is_none() || tls.client_ca.as_os_str().is_empty())
+            {
+                return Err(invalid(
+                    format!("sources.{name}.require_client_cert"),
+                    "needs server.tls.listen and server.tls.client_ca (behind a proxy that \
+                     terminates TLS, the proxy checks client certificates instead)",
                 ));
             }
         }
@@ -891,6 +950,8 @@ mod tests {
             SourceSettings {
                 app_secrets: vec!["app-secret-value".into()],
                 verify_token: "verify-token-value".into(),
+                require_client_cert: false,
+                client_cert_name: META_CLIENT_CERT_NAME.into(),
             },
         );
         let printed = s.to_toml_redacted().expect("toml");
@@ -921,6 +982,8 @@ mod tests {
             SourceSettings {
                 app_secrets: vec!["app-secret-value".into()],
                 verify_token: "verify-token-value".into(),
+                require_client_cert: false,
+                client_cert_name: META_CLIENT_CERT_NAME.into(),
             },
         );
         let printed = format!("{s:#?}");

@@ -95,6 +95,8 @@ pub const API_AUTH_FAILURES: &str = "hookd_api_auth_failures_total";
 /// Refused or failed management API requests whose audit record could not be written
 /// (storage unreachable); each is logged instead. Changes themselves are never unrecorded.
 pub const AUDIT_UNRECORDED: &str = "hookd_audit_unrecorded_total";
+/// Reloads of the HTTPS certificate by `outcome` (ok, error: the previous one keeps serving).
+pub const TLS_RELOADS: &str = "hookd_tls_certificate_reloads_total";
 /// Always 1, labelled with hookd's `version` and the `commit` it was built from.
 pub const BUILD_INFO: &str = "hookd_build_info";
 
@@ -157,6 +159,9 @@ pub const INGRESS_OUTCOMES: &[&str] = &[
     "signature_missing",
     "signature_malformed",
     "signature_mismatch",
+    "client_certificate_missing",
+    "client_certificate_untrusted",
+    "client_certificate_name",
     "too_large",
     "unknown_source",
     "overloaded",
@@ -211,6 +216,9 @@ pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
     metrics::counter!(JOURNAL_CLAIMED).increment(0);
     metrics::counter!(API_AUTH_FAILURES).increment(0);
     metrics::counter!(AUDIT_UNRECORDED).increment(0);
+    for outcome in ["ok", "error"] {
+        metrics::counter!(TLS_RELOADS, "outcome" => outcome).increment(0);
+    }
     for reason in ["caller", "auth_failures"] {
         metrics::counter!(API_RATE_LIMITED, "reason" => reason).increment(0);
     }
@@ -326,6 +334,10 @@ fn describe() {
     describe_counter!(
         API_AUTH_FAILURES,
         "Management API requests with a missing or wrong key."
+    );
+    describe_counter!(
+        TLS_RELOADS,
+        "Reloads of the HTTPS certificate by outcome (ok, error: the previous one keeps serving)."
     );
     describe_counter!(
         AUDIT_UNRECORDED,

@@ -30,6 +30,8 @@ pub enum StartError {
     Bind { addr: String, cause: std::io::Error },
     #[error("endpoint secrets: {0}")]
     Secrets(String),
+    #[error("server.tls: {0}")]
+    Tls(#[from] crate::http::tls::TlsError),
 }
 
 /// A bound, running hookd. Tests build it on port 0 and read the port back.
@@ -38,6 +40,8 @@ pub struct Application {
     port: u16,
     /// Every listener's port and what it serves; the webhooks' first.
     ports: Vec<(Serves, u16)>,
+    /// The HTTPS listener's port, when there is one.
+    tls_port: Option<u16>,
     store: Arc<dyn Backend>,
     /// The webhooks' server first.
     servers: Vec<Server>,
@@ -71,6 +75,10 @@ impl Application {
 
         let listeners = bind_listeners(&settings)?;
         let port = listeners[0].1.local_addr().map(|a| a.port()).unwrap_or(0);
+        let tls = match settings.server.tls.listen {
+            Some(_) => Some(crate::http::tls::Tls::new(&settings.server.tls)?),
+            None => None,
+        };
 
         let prometheus = crate::metrics::install();
         crate::metrics::register_zero_series(settings.sources.keys().map(String::as_str));
@@ -97,7 +105,8 @@ impl Application {
         ));
         let mut servers = Vec::with_capacity(listeners.len());
         let mut ports = Vec::with_capacity(listeners.len());
-        for (serves, listener) in listeners {
+        let mut tls_port = None;
+        for (serves, listener, secure) in listeners {
             let local = listener.local_addr().map_err(|cause| StartError::Bind {
                 addr: format!("{serves:?}"),
                 cause,
@@ -118,9 +127,17 @@ impl Application {
             .shutdown_timeout(settings.server.shutdown_timeout.as_secs())
             // actix-server would stop the whole actix system on a signal, killing the engine
             // before it drained; `run_until_stopped` handles signals itself.
-            .disable_signals()
-            .listen(listener)
-            .map_err(|cause| StartError::Bind {
+            .disable_signals();
+            let bound = match (&tls, secure) {
+                (Some(tls), true) => {
+                    tls_port = Some(local.port());
+                    server
+                        .on_connect(tls.on_connect())
+                        .listen_rustls_0_23(listener, tls.config.clone())
+                }
+                _ => server.listen(listener),
+            };
+            server = bound.map_err(|cause| StartError::Bind {
                 addr: local.to_string(),
                 cause,
             })?;
@@ -128,16 +145,23 @@ impl Application {
                 if settings.server.workers > 0 {
                     server = server.workers(settings.server.workers);
                 }
+                let scheme = if secure { "https" } else { "http" };
                 for name in settings.sources.keys() {
-                    tracing::info!(source = %name, url = %format!("http://{local}/webhooks/{name}"), "webhook source");
+                    tracing::info!(source = %name, url = %format!("{scheme}://{local}/webhooks/{name}"), "webhook source");
                 }
             } else {
                 // The API and metrics are light next to the webhooks: one worker.
                 server = server.workers(1);
             }
-            tracing::info!(address = %local, serves = ?serves.names(), "listening");
-            ports.push((serves, local.port()));
+            tracing::info!(address = %local, serves = ?serves.names(), https = secure, "listening");
+            if !secure {
+                ports.push((serves, local.port()));
+            }
             servers.push(server.run());
+        }
+        if let Some(tls) = &tls {
+            let every = settings.server.tls.reload_interval;
+            actix_web::rt::spawn(crate::http::tls::keep_fresh(tls.server_cert.clone(), every));
         }
         tracing::info!(
             port,
@@ -148,6 +172,7 @@ impl Application {
         Ok(Application {
             port,
             ports,
+            tls_port,
             store: state_store,
             servers,
             engine,
@@ -161,6 +186,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The HTTPS listener's port (`server.tls.listen`).
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// The port of the listener that serves `what` (its own, or the webhooks').
@@ -209,9 +239,10 @@ impl Application {
     }
 }
 
-/// Binds `server.listen` (webhooks, and the API and metrics unless they have their own) and
-/// `api.listen` / `metrics.listen` when set (one listener when they are the same address).
-fn bind_listeners(settings: &Settings) -> Result<Vec<(Serves, TcpListener)>, StartError> {
+/// Binds `server.listen` (webhooks, and the API and metrics unless they have their own),
+/// `api.listen` / `metrics.listen` when set (one listener when they are the same address), and
+/// `server.tls.listen`, serving what `server.listen` serves over HTTPS (marked true).
+fn bind_listeners(settings: &Settings) -> Result<Vec<(Serves, TcpListener, bool)>, StartError> {
     let mut wanted: Vec<(std::net::SocketAddr, Serves)> = vec![(
         settings.server.listen,
         Serves {
@@ -240,11 +271,15 @@ fn bind_listeners(settings: &Settings) -> Result<Vec<(Serves, TcpListener)>, Sta
     if let Some(addr) = settings.metrics.listen {
         add(addr, |s| s.metrics = true);
     }
+    let main = wanted[0].1;
+    let tls = settings.server.tls.listen.map(|addr| (addr, main, true));
     wanted
         .into_iter()
-        .map(|(addr, serves)| {
+        .map(|(addr, serves)| (addr, serves, false))
+        .chain(tls)
+        .map(|(addr, serves, secure)| {
             TcpListener::bind(addr)
-                .map(|l| (serves, l))
+                .map(|l| (serves, l, secure))
                 .map_err(|cause| StartError::Bind {
                     addr: addr.to_string(),
                     cause,

@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
 use super::storage_gate::PROBE_EVERY;
+use super::tls::{ClientCertRefusal, ClientIdentity};
 use super::{AppState, JournalWriter, rejections};
 use crate::actors::messages::{Journal, JournalError};
 use crate::meta::signature::{self, SignatureError};
@@ -25,6 +26,8 @@ use crate::store::JournalEntry;
 pub struct Source {
     pub secrets: Vec<Vec<u8>>,
     pub verify_token: String,
+    /// The common name a trusted client certificate must have; `None`: none is required.
+    pub client_cert_name: Option<String>,
 }
 
 /// Outcomes of a webhook POST; each is a label value of `hookd_ingress_requests_total`.
@@ -32,6 +35,7 @@ pub struct Source {
 enum Outcome {
     Accepted,
     Rejected(signature::SignatureError),
+    ClientCert(ClientCertRefusal),
     TooLarge,
     UnknownSource,
     Overloaded,
@@ -44,6 +48,7 @@ impl Outcome {
         match self {
             Outcome::Accepted => "accepted",
             Outcome::Rejected(e) => e.reason(),
+            Outcome::ClientCert(r) => r.reason(),
             Outcome::TooLarge => "too_large",
             Outcome::UnknownSource => "unknown_source",
             Outcome::Overloaded => "overloaded",
@@ -56,6 +61,7 @@ impl Outcome {
         match self {
             Outcome::Accepted => StatusCode::OK,
             Outcome::Rejected(_) => StatusCode::UNAUTHORIZED,
+            Outcome::ClientCert(_) => StatusCode::FORBIDDEN,
             Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Outcome::UnknownSource => StatusCode::NOT_FOUND,
             Outcome::Overloaded | Outcome::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -171,6 +177,20 @@ async fn accept(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> (Outcome, String) {
+    // Decided before the body is read: a client without the right certificate sends nothing
+    // hookd keeps but a bounded rejection record.
+    if let Some(name) = &source.client_cert_name {
+        let identity = req.conn_data::<ClientIdentity>();
+        let judged = identity.map_or(Err(ClientCertRefusal::Missing), |i| i.admits(name));
+        if let Err(refusal) = judged {
+            rejections::record(state, source_name, request_id, req, &[], refusal.reason());
+            let detail = match identity {
+                Some(ClientIdentity::Untrusted(why)) => format!("client certificate: {why}"),
+                _ => format!("a client certificate named {name} is required"),
+            };
+            return (Outcome::ClientCert(refusal), detail);
+        }
+    }
     let limit = state.settings.server.max_body_bytes;
     let body = match read_body(req, payload, limit).await {
         Ok(body) => body,
@@ -189,7 +209,7 @@ async fn accept(
         None => signature::verify(header, &body, &source.secrets),
     };
     if let Err(e) = verified {
-        rejections::record(state, source_name, request_id, req, &body, e);
+        rejections::record(state, source_name, request_id, req, &body, e.reason());
         return (Outcome::Rejected(e), e.to_string());
     }
     metrics::histogram!(m::INGRESS_BODY_BYTES).record(body.len() as f64);
@@ -326,6 +346,9 @@ mod tests {
             Outcome::Rejected(signature::SignatureError::Missing),
             Outcome::Rejected(signature::SignatureError::Malformed),
             Outcome::Rejected(signature::SignatureError::Mismatch),
+            Outcome::ClientCert(ClientCertRefusal::Missing),
+            Outcome::ClientCert(ClientCertRefusal::Untrusted),
+            Outcome::ClientCert(ClientCertRefusal::WrongName),
             Outcome::TooLarge,
             Outcome::UnknownSource,
             Outcome::Overloaded,

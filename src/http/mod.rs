@@ -15,6 +15,7 @@ pub mod json;
 pub mod rejections;
 pub mod storage_gate;
 pub mod tenants;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -89,6 +90,7 @@ impl AppState {
                         .map(|k| k.as_bytes().to_vec())
                         .collect(),
                     verify_token: s.verify_token.clone(),
+                    client_cert_name: s.require_client_cert.then(|| s.client_cert_name.clone()),
                 };
                 (name.clone(), source)
             })

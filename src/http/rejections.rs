@@ -1,4 +1,5 @@
-//! Records of webhook requests refused for their signature, kept for operators.
+//! Records of webhook requests refused (a bad signature, a missing client certificate), kept for
+//! operators.
 //!
 //! Anyone can send such a request, so everything about keeping them is bounded: each field of
 //! a record (a record is at most [`Rejection::MAX_BYTES`]), the list (by count and by bytes), how
@@ -14,7 +15,6 @@ use actix_web::HttpRequest;
 use tokio::sync::Semaphore;
 
 use super::AppState;
-use crate::meta::signature;
 use crate::store::{Backend, Rejection};
 
 /// The most a record's header-derived fields may hold, each.
@@ -123,7 +123,7 @@ pub fn record(
     request_id: &str,
     req: &HttpRequest,
     body: &[u8],
-    error: signature::SignatureError,
+    reason: &'static str,
 ) {
     let peer = super::client_addr::client_addr(req, &state.settings.server.trusted_proxies);
     let unspecified = IpAddr::from([0, 0, 0, 0]);
@@ -144,7 +144,7 @@ pub fn record(
         .unwrap_or_default();
     let rejection = Rejection {
         source: clip(source, HEADER_MAX_BYTES).to_string(),
-        reason: error.reason().to_string(),
+        reason: reason.to_string(),
         received_at_ms: crate::time::unix_ms(),
         request_id: clip(request_id, HEADER_MAX_BYTES).to_string(),
         remote_addr: peer.map(|p| p.to_string()).unwrap_or_default(),

@@ -174,6 +174,8 @@ pub fn test_settings(redis_url: &str) -> Settings {
         hookd::config::SourceSettings {
             app_secrets: vec![SECRET.into(), SECOND_SECRET.into()],
             verify_token: VERIFY_TOKEN.into(),
+            require_client_cert: false,
+            client_cert_name: hookd::config::META_CLIENT_CERT_NAME.into(),
         },
     );
     s
@@ -688,6 +690,16 @@ impl HookdProcess {
     pub fn kill(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+
+    /// Sends SIGHUP.
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.0.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
     }
 
     pub fn terminate(&self) {

@@ -19,6 +19,7 @@ mod deploy;
 mod engine;
 mod fixtures;
 mod helpers;
+mod https;
 mod ingress;
 mod ingress_bounds;
 mod load;
