@@ -98,6 +98,7 @@ async fn forward(relay: web::Data<Relay>, req: HttpRequest, body: Bytes) -> Http
             received_at,
             occurred_at: e.occurred_at_ms,
             data: &e.data,
+            identity: &e.identity,
         });
         let request = signed_request(
             &relay.endpoint,

@@ -609,6 +609,7 @@ async fn body_of(
                     received_at: record.received_at_ms,
                     occurred_at: record.occurred_at_ms,
                     data: &record.data,
+                    identity: &record.identity,
                 })),
                 None,
             )))
@@ -796,6 +797,7 @@ mod tests {
             occurred_at_ms: None,
             request_id: "r".into(),
             data: "{}".into(),
+            identity: String::new(),
         }
     }
 

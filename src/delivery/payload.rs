@@ -15,10 +15,12 @@ pub struct OutboundEvent<'a> {
     /// When it happened according to Meta, Unix ms, when the body says.
     pub occurred_at: Option<u64>,
     pub data: &'a str,
+    /// `"sender":{…}` or `"recipient":{…}`, or empty.
+    pub identity: &'a str,
 }
 
 /// The body of a JSON-mode delivery:
-/// `{"id","type","platform","source","account_id","received_at","occurred_at","data"}`.
+/// `{"id","type","platform","source","account_id","received_at","occurred_at"[,"sender"|"recipient"],"data"}`.
 pub fn event_body(e: &OutboundEvent<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(e.data.len() + 192);
     let strings = [
@@ -37,6 +39,10 @@ pub fn event_body(e: &OutboundEvent<'_>) -> Vec<u8> {
     match e.occurred_at {
         Some(t) => out.extend_from_slice(format!(",\"occurred_at\":{t}").as_bytes()),
         None => out.extend_from_slice(b",\"occurred_at\":null"),
+    }
+    if !e.identity.is_empty() {
+        out.push(b',');
+        out.extend_from_slice(e.identity.as_bytes());
     }
     out.extend_from_slice(b",\"data\":");
     out.extend_from_slice(e.data.as_bytes());
@@ -76,6 +82,7 @@ mod tests {
             received_at: 5,
             occurred_at: None,
             data,
+            identity: "",
         });
         let text = String::from_utf8(body).unwrap();
         serde_json::from_str::<serde_json::Value>(&text).expect("valid JSON");
@@ -84,6 +91,24 @@ mod tests {
             r#"{"id":"1-0","type":"whatsapp.messages","platform":"whatsapp","source":"ma\"in","account_id":"123","received_at":5,"occurred_at":null,"data":{"id":"wamid.X","n":12345678901234567890}}"#
         );
         assert_eq!(webhook_id(false, "1-0"), "evt_1-0");
+    }
+
+    #[test]
+    fn the_user_an_event_is_about_sits_beside_its_data() {
+        let body = event_body(&OutboundEvent {
+            id: "1-0",
+            event_type: "whatsapp.messages",
+            platform: "whatsapp",
+            source: "main",
+            account_id: "123",
+            received_at: 5,
+            occurred_at: Some(6),
+            data: "{}",
+            identity: r#""sender":{"user_id":"US.1"}"#,
+        });
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
+        assert_eq!(v["sender"], serde_json::json!({"user_id": "US.1"}));
+        assert_eq!(v["data"], serde_json::json!({}));
     }
 
     #[test]

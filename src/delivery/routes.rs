@@ -273,6 +273,7 @@ mod tests {
             occurred_at_ms: None,
             dedup_key: DedupKey::new("k", account, &[]),
             data: "{}".into(),
+            identity: String::new(),
         }
     }
 

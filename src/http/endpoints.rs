@@ -356,6 +356,7 @@ pub async fn test_send(
         received_at: now,
         occurred_at: Some(now),
         data: &data,
+        identity: "",
     });
     let wid = format!("test_{}", webhook_id(false, &event_id));
     let mut endpoint = live.endpoint.clone();

@@ -117,6 +117,7 @@ impl EntryCtx<'_> {
             occurred_at_ms: occurred_at_ms.or(self.entry_time_ms),
             dedup_key,
             data,
+            identity: String::new(),
         });
     }
 

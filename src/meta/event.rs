@@ -57,6 +57,9 @@ pub struct Event {
     pub dedup_key: DedupKey,
     /// The event alone, as JSON.
     pub data: String,
+    /// The envelope member naming the user the event is about (`"sender":{…}` for a WhatsApp
+    /// message, `"recipient":{…}` for a status; see `identity`), or empty.
+    pub identity: String,
 }
 
 /// What makes an event the same event when Meta sends it again, possibly re-batched with

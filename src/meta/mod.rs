@@ -5,6 +5,7 @@ mod canonical;
 mod changes;
 pub mod envelope;
 pub mod event;
+mod identity;
 mod messaging;
 pub mod signature;
 mod whatsapp;

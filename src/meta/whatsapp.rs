@@ -6,6 +6,7 @@ use simd_json::prelude::*;
 
 use super::envelope::{EntryCtx, id_text, millis, text_at};
 use super::event::Platform;
+use super::identity::whatsapp_identity;
 
 /// Builds the dedup key parts of one list item; `None` when the item lacks its id.
 type KeyParts = fn(&BorrowedValue<'_>) -> Option<Vec<String>>;
@@ -109,6 +110,9 @@ pub(crate) fn split_entry(entry: &BorrowedValue<'_>, ctx: &mut EntryCtx<'_>) {
                         item,
                         occurred,
                     ),
+                }
+                if let Some(event) = ctx.out.last_mut() {
+                    event.identity = whatsapp_identity(list_key, value, item);
                 }
                 emitted = true;
             }

@@ -53,6 +53,9 @@ pub struct DeliveryRecord {
     pub request_id: String,
     /// The event's JSON (JSON mode).
     pub data: String,
+    /// The envelope member naming the user the event is about, or empty (see
+    /// [`crate::meta::Event::identity`]).
+    pub identity: String,
 }
 
 /// Where a delivery to one endpoint goes after this round.

@@ -185,6 +185,9 @@ pub struct StoredEvent {
     /// The ingress request that brought the event (`X-Request-Id`, or one hookd made).
     pub request_id: String,
     pub data: Box<RawValue>,
+    /// `sender` or `recipient`: the user the event is about, as deliveries name it.
+    #[serde(flatten)]
+    pub identity: BTreeMap<String, Box<RawValue>>,
     /// The JSON-mode endpoints the event was routed to (their states are read separately).
     #[serde(skip)]
     pub endpoints: Vec<String>,
@@ -249,6 +252,17 @@ pub struct StreamGauges {
     pub storage_bytes: u64,
     /// Space left on the embedded backend's filesystem; `None` for Redis.
     pub free_bytes: Option<u64>,
+}
+
+/// The members of a stored identity (`"sender":{…}`), or none for an empty one.
+pub fn identity_members(
+    stored: &str,
+) -> Result<BTreeMap<String, Box<RawValue>>, crate::store::StoreError> {
+    if stored.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    serde_json::from_str(&format!("{{{stored}}}"))
+        .map_err(|e| crate::store::StoreError::Protocol(format!("stored event identity: {e}")))
 }
 
 /// Filters of `GET /api/v1/audit`. Records come newest first.

@@ -21,6 +21,8 @@ mod fixtures;
 #[allow(dead_code)]
 #[path = "../it/helpers.rs"]
 mod helpers;
+#[path = "../it/identity.rs"]
+mod identity;
 #[path = "../it/ingress.rs"]
 mod ingress;
 #[path = "../it/ingress_bounds.rs"]

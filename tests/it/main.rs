@@ -20,6 +20,7 @@ mod engine;
 mod fixtures;
 mod helpers;
 mod https;
+mod identity;
 mod ingress;
 mod ingress_bounds;
 mod load;

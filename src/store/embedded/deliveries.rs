@@ -47,8 +47,8 @@ impl EmbeddedStore {
             last = Some(key);
             read += 1;
             let q: QueuedRec = decode("delivery", v.value())?;
-            let data = match q.kind {
-                DeliveryKind::Raw => String::new(),
+            let (data, identity) = match q.kind {
+                DeliveryKind::Raw => Default::default(),
                 DeliveryKind::Event => {
                     let found = EntryId::parse(&q.subject)
                         .map(|id| events.get(id.key()))
@@ -56,7 +56,10 @@ impl EmbeddedStore {
                         .map_err(db_error)?
                         .flatten();
                     match found {
-                        Some(ev) => decode::<EventRec>("event", ev.value())?.data,
+                        Some(ev) => {
+                            let e = decode_event(ev.value())?;
+                            (e.data, e.identity)
+                        }
                         None => {
                             gone.push(key);
                             continue;
@@ -78,6 +81,7 @@ impl EmbeddedStore {
                 occurred_at_ms: q.occurred_at_ms,
                 request_id: q.request_id,
                 data,
+                identity,
             });
         }
         advance(from, &mut cursor, &mut pass, last, read, count);
@@ -123,7 +127,7 @@ pub(super) fn enqueue(tx: &mut Tx<'_>, r: &RetryRec, retry: bool) -> Result<bool
             let Some(v) = events.get(subject.key()).map_err(db_error)? else {
                 return Ok(false);
             };
-            let e: EventRec = decode("event", v.value())?;
+            let e = decode_event(v.value())?;
             QueuedRec {
                 kind: r.kind,
                 subject: r.subject.clone(),

@@ -50,6 +50,7 @@ pub(super) fn stored_event(id: EntryId, rec: EventRec) -> Result<StoredEvent, St
         journal_id: rec.journal_id,
         request_id: rec.request_id,
         data,
+        identity: identity_members(&rec.identity)?,
         endpoints: rec.endpoints,
     })
 }
@@ -125,6 +126,7 @@ fn commit_events(
             endpoints: route.endpoints.clone(),
             tenants: route.tenants.clone(),
             data: e.data.clone(),
+            identity: e.identity.clone(),
         };
         for k in index_keys(&rec, id) {
             index.insert(k.as_slice(), ()).map_err(db_error)?;
@@ -353,7 +355,7 @@ fn list_events_in(
     };
     let Some(index) = index else {
         return newest_first(txn, EVENTS, w, |id, bytes| {
-            let rec: EventRec = decode("event", bytes)?;
+            let rec = decode_event(bytes)?;
             matches(&rec).then(|| stored_event(id, rec)).transpose()
         });
     };
@@ -382,7 +384,7 @@ fn list_events_in(
         let Some(v) = events.get(id.key()).map_err(db_error)? else {
             continue;
         };
-        let rec: EventRec = decode("event", v.value())?;
+        let rec = decode_event(v.value())?;
         if matches(&rec) {
             items.push(stored_event(id, rec)?);
             if items.len() == w.limit {
@@ -483,7 +485,7 @@ impl EventLog for EmbeddedStore {
             let t = txn.open_table(EVENTS).map_err(db_error)?;
             t.get(id.key())
                 .map_err(db_error)?
-                .map(|v| stored_event(id, decode("event", v.value())?))
+                .map(|v| stored_event(id, decode_event(v.value())?))
                 .transpose()
         })
         .await

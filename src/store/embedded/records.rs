@@ -57,6 +57,49 @@ pub struct EventRec {
     /// Kept so that trimming the event also trims its tenant index entries.
     pub tenants: Vec<String>,
     pub data: String,
+    /// Last, so a record written before it existed still reads (see [`decode_event`]).
+    pub identity: String,
+}
+
+/// An event as stored before it kept its identity.
+#[derive(Debug, Clone, Deserialize)]
+struct EventRecV1 {
+    event_type: String,
+    platform: String,
+    account_id: String,
+    source: String,
+    object: String,
+    received_at_ms: u64,
+    occurred_at_ms: Option<u64>,
+    journal_id: String,
+    request_id: String,
+    endpoints: Vec<String>,
+    tenants: Vec<String>,
+    data: String,
+}
+
+/// A stored event, in its current form or the one before (which ends where `identity` begins).
+pub fn decode_event(bytes: &[u8]) -> Result<EventRec, StoreError> {
+    decode::<EventRec>("event", bytes).or_else(|current| {
+        let Ok(v1) = decode::<EventRecV1>("event", bytes) else {
+            return Err(current);
+        };
+        Ok(EventRec {
+            event_type: v1.event_type,
+            platform: v1.platform,
+            account_id: v1.account_id,
+            source: v1.source,
+            object: v1.object,
+            received_at_ms: v1.received_at_ms,
+            occurred_at_ms: v1.occurred_at_ms,
+            journal_id: v1.journal_id,
+            request_id: v1.request_id,
+            endpoints: v1.endpoints,
+            tenants: v1.tenants,
+            data: v1.data,
+            identity: String::new(),
+        })
+    })
 }
 
 /// A delivery waiting in the queue. An event's data is not copied here: it is read from the
@@ -131,4 +174,56 @@ pub struct RejectedRec {
     pub signature: String,
     pub body_len: u64,
     pub body_prefix: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An event as hookd stored it before events kept their identity.
+    #[derive(Serialize)]
+    struct WrittenBefore<'a> {
+        event_type: &'a str,
+        platform: &'a str,
+        account_id: &'a str,
+        source: &'a str,
+        object: &'a str,
+        received_at_ms: u64,
+        occurred_at_ms: Option<u64>,
+        journal_id: &'a str,
+        request_id: &'a str,
+        endpoints: Vec<String>,
+        tenants: Vec<String>,
+        data: &'a str,
+    }
+
+    #[test]
+    fn an_event_stored_before_identities_reads_with_none() {
+        let old = WrittenBefore {
+            event_type: "whatsapp.messages",
+            platform: "whatsapp",
+            account_id: "PN",
+            source: "main",
+            object: "whatsapp_business_account",
+            received_at_ms: 1,
+            occurred_at_ms: Some(2),
+            journal_id: "1-0",
+            request_id: "r",
+            endpoints: vec!["ep_1".into()],
+            tenants: vec![],
+            data: r#"{"a":1}"#,
+        };
+        let bytes = postcard::to_stdvec(&old).expect("encode");
+        let read = decode_event(&bytes).expect("an old record reads");
+        assert_eq!(read.data, r#"{"a":1}"#);
+        assert_eq!(read.endpoints, ["ep_1"]);
+        assert_eq!(read.identity, "");
+        let mut current = read.clone();
+        current.identity = r#""sender":{"wa_id":"1"}"#.into();
+        let bytes = encode("event", &current).expect("encode");
+        assert_eq!(
+            decode_event(&bytes).expect("reads").identity,
+            current.identity
+        );
+    }
 }

@@ -43,7 +43,7 @@ fn trim_events(txn: &WriteTransaction, before: EntryId) -> Result<bool, StoreErr
         .take(TRIM_CHUNK + 1)
     {
         let (k, v) = item.map_err(db_error)?;
-        old.push((k.value(), decode::<EventRec>("event", v.value()).ok()));
+        old.push((k.value(), decode_event(v.value()).ok()));
     }
     let more = old.len() > TRIM_CHUNK;
     for (key, rec) in old.into_iter().take(TRIM_CHUNK) {

@@ -358,5 +358,6 @@ fn push_event_args(inv: &mut redis::ScriptInvocation<'_>, e: &Event, routing: Op
         .arg(&e.data)
         .arg(eps)
         .arg(raw)
-        .arg(tenants);
+        .arg(tenants)
+        .arg(&e.identity);
 }

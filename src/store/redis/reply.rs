@@ -235,6 +235,7 @@ pub(super) fn stored_event(id: String, f: &Fields) -> Result<StoredEvent, StoreE
         journal_id: f.text("journal_id"),
         request_id: f.text("request_id"),
         data,
+        identity: identity_members(&f.text("who"))?,
         endpoints: f
             .text("eps")
             .split(',')
@@ -258,7 +259,7 @@ pub(super) enum Queued {
         attempt: u32,
     },
     /// A raw request: the entry carries all it needs.
-    Raw(DeliveryRecord),
+    Raw(Box<DeliveryRecord>),
 }
 
 impl Queued {
@@ -294,7 +295,7 @@ pub(super) fn queued_of(id: &str, f: &Fields) -> Option<Queued> {
             endpoints: endpoint_list(&f.text("eps")),
             attempt,
         }),
-        b"r" => Some(Queued::Raw(DeliveryRecord {
+        b"r" => Some(Queued::Raw(Box::new(DeliveryRecord {
             id: id.to_string(),
             kind: DeliveryKind::Raw,
             subject: f.text("ev"),
@@ -308,7 +309,8 @@ pub(super) fn queued_of(id: &str, f: &Fields) -> Option<Queued> {
             occurred_at_ms: None,
             request_id: f.text("request_id"),
             data: String::new(),
-        })),
+            identity: String::new(),
+        }))),
         _ => None,
     }
 }
@@ -337,10 +339,11 @@ pub(super) fn deliveries_of(
             occurred_at_ms: (occurred > 0).then_some(occurred),
             request_id: f.text("request_id"),
             data: f.text("data"),
+            identity: f.text("who"),
         }
     };
     match queued {
-        Queued::Raw(r) => vec![r],
+        Queued::Raw(r) => vec![*r],
         Queued::Span { .. } => events
             .into_iter()
             .filter_map(|(id, f)| {

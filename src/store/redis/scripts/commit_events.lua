@@ -10,8 +10,9 @@
 -- ARGV[7] delivery status TTL (s)   ARGV[8] most events per deliveries entry
 -- then per entry: journal id, source, received_at (ms), envelope object, request id, number
 --   of events,
---   followed by 8 values per event: type, platform, account id, occurred_at (ms or ""), data,
---   JSON-mode endpoint ids, raw-mode endpoint ids, tenant ids (each comma-separated)
+--   followed by 9 values per event: type, platform, account id, occurred_at (ms or ""), data,
+--   JSON-mode endpoint ids, raw-mode endpoint ids, tenant ids (each comma-separated), the
+--   envelope member naming the user the event is about (or "")
 --
 -- The deliveries stream does not copy events: one entry (`k` = `b`) names a span of the
 -- events stream, `from` to `to`, whose events with endpoints (`eps`) are to be delivered. The
@@ -70,7 +71,8 @@ for e = 1, tonumber(ARGV[5]) do
       local id = redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[3], '*',
         'type', etype, 'platform', platform, 'account', account,
         'occurred_at', ARGV[a + 3], 'source', src, 'received_at', rcv,
-        'object', obj, 'journal_id', jid, 'request_id', rq, 'eps', eps, 'data', ARGV[a + 4])
+        'object', obj, 'journal_id', jid, 'request_id', rq, 'eps', eps, 'data', ARGV[a + 4],
+        'who', ARGV[a + 8])
       for j = 1, 3 do indexes.add(KEYS[k + j], id) end
       -- Type and platform indexes are few; an account's index goes when the account is idle.
       expiring[KEYS[k + 3]] = true
@@ -99,7 +101,7 @@ for e = 1, tonumber(ARGV[5]) do
       ids[i] = 0
     end
     k = k + 4
-    a = a + 8
+    a = a + 9
   end
   -- Raw mode forwards Meta's request itself, once per endpoint, when it brought anything new.
   if #raw_eps > 0 then

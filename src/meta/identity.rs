@@ -1,0 +1,133 @@
+//! Who a WhatsApp event is about, in one place of the delivered envelope: the `sender` of a
+//! message, the `recipient` of a status. Meta names a user by phone number (`wa_id`) and, from
+//! 2026, by business-scoped user id (`user_id`, and `parent_user_id` where a business enabled
+//! parent ids) and `username`; a user who adopted a username may come without a phone number.
+//! Each field is taken from the item itself, else from the matching entry of `contacts`.
+
+use serde_json::{Map, Value};
+use simd_json::BorrowedValue;
+use simd_json::prelude::*;
+
+use super::envelope::id_text;
+
+/// The item fields naming the user, by list: member name, phone, user id, and the parent
+/// user id under each name it has been seen with (Graph v25 statuses say
+/// `parent_recipient_user_id`).
+type Fields = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
+fn fields_of(list_key: &str) -> Option<Fields> {
+    match list_key {
+        "messages" => Some(("sender", "from", "from_user_id", &["from_parent_user_id"])),
+        "statuses" => Some((
+            "recipient",
+            "recipient_id",
+            "recipient_user_id",
+            &["recipient_parent_user_id", "parent_recipient_user_id"],
+        )),
+        _ => None,
+    }
+}
+
+/// The envelope member naming the user `item` (one of `value[list_key]`) is about, e.g.
+/// `"sender":{"user_id":"US.1","wa_id":"1555"}`; empty when Meta names nobody.
+pub(crate) fn whatsapp_identity(
+    list_key: &str,
+    value: &BorrowedValue<'_>,
+    item: &BorrowedValue<'_>,
+) -> String {
+    let Some((member, phone_key, user_key, parent_keys)) = fields_of(list_key) else {
+        return String::new();
+    };
+    let phone = id_text(item.get(phone_key));
+    let user = id_text(item.get(user_key));
+    let contacts = value.get_array("contacts");
+    // The contact of this user: the one with its phone or user id, else the only one.
+    let contact = contacts.and_then(|all| {
+        all.iter()
+            .find(|c| {
+                let same = |field: &str, want: &Option<String>| {
+                    want.is_some() && id_text(c.get(field)) == *want
+                };
+                same("wa_id", &phone) || same("user_id", &user)
+            })
+            .or_else(|| (all.len() == 1).then(|| &all[0]))
+    });
+    let from_contact = |field: &str| contact.and_then(|c| id_text(c.get(field)));
+    let fields = [
+        ("wa_id", phone.or_else(|| from_contact("wa_id"))),
+        ("user_id", user.or_else(|| from_contact("user_id"))),
+        (
+            "parent_user_id",
+            parent_keys
+                .iter()
+                .find_map(|k| id_text(item.get(*k)))
+                .or_else(|| from_contact("parent_user_id")),
+        ),
+        (
+            "username",
+            contact.and_then(|c| c.get("profile").and_then(|p| id_text(p.get("username")))),
+        ),
+    ];
+    let map: Map<String, Value> = fields
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), Value::String(v?))))
+        .collect();
+    if map.is_empty() {
+        return String::new();
+    }
+    format!("\"{member}\":{}", Value::Object(map))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(list_key: &str, body: &str) -> serde_json::Value {
+        let mut bytes = body.as_bytes().to_vec();
+        let value = simd_json::to_borrowed_value(&mut bytes).expect("json");
+        let item = &value.get_array(list_key).expect("list")[0];
+        let member = whatsapp_identity(list_key, &value, item);
+        serde_json::from_str(&format!("{{{member}}}")).expect("a JSON member")
+    }
+
+    #[test]
+    fn a_phone_only_sender_is_named_by_its_phone() {
+        let body = r#"{"contacts":[{"profile":{"name":"A"},"wa_id":"1555"}],"messages":[{"from":"1555","id":"m"}]}"#;
+        assert_eq!(
+            identity("messages", body),
+            serde_json::json!({"sender": {"wa_id": "1555"}})
+        );
+    }
+
+    #[test]
+    fn a_username_user_without_a_phone_is_named_by_its_business_scoped_ids() {
+        let body = r#"{"contacts":[{"profile":{"name":"A","username":"@a"},"user_id":"US.1","parent_user_id":"US.ENT.9"}],"messages":[{"from_user_id":"US.1","id":"m"}]}"#;
+        assert_eq!(
+            identity("messages", body),
+            serde_json::json!({"sender": {"user_id": "US.1", "parent_user_id": "US.ENT.9", "username": "@a"}})
+        );
+    }
+
+    #[test]
+    fn a_status_names_its_recipient_from_the_item_and_its_contact() {
+        let body = r#"{"contacts":[{"wa_id":"2","user_id":"US.2"},{"wa_id":"3","user_id":"US.3","profile":{"username":"@c"}}],"statuses":[{"id":"s","recipient_id":"3"}]}"#;
+        assert_eq!(
+            identity("statuses", body),
+            serde_json::json!({"recipient": {"wa_id": "3", "user_id": "US.3", "username": "@c"}})
+        );
+    }
+
+    #[test]
+    fn nobody_named_leaves_the_envelope_without_the_member() {
+        let mut bytes = br#"{"statuses":[{"id":"s"}]}"#.to_vec();
+        let value = simd_json::to_borrowed_value(&mut bytes).expect("json");
+        let item = &value.get_array("statuses").expect("list")[0];
+        assert_eq!(whatsapp_identity("statuses", &value, item), "");
+        assert_eq!(whatsapp_identity("calls", &value, item), "");
+    }
+}
