@@ -145,12 +145,18 @@ impl EntryCtx<'_> {
 /// An id as text, whether Meta sent it as a string or a number. Integers go through u64/i64
 /// only (simd-json refuses integers that overflow them), never through f64.
 pub(crate) fn id_text(v: Option<&BorrowedValue<'_>>) -> Option<String> {
+    id_str(v).map(std::borrow::Cow::into_owned)
+}
+
+/// [`id_text`] without a copy when Meta sent a string.
+pub(crate) fn id_str<'v>(v: Option<&'v BorrowedValue<'_>>) -> Option<std::borrow::Cow<'v, str>> {
+    use std::borrow::Cow;
     match v? {
-        BorrowedValue::String(s) => Some(s.to_string()),
-        BorrowedValue::Static(StaticNode::U64(n)) => Some(n.to_string()),
-        BorrowedValue::Static(StaticNode::I64(n)) => Some(n.to_string()),
-        BorrowedValue::Static(StaticNode::Bool(b)) => Some(b.to_string()),
-        BorrowedValue::Static(StaticNode::F64(x)) => Some(x.to_string()),
+        BorrowedValue::String(s) => Some(Cow::Borrowed(s.as_ref())),
+        BorrowedValue::Static(StaticNode::U64(n)) => Some(Cow::Owned(n.to_string())),
+        BorrowedValue::Static(StaticNode::I64(n)) => Some(Cow::Owned(n.to_string())),
+        BorrowedValue::Static(StaticNode::Bool(b)) => Some(Cow::Owned(b.to_string())),
+        BorrowedValue::Static(StaticNode::F64(x)) => Some(Cow::Owned(x.to_string())),
         _ => None,
     }
 }

@@ -4,11 +4,12 @@
 //! parent ids) and `username`; a user who adopted a username may come without a phone number.
 //! Each field is taken from the item itself, else from the matching entry of `contacts`.
 
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+
 use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
-use super::envelope::id_text;
+use super::envelope::id_str;
 
 /// The item fields naming the user, by list: member name, phone, user id, and the parent
 /// user id under each name it has been seen with (Graph v25 statuses say
@@ -43,21 +44,21 @@ pub(crate) fn whatsapp_identity(
     let Some((member, phone_key, user_key, parent_keys)) = fields_of(list_key) else {
         return String::new();
     };
-    let phone = id_text(item.get(phone_key));
-    let user = id_text(item.get(user_key));
+    let phone = id_str(item.get(phone_key));
+    let user = id_str(item.get(user_key));
     let contacts = value.get_array("contacts");
     // The contact of this user: the one with its phone or user id, else the only one.
     let contact = contacts.and_then(|all| {
         all.iter()
             .find(|c| {
-                let same = |field: &str, want: &Option<String>| {
-                    want.is_some() && id_text(c.get(field)) == *want
+                let same = |field: &str, want: &Option<Cow<'_, str>>| {
+                    want.is_some() && id_str(c.get(field)) == *want
                 };
                 same("wa_id", &phone) || same("user_id", &user)
             })
             .or_else(|| (all.len() == 1).then(|| &all[0]))
     });
-    let from_contact = |field: &str| contact.and_then(|c| id_text(c.get(field)));
+    let from_contact = |field: &str| contact.and_then(|c| id_str(c.get(field)));
     let fields = [
         ("wa_id", phone.or_else(|| from_contact("wa_id"))),
         ("user_id", user.or_else(|| from_contact("user_id"))),
@@ -65,22 +66,36 @@ pub(crate) fn whatsapp_identity(
             "parent_user_id",
             parent_keys
                 .iter()
-                .find_map(|k| id_text(item.get(*k)))
+                .find_map(|k| id_str(item.get(*k)))
                 .or_else(|| from_contact("parent_user_id")),
         ),
         (
             "username",
-            contact.and_then(|c| c.get("profile").and_then(|p| id_text(p.get("username")))),
+            contact.and_then(|c| c.get("profile").and_then(|p| id_str(p.get("username")))),
         ),
     ];
-    let map: Map<String, Value> = fields
-        .into_iter()
-        .filter_map(|(k, v)| Some((k.to_string(), Value::String(v?))))
-        .collect();
-    if map.is_empty() {
+    // Written directly: this runs for every WhatsApp message and status split.
+    let mut out = Vec::with_capacity(128);
+    out.push(b'"');
+    out.extend_from_slice(member.as_bytes());
+    out.extend_from_slice(b"\":{");
+    let empty = out.len();
+    for (name, value) in fields {
+        let Some(value) = value else { continue };
+        if out.len() > empty {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        // Writing a string into a Vec cannot fail; it escapes what JSON needs.
+        let _ = serde_json::to_writer(&mut out, value.as_ref());
+    }
+    if out.len() == empty {
         return String::new();
     }
-    format!("\"{member}\":{}", Value::Object(map))
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
