@@ -2,9 +2,9 @@
 //! record in the transaction that makes the change ([`append`]).
 
 use async_trait::async_trait;
-use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{ReadableTable, WriteTransaction};
 
-use super::events::{Window, newest_first};
+use super::events::{Window, newest_first, newest_first_indexed};
 use super::records::{from_json, to_json};
 use super::tables::*;
 use super::writer::Tx;
@@ -34,55 +34,6 @@ fn record_of(id: EntryId, bytes: &[u8]) -> Result<AuditRecord, StoreError> {
     let mut record: AuditRecord = from_json("audit record", json)?;
     record.id = id.to_string();
     Ok(record)
-}
-
-/// One tenant's records, through its index.
-fn list_of_tenant(
-    txn: &ReadTransaction,
-    tenant: &str,
-    q: &AuditQuery,
-    w: &Window,
-) -> Result<Page<AuditRecord>, StoreError> {
-    let index = txn.open_table(AUDIT_BY_TENANT).map_err(db_error)?;
-    let log = txn.open_table(AUDIT).map_err(db_error)?;
-    let (lo, hi) = (named_id(tenant, w.lower()), named_id(tenant, w.upper()));
-    let mut items = Vec::new();
-    let mut last = None;
-    for (scanned, entry) in index
-        .range(lo.as_slice()..hi.as_slice())
-        .map_err(db_error)?
-        .rev()
-        .enumerate()
-    {
-        if scanned >= AuditQuery::SCAN_MAX {
-            return Ok(Page {
-                items,
-                next_cursor: last.map(|id: EntryId| id.to_string()),
-            });
-        }
-        let (k, _) = entry.map_err(db_error)?;
-        let Some(id) = id_of_named(k.value()) else {
-            continue;
-        };
-        last = Some(id);
-        let Some(v) = log.get(id.key()).map_err(db_error)? else {
-            continue;
-        };
-        let record = record_of(id, v.value())?;
-        if q.matches(&record) {
-            items.push(record);
-            if items.len() == w.limit {
-                return Ok(Page {
-                    items,
-                    next_cursor: Some(id.to_string()),
-                });
-            }
-        }
-    }
-    Ok(Page {
-        items,
-        next_cursor: None,
-    })
 }
 
 /// Removes up to `chunk` records older than `before` with their index entries; true when
@@ -133,12 +84,15 @@ impl AuditLog for EmbeddedStore {
             query.limit,
         )?;
         let q = query.clone();
-        self.read("list_audit", move |txn| match &q.tenant_id {
-            Some(tenant) => list_of_tenant(txn, tenant, &q, &w),
-            None => newest_first(txn, AUDIT, &w, |id, bytes| {
+        self.read("list_audit", move |txn| {
+            let item = |id, bytes: &[u8]| {
                 let record = record_of(id, bytes)?;
                 Ok(q.matches(&record).then_some(record))
-            }),
+            };
+            match &q.tenant_id {
+                Some(tenant) => newest_first_indexed(txn, AUDIT_BY_TENANT, AUDIT, tenant, &w, item),
+                None => newest_first(txn, AUDIT, &w, item),
+            }
         })
         .await
     }

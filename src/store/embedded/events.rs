@@ -359,9 +359,26 @@ fn list_events_in(
             matches(&rec).then(|| stored_event(id, rec)).transpose()
         });
     };
-    let idx = txn.open_table(EVENT_INDEX).map_err(db_error)?;
-    let events = txn.open_table(EVENTS).map_err(db_error)?;
-    let (lo, hi) = (named_id(&index, w.lower()), named_id(&index, w.upper()));
+    newest_first_indexed(txn, EVENT_INDEX, EVENTS, &index, w, |id, bytes| {
+        let rec = decode_event(bytes)?;
+        matches(&rec).then(|| stored_event(id, rec)).transpose()
+    })
+}
+
+/// One page, newest first, of the entries of `table` that `index` lists under `name` (keys
+/// `name ‖ id`, see [`named_id`]), each read by `item` (`None` leaves it out); like
+/// [`newest_first`], at most [`MAX_SCAN`] index entries are read.
+pub(super) fn newest_first_indexed<T>(
+    txn: &ReadTransaction,
+    index: redb::TableDefinition<'static, &'static [u8], ()>,
+    table: redb::TableDefinition<'static, u128, &'static [u8]>,
+    name: &str,
+    w: &Window,
+    mut item: impl FnMut(EntryId, &[u8]) -> Result<Option<T>, StoreError>,
+) -> Result<Page<T>, StoreError> {
+    let idx = txn.open_table(index).map_err(db_error)?;
+    let entries = txn.open_table(table).map_err(db_error)?;
+    let (lo, hi) = (named_id(name, w.lower()), named_id(name, w.upper()));
     let mut items = Vec::with_capacity(w.limit);
     let mut last = None;
     for (scanned, entry) in idx
@@ -381,12 +398,11 @@ fn list_events_in(
             continue;
         };
         last = Some(id);
-        let Some(v) = events.get(id.key()).map_err(db_error)? else {
+        let Some(v) = entries.get(id.key()).map_err(db_error)? else {
             continue;
         };
-        let rec = decode_event(v.value())?;
-        if matches(&rec) {
-            items.push(stored_event(id, rec)?);
+        if let Some(found) = item(id, v.value())? {
+            items.push(found);
             if items.len() == w.limit {
                 return Ok(Page {
                     items,
