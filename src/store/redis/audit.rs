@@ -48,32 +48,13 @@ impl RedisStore {
         (stream, tenant_stream)
     }
 
-    /// Trims the audit streams of every tenant and the audit stream past `audit.retention`.
-    pub(super) async fn trim_audit(&self) -> Result<(), StoreError> {
-        let age = self.audit_retention.as_millis() as u64;
-        let min_id = format!("{}-0", crate::time::unix_ms().saturating_sub(age));
-        let tenants_key = self.keys.tenants();
-        self.timed("trim_audit", async {
-            let mut conn = self.conn();
-            let tenants: Vec<String> = redis::cmd("HKEYS")
-                .arg(&tenants_key)
-                .query_async(&mut conn)
-                .await?;
-            let mut pipe = redis::pipe();
-            let streams = std::iter::once(self.keys.audit())
-                .chain(tenants.iter().map(|t| self.keys.audit_of_tenant(t)));
-            for key in streams {
-                pipe.cmd("XTRIM")
-                    .arg(key)
-                    .arg("MINID")
-                    .arg("=")
-                    .arg(&min_id)
-                    .ignore();
-            }
-            let _: () = pipe.query_async(&mut conn).await?;
-            Ok(())
-        })
-        .await
+    /// The audit stream and every tenant's (`tenants`: the ids of every tenant).
+    pub(super) fn audit_streams<'a>(
+        &'a self,
+        tenants: &'a [String],
+    ) -> impl Iterator<Item = String> + 'a {
+        std::iter::once(self.keys.audit())
+            .chain(tenants.iter().map(|t| self.keys.audit_of_tenant(t)))
     }
 }
 

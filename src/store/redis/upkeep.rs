@@ -63,27 +63,37 @@ impl Upkeep for RedisStore {
         // Exact trimming here: `~` on every XADD keeps busy streams in check cheaply but never
         // trims a stream smaller than one radix-tree node (about 100 entries).
         let min_id = self.min_id();
+        let audit_min_id = self.ms_ago(self.audit_retention);
         let keys = [
             self.keys.inbound(),
             self.keys.events(),
             self.keys.quarantine(),
         ];
+        let tenants_key = self.keys.tenants();
         self.timed("trim", async {
             let mut conn = self.conn();
+            // Each tenant has an audit stream of its own.
+            let tenants: Vec<String> = redis::cmd("HKEYS")
+                .arg(&tenants_key)
+                .query_async(&mut conn)
+                .await?;
+            let streams = keys
+                .into_iter()
+                .map(|k| (k, &min_id))
+                .chain(self.audit_streams(&tenants).map(|k| (k, &audit_min_id)));
             let mut pipe = redis::pipe();
-            for key in &keys {
+            for (key, min) in streams {
                 pipe.cmd("XTRIM")
                     .arg(key)
                     .arg("MINID")
                     .arg("=")
-                    .arg(&min_id)
+                    .arg(min)
                     .ignore();
             }
             let _: () = pipe.query_async(&mut conn).await?;
             Ok(())
         })
-        .await?;
-        self.trim_audit().await
+        .await
     }
 
     async fn trim_deliveries(&self) -> Result<(), StoreError> {
