@@ -1,8 +1,9 @@
-//! Who a WhatsApp event is about, in one place of the delivered envelope: the `sender` of a
-//! message, the `recipient` of a status. Meta names a user by phone number (`wa_id`) and, from
+//! Who an event is about, in one place of the delivered envelope. WhatsApp: the `sender` of a
+//! message, the `recipient` of a status; Meta names a user by phone number (`wa_id`) and, from
 //! 2026, by business-scoped user id (`user_id`, and `parent_user_id` where a business enabled
-//! parent ids) and `username`; a user who adopted a username may come without a phone number.
-//! Each field is taken from the item itself, else from the matching entry of `contacts`.
+//! parent ids) and `username`, and a user who adopted a username may come without a phone
+//! number; each field is taken from the item itself, else from the matching entry of
+//! `contacts`. Messenger and Instagram messaging: the `sender` by its scoped id.
 
 use std::borrow::Cow;
 
@@ -41,7 +42,7 @@ pub(crate) fn whatsapp_identity(
     value: &BorrowedValue<'_>,
     item: &BorrowedValue<'_>,
 ) -> String {
-    let Some((member, phone_key, user_key, parent_keys)) = fields_of(list_key) else {
+    let Some((name, phone_key, user_key, parent_keys)) = fields_of(list_key) else {
         return String::new();
     };
     let phone = id_str(item.get(phone_key));
@@ -74,19 +75,35 @@ pub(crate) fn whatsapp_identity(
             contact.and_then(|c| c.get("profile").and_then(|p| id_str(p.get("username")))),
         ),
     ];
-    // Written directly: this runs for every WhatsApp message and status split.
+    member(name, fields)
+}
+
+/// The envelope member naming who sent a Messenger or Instagram messaging item: Meta's
+/// `sender.id` (a page-scoped id on Messenger, an Instagram-scoped id on Instagram; for an
+/// echo of the page's own message, the page), as `"sender":{"id":…}`; empty without one.
+pub(crate) fn messaging_identity(item: &BorrowedValue<'_>) -> String {
+    let id = id_str(item.get("sender").and_then(|s| s.get("id")));
+    member("sender", [("id", id)])
+}
+
+/// `"name":{"field":"value",…}` of the fields present, or empty when none is. Written
+/// directly: this runs for every message and status split.
+fn member<'a>(
+    name: &str,
+    fields: impl IntoIterator<Item = (&'static str, Option<Cow<'a, str>>)>,
+) -> String {
     let mut out = Vec::with_capacity(128);
     out.push(b'"');
-    out.extend_from_slice(member.as_bytes());
+    out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\":{");
     let empty = out.len();
-    for (name, value) in fields {
+    for (field, value) in fields {
         let Some(value) = value else { continue };
         if out.len() > empty {
             out.push(b',');
         }
         out.push(b'"');
-        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(field.as_bytes());
         out.extend_from_slice(b"\":");
         // Writing a string into a Vec cannot fail; it escapes what JSON needs.
         let _ = serde_json::to_writer(&mut out, value.as_ref());
@@ -135,6 +152,19 @@ mod tests {
             identity("statuses", body),
             serde_json::json!({"recipient": {"wa_id": "3", "user_id": "US.3", "username": "@c"}})
         );
+    }
+
+    #[test]
+    fn a_messaging_item_names_its_sender_by_its_scoped_id() {
+        let mut bytes = br#"{"sender":{"id":"3424692677644577"},"recipient":{"id":"1"}}"#.to_vec();
+        let item = simd_json::to_borrowed_value(&mut bytes).expect("json");
+        assert_eq!(
+            messaging_identity(&item),
+            r#""sender":{"id":"3424692677644577"}"#
+        );
+        let mut none = br#"{"recipient":{"id":"1"}}"#.to_vec();
+        let item = simd_json::to_borrowed_value(&mut none).expect("json");
+        assert_eq!(messaging_identity(&item), "");
     }
 
     #[test]

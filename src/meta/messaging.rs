@@ -6,6 +6,7 @@ use simd_json::prelude::*;
 
 use super::envelope::{EntryCtx, millis, text_at};
 use super::event::Platform;
+use super::identity::messaging_identity;
 
 /// The webhook field an item belongs to, and the parts of its dedup key (`None`: no id, so
 /// the item's canonical hash is used).
@@ -114,6 +115,9 @@ pub(crate) fn split_entry(entry: &BorrowedValue<'_>, platform: Platform, ctx: &m
                     );
                 }
                 None => ctx.push_hashed(platform, event_type, &account, item, occurred),
+            }
+            if let Some(event) = ctx.out.last_mut() {
+                event.identity = messaging_identity(item);
             }
         }
     }

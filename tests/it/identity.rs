@@ -1,6 +1,6 @@
 //! The user an event is about, in the delivered envelope: a WhatsApp message's `sender` and a
 //! status's `recipient`, whether Meta names them by phone number, by business-scoped user id
-//! (2026), or both.
+//! (2026), or both; a Messenger or Instagram message's `sender` by its scoped id.
 
 use std::time::Duration;
 
@@ -28,21 +28,20 @@ async fn the_envelope_names_the_sender_or_recipient_by_phone_by_business_scoped_
     let app = TestApp::spawn(storage.settings()).await;
     let rx = Receiver::start();
     // The admin's own endpoint receives every account's events.
-    app.endpoint(
-        ADMIN_KEY,
-        json!({"url": rx.url, "event_types": ["whatsapp.*"]}),
-    )
-    .await;
+    app.endpoint(ADMIN_KEY, json!({"url": rx.url, "event_types": ["*"]}))
+        .await;
     let bodies = [
         whatsapp_body(&["wamid.phone-only-1".to_string()]),
         BSUID_ONLY.as_bytes().to_vec(),
         fixture("samples/wa_message_text_bsuid_2026.json"),
         fixture("whatsapp-api-js/delivered.json"),
+        fixture("samples/messenger_message_text.json"),
+        fixture("samples/instagram_dm_message.json"),
     ];
     for body in &bodies {
         assert_eq!(app.post_signed(body, SECRET).await.status(), 200);
     }
-    let received = rx.wait_for(4, WAIT).await;
+    let received = rx.wait_for(6, WAIT).await;
     let by_account = |account: &str, kind: &str| -> Value {
         received
             .iter()
@@ -85,6 +84,10 @@ async fn the_envelope_names_the_sender_or_recipient_by_phone_by_business_scoped_
         })
     );
     assert!(status.get("sender").is_none());
+    let messenger = by_account("103149398319188", "messenger.messages");
+    assert_eq!(messenger["sender"], json!({"id": "3424692677644577"}));
+    let instagram = by_account("17841400000000000", "instagram.messages");
+    assert_eq!(instagram["sender"], json!({"id": "9000000000000001"}));
 
     // The API shows the same, and a body without a phone number deduplicates like any other.
     let id = bsuid_only[0]["id"].as_str().expect("event id");
@@ -96,6 +99,6 @@ async fn the_envelope_names_the_sender_or_recipient_by_phone_by_business_scoped_
             .status(),
         200
     );
-    let stats = app.wait_until_split(5).await;
+    let stats = app.wait_until_split(7).await;
     assert_eq!(stats["duplicates"], 1, "{stats}");
 }
