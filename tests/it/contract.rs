@@ -82,6 +82,27 @@ fn audit(action: &str, object: &str, tenant: &str) -> AuditRecord {
     }
 }
 
+/// Tenant `t_1` with one endpoint subscribed to everything, each stored with its record
+/// (`tenant.create`, `endpoint.create`).
+async fn tenant_with_endpoint(b: &dyn Backend) -> Endpoint {
+    let tenant = Tenant {
+        id: "t_1".into(),
+        name: "one".into(),
+        created_at: 1,
+    };
+    b.put_tenant(&tenant, &audit("tenant.create", "t_1", "t_1"))
+        .await
+        .expect("tenant");
+    let mut endpoint = Endpoint::new("t_1", 1);
+    endpoint.url = "https://example.com/hook".into();
+    endpoint.event_types = vec!["*".into()];
+    let created = audit("endpoint.create", &endpoint.id, "t_1");
+    b.put_endpoint(&endpoint, DisabledByHookd::Keep, &created)
+        .await
+        .expect("endpoint");
+    endpoint
+}
+
 /// Every audit record matching `q`, following cursors.
 async fn all_audit(b: &dyn Backend, mut q: AuditQuery) -> Vec<AuditRecord> {
     let mut out = Vec::new();
@@ -533,21 +554,7 @@ pub async fn catalogue_changes_move_its_version_and_account_conflicts_change_not
     b: Arc<dyn Backend>,
 ) {
     let v0 = b.catalogue_version().await.expect("version");
-    let tenant = Tenant {
-        id: "t_1".into(),
-        name: "one".into(),
-        created_at: 1,
-    };
-    b.put_tenant(&tenant, &audit("tenant.create", "t_1", "t_1"))
-        .await
-        .expect("tenant");
-    let mut endpoint = Endpoint::new("t_1", 1);
-    endpoint.url = "https://example.com/hook".into();
-    endpoint.event_types = vec!["*".into()];
-    let created = audit("endpoint.create", &endpoint.id, "t_1");
-    b.put_endpoint(&endpoint, DisabledByHookd::Keep, &created)
-        .await
-        .expect("endpoint");
+    let endpoint = tenant_with_endpoint(&*b).await;
     let v1 = b.catalogue_version().await.expect("version");
     assert_ne!(v1, v0);
     let accounts = vec!["A1".to_string(), "A2".to_string()];
@@ -577,25 +584,8 @@ pub async fn catalogue_changes_move_its_version_and_account_conflicts_change_not
 pub async fn every_change_is_recorded_with_it_and_a_change_not_made_leaves_no_record(
     b: Arc<dyn Backend>,
 ) {
-    let tenant = Tenant {
-        id: "t_1".into(),
-        name: "one".into(),
-        created_at: 1,
-    };
-    b.put_tenant(&tenant, &audit("tenant.create", "t_1", "t_1"))
-        .await
-        .expect("tenant");
-    let mut endpoint = Endpoint::new("t_1", 1);
-    endpoint.url = "https://example.com/hook".into();
-    endpoint.event_types = vec!["*".into()];
+    let endpoint = tenant_with_endpoint(&*b).await;
     let e = &endpoint.id;
-    b.put_endpoint(
-        &endpoint,
-        DisabledByHookd::Keep,
-        &audit("endpoint.create", e, "t_1"),
-    )
-    .await
-    .expect("endpoint");
     let key = hookd::model::ApiKey {
         id: "key_1".into(),
         tenant_id: "t_1".into(),
