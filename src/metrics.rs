@@ -251,14 +251,9 @@ pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
         let _ = metrics::histogram!(STORAGE_DURATION, "op" => *op);
     }
     // Every known event type, under the platform its name starts with.
-    for event_type in crate::meta::KNOWN_EVENT_TYPES {
-        let platform = event_type
-            .split('.')
-            .next()
-            .and_then(crate::meta::Platform::parse)
-            .unwrap_or(crate::meta::Platform::Other);
+    for t in crate::meta::catalogue::CATALOGUE {
         for name in [EVENTS, DUPLICATES] {
-            metrics::counter!(name, "platform" => platform.as_str(), "type" => *event_type)
+            metrics::counter!(name, "platform" => t.platform.as_str(), "type" => t.name)
                 .increment(0);
         }
     }

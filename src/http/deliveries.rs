@@ -1,4 +1,4 @@
-//! Delivery operations (`/api/v1`): the event catalogue, overall delivery statistics, dead
+//! Delivery operations (`/api/v1`): overall delivery statistics, dead
 //! letters and their replay, retrying one delivery now, deleting old attempt logs.
 
 use std::time::Duration;
@@ -15,19 +15,9 @@ use super::endpoints::{PeriodParams, owned, period};
 use super::error::ApiError;
 use super::json::ApiJson;
 use crate::delivery::stats;
-use crate::meta::KNOWN_EVENT_TYPES;
 use crate::metrics as m;
 use crate::store::{ALL_ENDPOINTS, Backend, DeadQuery, DeliveryKind};
 use crate::time::unix_ms;
-
-/// Known event types; any key may read them.
-pub async fn event_types(_: Caller) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "items": KNOWN_EVENT_TYPES,
-        "patterns": ["*", "whatsapp.*", "messenger.*", "page.*", "instagram.*", "other.*"],
-        "note": "fields Meta adds later arrive as platform.field and can be subscribed to by name",
-    }))
-}
 
 /// The endpoints a caller may act on: `None` for the admin (all).
 async fn scope(state: &AppState, caller: &Caller) -> Result<Option<Vec<String>>, ApiError> {

@@ -19,7 +19,7 @@ use crate::delivery::endpoint::{EndpointInput, UrlRules, apply};
 use crate::delivery::payload::{OutboundEvent, event_body, webhook_id};
 use crate::delivery::request::signed_request;
 use crate::delivery::{signing, stats};
-use crate::meta::Platform;
+use crate::meta::catalogue;
 use crate::model::audit::{endpoint_changes, redacted};
 use crate::model::{Endpoint, EndpointHealth, LiveEndpoint, PreviousSecret};
 use crate::store::DisabledByHookd;
@@ -340,23 +340,24 @@ pub async fn test_send(
 ) -> Result<HttpResponse, ApiError> {
     let live = owned(&state, &actor.caller, &id).await?;
     let event_type = input.into_inner().event_type;
-    let platform = event_type
-        .split_once('.')
-        .and_then(|(p, f)| Platform::parse(p).filter(|_| !f.is_empty()))
-        .ok_or_else(|| ApiError::invalid("type", "an event type such as whatsapp.messages"))?;
+    // The catalogue's real-shaped sample, split as Meta's body would be.
+    let sample = catalogue::find(&event_type)
+        .and_then(|t| t.sample_event())
+        .ok_or_else(|| {
+            ApiError::invalid("type", "a type of the catalogue (GET /api/v1/event-types)")
+        })?;
     let now = unix_ms();
     let event_id = format!("{now}-0");
-    let data = json!({"sample": true, "type": event_type}).to_string();
     let body = event_body(&OutboundEvent {
         id: &event_id,
         event_type: &event_type,
-        platform: platform.as_str(),
+        platform: sample.platform.as_str(),
         source: "test",
-        account_id: "0",
+        account_id: &sample.account_id,
         received_at: now,
-        occurred_at: Some(now),
-        data: &data,
-        identity: "",
+        occurred_at: sample.occurred_at_ms.or(Some(now)),
+        data: &sample.data,
+        identity: &sample.identity,
     });
     let wid = format!("test_{}", webhook_id(false, &event_id));
     let mut endpoint = live.endpoint.clone();

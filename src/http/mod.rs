@@ -8,6 +8,7 @@ pub mod client_addr;
 pub mod deliveries;
 pub mod endpoints;
 pub mod error;
+pub mod event_types;
 pub mod health;
 pub mod idempotency;
 pub mod ingress;
@@ -194,7 +195,8 @@ fn api_routes(cfg: &mut web::ServiceConfig) {
     resource!(cfg, "/events", get => api::list_events);
     resource!(cfg, "/events/{id}", get => api::get_event);
     resource!(cfg, "/events/{id}/deliveries/{endpoint_id}/retry", post => deliveries::retry_one);
-    resource!(cfg, "/event-types", get => deliveries::event_types);
+    resource!(cfg, "/event-types", get => event_types::list);
+    resource!(cfg, "/event-types/{name}", get => event_types::get);
     resource!(cfg, "/tenants", post => tenants::create, get => tenants::list);
     resource!(cfg, "/tenants/{id}", get => tenants::get);
     resource!(cfg, "/tenants/{id}/keys", post => tenants::create_key);

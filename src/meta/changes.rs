@@ -24,7 +24,29 @@ fn key_parts(platform: Platform, field: &str, value: &BorrowedValue<'_>) -> Opti
             ])
         }
         (Platform::Page, "leadgen") => non_empty(text_at(value, &["leadgen_id"])),
+        (Platform::Page, "mention") => {
+            let post = text_at(value, &["post_id"]);
+            let comment = text_at(value, &["comment_id"]);
+            (!post.is_empty() || !comment.is_empty())
+                .then(|| vec![post, comment, text_at(value, &["verb"])])
+        }
+        (Platform::Page, "ratings") => {
+            let review = Some(text_at(value, &["review_id"]))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| text_at(value, &["open_graph_story_id"]));
+            (!review.is_empty()).then(|| vec![review, text_at(value, &["verb"])])
+        }
+        (Platform::Page, "live_videos") => {
+            let id = text_at(value, &["id"]);
+            (!id.is_empty()).then(|| vec![id, text_at(value, &["status"])])
+        }
         (Platform::Instagram, "comments" | "live_comments") => non_empty(text_at(value, &["id"])),
+        (Platform::Instagram, "mentions") => {
+            let media = text_at(value, &["media_id"]);
+            (!media.is_empty()).then(|| vec![media, text_at(value, &["comment_id"])])
+        }
+        // Meta sends a story's insights once, when the story expires.
+        (Platform::Instagram, "story_insights") => non_empty(text_at(value, &["media_id"])),
         _ => None,
     }
 }
@@ -91,14 +113,49 @@ mod tests {
 
     #[test]
     fn fields_without_ids_are_recognised_by_their_content() {
-        let body = |spacing: &str| {
+        let body = |spacing: &str, reach: u32| {
             format!(
-                r#"{{"object":"instagram","entry":[{{"id":"IG","time":1,"changes":[{{"field":"story_insights","value":{{"media_id":"M",{spacing}"reach":17}}}}]}}]}}"#
+                r#"{{"object":"instagram","entry":[{{"id":"IG","time":1,"changes":[{{"field":"some_new_field","value":{{"media_id":"M",{spacing}"reach":{reach}}}}}]}}]}}"#
             )
         };
-        let a = split(&mut body("").into_bytes()).expect("split").events;
-        let b = split(&mut body("  ").into_bytes()).expect("split").events;
+        let a = split(&mut body("", 17).into_bytes()).expect("split").events;
+        let b = split(&mut body("  ", 17).into_bytes())
+            .expect("split")
+            .events;
+        let c = split(&mut body("", 18).into_bytes()).expect("split").events;
         assert_eq!(a[0].dedup_key, b[0].dedup_key);
-        assert_eq!(a[0].event_type, "instagram.story_insights");
+        assert_ne!(a[0].dedup_key, c[0].dedup_key);
+        assert_eq!(a[0].event_type, "instagram.some_new_field");
+    }
+
+    #[test]
+    fn story_insights_are_recognised_by_their_story_whatever_the_metrics() {
+        let body = |reach: u32| {
+            format!(
+                r#"{{"object":"instagram","entry":[{{"id":"IG","time":1,"changes":[{{"field":"story_insights","value":{{"media_id":"M","reach":{reach}}}}}]}}]}}"#
+            )
+        };
+        let a = split(&mut body(17).into_bytes()).expect("split").events;
+        let b = split(&mut body(18).into_bytes()).expect("split").events;
+        assert_eq!(a[0].dedup_key, b[0].dedup_key);
+    }
+
+    #[test]
+    fn each_feed_item_kind_is_its_own_event() {
+        let kinds = [
+            "status", "post", "photo", "video", "share", "comment", "reaction", "like",
+        ];
+        let keys: std::collections::HashSet<String> = kinds
+            .iter()
+            .map(|item| {
+                let body = format!(
+                    r#"{{"object":"page","entry":[{{"id":"P","time":1,"changes":[{{"field":"feed","value":{{"item":"{item}","verb":"add","post_id":"P_1","from":{{"id":"U"}},"created_time":5}}}}]}}]}}"#
+                );
+                let events = split(&mut body.into_bytes()).expect("split").events;
+                assert_eq!(events[0].event_type, "page.feed");
+                events[0].dedup_key.as_str().to_string()
+            })
+            .collect();
+        assert_eq!(keys.len(), kinds.len());
     }
 }

@@ -140,6 +140,31 @@ impl EntryCtx<'_> {
             value.encode(),
         );
     }
+
+    /// [`Self::push_hashed`] for a notice whose content can recur (a template approved, paused,
+    /// approved again): the entry's `time`, Meta's trigger time, joins the key, so a resend of
+    /// one notice is a duplicate and a later notice with the same content is not.
+    pub fn push_hashed_with_trigger_time(
+        &mut self,
+        platform: Platform,
+        event_type: String,
+        account_id: &str,
+        value: &BorrowedValue<'_>,
+    ) {
+        let hash = super::canonical::canonical_hash(value);
+        let trigger = self
+            .entry_time_ms
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        self.push(
+            platform,
+            event_type,
+            account_id,
+            None,
+            &["#", &hash, &trigger],
+            value.encode(),
+        );
+    }
 }
 
 /// An id as text, whether Meta sent it as a string or a number. Integers go through u64/i64

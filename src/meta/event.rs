@@ -94,76 +94,10 @@ impl DedupKey {
     }
 }
 
-/// Event types hookd knows by name. Metrics label only these (everything else is `other`), so a
-/// new Meta field cannot grow a metric without bound.
-pub const KNOWN_EVENT_TYPES: &[&str] = &[
-    "whatsapp.messages",
-    "whatsapp.statuses",
-    "whatsapp.errors",
-    "whatsapp.smb_message_echoes",
-    "whatsapp.calls",
-    "whatsapp.account_update",
-    "whatsapp.message_template_status_update",
-    "whatsapp.message_template_quality_update",
-    "whatsapp.message_template_components_update",
-    "whatsapp.template_category_update",
-    "whatsapp.user_preferences",
-    "whatsapp.phone_number_quality_update",
-    "whatsapp.phone_number_name_update",
-    "whatsapp.business_capability_update",
-    "whatsapp.security",
-    "whatsapp.history",
-    "whatsapp.flows",
-    "whatsapp.account_review_update",
-    "whatsapp.account_alerts",
-    "whatsapp.entry",
-    "messenger.messages",
-    "messenger.message_echoes",
-    "messenger.messaging_postbacks",
-    "messenger.message_deliveries",
-    "messenger.message_reads",
-    "messenger.message_reactions",
-    "messenger.message_edits",
-    "messenger.messaging_optins",
-    "messenger.messaging_referrals",
-    "messenger.messaging_handovers",
-    "messenger.messaging_policy_enforcement",
-    "messenger.messaging_account_linking",
-    "messenger.standby",
-    "messenger.messaging",
-    "page.feed",
-    "page.leadgen",
-    "page.mention",
-    "page.ratings",
-    "page.messages",
-    "page.live_videos",
-    "page.entry",
-    "instagram.messages",
-    "instagram.message_echoes",
-    "instagram.messaging_seen",
-    "instagram.message_reactions",
-    "instagram.messaging_postbacks",
-    "instagram.messaging_referral",
-    "instagram.messaging_optins",
-    "instagram.messaging_handovers",
-    "instagram.standby",
-    "instagram.comments",
-    "instagram.live_comments",
-    "instagram.mentions",
-    "instagram.story_insights",
-    "instagram.message_edits",
-    "instagram.messaging",
-    "instagram.entry",
-    "other.entry",
-];
-
 /// The metric label for an event type: the type itself when known, else `other`.
+/// Metrics label only catalogued types, so a new Meta field cannot grow a metric without bound.
 pub fn type_label(event_type: &str) -> &'static str {
-    KNOWN_EVENT_TYPES
-        .iter()
-        .find(|t| **t == event_type)
-        .copied()
-        .unwrap_or("other")
+    super::catalogue::find(event_type).map_or("other", |t| t.name)
 }
 
 #[cfg(test)]

@@ -52,16 +52,30 @@ fn classify(item: &BorrowedValue<'_>, platform: Platform) -> (String, Option<Vec
             }
         };
     }
+    if let Some(edit) = item.get("message_edit") {
+        let parts = vec![text_at(edit, &["mid"]), text_at(edit, &["num_edit"])];
+        // Instagram names the field in the singular, Messenger in the plural.
+        let field = match platform {
+            Platform::Instagram => "message_edit",
+            _ => "message_edits",
+        };
+        return (field.to_string(), Some(parts));
+    }
+    let instagram = platform == Platform::Instagram;
     let field = match first_kind_key(item) {
         Some("optin") => "messaging_optins",
-        Some("referral") if platform == Platform::Instagram => "messaging_referral",
+        Some("optout") => "messaging_optouts",
+        Some("referral") if instagram => "messaging_referral",
         Some("referral") => "messaging_referrals",
         Some("account_linking") => "messaging_account_linking",
         Some("pass_thread_control" | "take_thread_control" | "request_thread_control") => {
-            "messaging_handovers"
+            if instagram {
+                "messaging_handover"
+            } else {
+                "messaging_handovers"
+            }
         }
         Some("policy-enforcement") => "messaging_policy_enforcement",
-        Some("message_edit") => "message_edits",
         Some(other) => other,
         None => "messaging",
     };

@@ -2,6 +2,7 @@
 //! Plain functions only; no actors, no Redis.
 
 mod canonical;
+pub mod catalogue;
 mod changes;
 pub mod envelope;
 pub mod event;
@@ -11,5 +12,5 @@ pub mod signature;
 mod whatsapp;
 
 pub use envelope::{Split, SplitError, split};
-pub use event::{DedupKey, Event, KNOWN_EVENT_TYPES, Platform, type_label};
+pub use event::{DedupKey, Event, Platform, type_label};
 pub use signature::SignatureError;

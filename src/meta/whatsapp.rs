@@ -123,7 +123,7 @@ pub(crate) fn split_entry(entry: &BorrowedValue<'_>, ctx: &mut EntryCtx<'_>) {
             } else {
                 format!("whatsapp.{field}")
             };
-            ctx.push_hashed(Platform::WhatsApp, event_type, &account, value, None);
+            ctx.push_hashed_with_trigger_time(Platform::WhatsApp, event_type, &account, value);
         }
     }
 }
@@ -220,5 +220,23 @@ mod tests {
         assert_eq!(events[0].event_type, "whatsapp.account_update");
         assert_eq!(events[0].account_id, "WABA");
         assert_eq!(events[0].occurred_at_ms, Some(1_700_000_000_000));
+    }
+
+    #[test]
+    fn a_notice_resent_is_one_event_and_the_same_notice_triggered_later_is_another() {
+        let body = |time: u64| {
+            format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"id":"WABA","time":{time},"changes":[{{"field":"message_template_status_update","value":{{"event":"APPROVED","message_template_id":7}}}}]}}]}}"#
+            )
+        };
+        let first = split_str(&body(1_700_000_000));
+        assert_eq!(
+            first[0].dedup_key,
+            split_str(&body(1_700_000_000))[0].dedup_key
+        );
+        assert_ne!(
+            first[0].dedup_key,
+            split_str(&body(1_700_000_900))[0].dedup_key
+        );
     }
 }

@@ -155,6 +155,43 @@ async fn the_event_type_catalogue_needs_a_key() {
 }
 
 #[actix_web::test]
+async fn the_catalogue_serves_each_type_with_its_sample_and_the_data_a_receiver_gets() {
+    let (_storage, app) = app().await;
+    let (_, key) = app.tenant("acme").await;
+    let (status, listed) = app
+        .call(Method::GET, "/api/v1/event-types", &key, None)
+        .await;
+    assert_eq!(status, 200);
+    let items = listed["items"].as_array().expect("items");
+    assert_eq!(items.len(), hookd::meta::catalogue::CATALOGUE.len());
+    for t in items {
+        let name = t["type"].as_str().expect("type");
+        assert!(
+            t["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "{name}"
+        );
+        assert!(t["sample"]["entry"].is_array(), "{name}: a Meta body");
+        assert!(!t["sample_data"].is_null(), "{name}: the event's data");
+        assert!(["ids", "content"].contains(&t["dedup"]["by"].as_str().unwrap_or("")));
+    }
+    let (status, one) = app
+        .call(
+            Method::GET,
+            "/api/v1/event-types/whatsapp.statuses",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["field"], "messages");
+    assert_eq!(one["sample_data"]["statuses"][0]["status"], "delivered");
+    let (status, _) = app
+        .call(Method::GET, "/api/v1/event-types/whatsapp.nope", &key, None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[actix_web::test]
 async fn the_handshake_echo_is_never_sniffed_as_html() {
     let (_storage, app) = app().await;
     let url = format!(
@@ -197,7 +234,7 @@ async fn every_type_the_splitter_emits_is_in_the_catalogue() {
             continue;
         };
         for e in split.events {
-            if !hookd::meta::KNOWN_EVENT_TYPES.contains(&e.event_type.as_str()) {
+            if hookd::meta::catalogue::find(&e.event_type).is_none() {
                 missing.insert(e.event_type);
             }
         }

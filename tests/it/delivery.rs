@@ -563,7 +563,7 @@ async fn endpoint_input_is_validated_with_the_field_named() {
             .as_array()
             .expect("items")
             .iter()
-            .any(|t| t == "whatsapp.messages")
+            .any(|t| t["type"] == "whatsapp.messages")
     );
 }
 
@@ -584,8 +584,32 @@ async fn a_test_send_reaches_the_endpoint_and_returns_the_attempt() {
     assert_eq!(attempt["status"], 204);
     assert_eq!(attempt["delivered"], true);
     let got = receiver.wait_for(1, WAIT).await;
-    assert_eq!(got[0].json()["type"], "instagram.comments");
+    let sent = got[0].json();
+    assert_eq!(sent["type"], "instagram.comments");
+    // The catalogue's real-shaped sample, not a placeholder.
+    let (_, catalogued) = app
+        .call(
+            Method::GET,
+            "/api/v1/event-types/instagram.comments",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(sent["data"], catalogued["sample_data"]);
+    assert_eq!(sent["data"]["id"], "17867301270523379");
+    assert_eq!(sent["account_id"], "17841430541631416");
     verify(ep["secret"].as_str().expect("secret"), &got[0]).expect("signed");
+
+    let (status, err) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/endpoints/{}/test", ep["id"].as_str().unwrap_or("")),
+            &key,
+            Some(json!({"type": "instagram.not_a_type"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(err["error"]["field"], "type");
 }
 
 #[actix_web::test]
