@@ -47,6 +47,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub security: SecuritySettings,
     pub audit: AuditSettings,
+    pub graph: GraphSettings,
     /// Meta apps posting to `/webhooks/{name}`, by name.
     #[serde(default)]
     pub sources: BTreeMap<String, SourceSettings>,
@@ -363,6 +364,62 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// Meta's Graph API, for managing webhook subscriptions through hookd's API.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphSettings {
+    /// The Graph API version of every call, e.g. `v25.0`.
+    pub version: String,
+    /// Where the Graph API is: Meta's, or a proxy in front of it.
+    pub base_url: String,
+    /// The public base URL Meta reaches hookd at; callback URLs are
+    /// `{public_url}/webhooks/{source}`. Empty: each call names its callback URL.
+    pub public_url: String,
+    /// How long one Graph call may take.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// A source's credentials for the Graph API; all optional.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceGraphSettings {
+    /// The Meta app's id: the app whose webhook subscriptions hookd manages.
+    pub app_id: String,
+    /// The app access token for `/{app-id}/subscriptions`. Empty: `{app_id}|{app secret}`
+    /// with the source's first app secret, which is what an app access token is.
+    pub app_token: String,
+    /// A system-user (or user) access token with `whatsapp_business_management`, for a
+    /// WhatsApp Business Account's `subscribed_apps` and a phone number's callback.
+    pub access_token: String,
+}
+
+impl SourceGraphSettings {
+    /// The app access token, when the app id is known.
+    pub fn app_access_token(&self, app_secrets: &[String]) -> Option<String> {
+        if self.app_id.is_empty() {
+            return None;
+        }
+        if !self.app_token.is_empty() {
+            return Some(self.app_token.clone());
+        }
+        app_secrets
+            .first()
+            .map(|secret| format!("{}|{secret}", self.app_id))
+    }
+}
+
+impl std::fmt::Debug for SourceGraphSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |s: &str| if s.is_empty() { "" } else { "<redacted>" };
+        f.debug_struct("SourceGraphSettings")
+            .field("app_id", &self.app_id)
+            .field("app_token", &shown(&self.app_token))
+            .field("access_token", &shown(&self.access_token))
+            .finish()
+    }
+}
+
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSettings {
@@ -375,6 +432,9 @@ pub struct SourceSettings {
     /// The common name the client certificate must have.
     #[serde(default = "meta_client_cert_name")]
     pub client_cert_name: String,
+    /// Graph API credentials, for subscription management; optional.
+    #[serde(default)]
+    pub graph: SourceGraphSettings,
 }
 
 /// The common name of the client certificate Meta presents for WhatsApp webhooks.
@@ -415,6 +475,27 @@ impl std::fmt::Debug for ApiSettings {
     }
 }
 
+/// An http(s) URL without query or fragment (an empty one when `may_be_empty`).
+fn http_base_url(name: &'static str, value: &str, may_be_empty: bool) -> Result<(), ConfigError> {
+    if value.is_empty() && may_be_empty {
+        return Ok(());
+    }
+    let ok = url::Url::parse(value).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host().is_some()
+            && u.query().is_none()
+            && u.fragment().is_none()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            name,
+            "an http(s) URL without query, e.g. https://example.com",
+        ))
+    }
+}
+
 /// `redis://user:secret@host` → `redis://user:***@host`.
 pub fn redact_url_password(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -437,6 +518,7 @@ impl std::fmt::Debug for SourceSettings {
             .field("verify_token", &"<redacted>")
             .field("require_client_cert", &self.require_client_cert)
             .field("client_cert_name", &self.client_cert_name)
+            .field("graph", &self.graph)
             .finish()
     }
 }
@@ -485,6 +567,11 @@ impl Settings {
         for source in shown.sources.values_mut() {
             source.app_secrets = vec![HIDDEN.into(); source.app_secrets.len()];
             source.verify_token = HIDDEN.into();
+            for token in [&mut source.graph.app_token, &mut source.graph.access_token] {
+                if !token.is_empty() {
+                    *token = HIDDEN.into();
+                }
+            }
         }
         toml::to_string(&shown)
     }
@@ -676,6 +763,26 @@ impl Settings {
         }
         positive("server.tls.reload_interval", tls.reload_interval)?;
 
+        let g = &self.graph;
+        let version_ok = g
+            .version
+            .strip_prefix('v')
+            .and_then(|v| v.split_once('.'))
+            .is_some_and(|(major, minor)| {
+                [major, minor]
+                    .iter()
+                    .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            });
+        if !version_ok {
+            return Err(invalid(
+                "graph.version",
+                "a Graph API version such as v25.0",
+            ));
+        }
+        http_base_url("graph.base_url", &g.base_url, false)?;
+        http_base_url("graph.public_url", &g.public_url, true)?;
+        positive("graph.timeout", g.timeout)?;
+
         let mut seen = std::collections::BTreeSet::new();
         for name in self.sources.keys() {
             // Webhook URLs match source names whatever their case.
@@ -708,6 +815,13 @@ impl Settings {
                 return Err(invalid(
                     format!("sources.{name}.verify_token"),
                     "must not be empty",
+                ));
+            }
+            let app_id = &source.graph.app_id;
+            if !app_id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid(
+                    format!("sources.{name}.graph.app_id"),
+                    "the app's numeric id",
                 ));
             }
             let tls = &self.server.tls;
@@ -952,6 +1066,7 @@ mod tests {
                 verify_token: "verify-token-value".into(),
                 require_client_cert: false,
                 client_cert_name: META_CLIENT_CERT_NAME.into(),
+                graph: Default::default(),
             },
         );
         let printed = s.to_toml_redacted().expect("toml");
@@ -984,6 +1099,7 @@ mod tests {
                 verify_token: "verify-token-value".into(),
                 require_client_cert: false,
                 client_cert_name: META_CLIENT_CERT_NAME.into(),
+                graph: Default::default(),
             },
         );
         let printed = format!("{s:#?}");

@@ -12,12 +12,14 @@
 //! ```
 //!
 //! Module map: [`meta`] (signature, envelope split, dedup keys: plain functions), [`store`]
-//! (the only Redis speaker), [`actors`] (mailboxes and timers), [`http`] (routes),
+//! (the only Redis speaker), [`actors`] (mailboxes and timers), [`http`] (routes), [`graph`]
+//! (Meta's Graph API, for subscription management),
 //! [`startup`] (wiring), [`config`], [`metrics`].
 
 pub mod actors;
 pub mod config;
 pub mod delivery;
+pub mod graph;
 pub mod http;
 pub mod meta;
 pub mod metrics;

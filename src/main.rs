@@ -72,10 +72,11 @@ fn main() -> ExitCode {
             let done = actix_web::rt::System::new()
                 .block_on(async { hookd::startup::reencrypt(&settings).await });
             match done {
-                Ok(n) => {
+                Ok((endpoints, tokens)) => {
                     let _ = writeln!(
                         std::io::stdout(),
-                        "hookd: sealed the secrets of {n} endpoint(s) under the current key"
+                        "hookd: sealed the secrets of {endpoints} endpoint(s) and {tokens} Page \
+                         token(s) under the current key"
                     );
                     ExitCode::SUCCESS
                 }

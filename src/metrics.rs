@@ -95,6 +95,9 @@ pub const API_AUTH_FAILURES: &str = "hookd_api_auth_failures_total";
 /// Refused or failed management API requests whose audit record could not be written
 /// (storage unreachable); each is logged instead. Changes themselves are never unrecorded.
 pub const AUDIT_UNRECORDED: &str = "hookd_audit_unrecorded_total";
+/// Graph API calls made through the subscription management API, by `outcome`: ok, refused
+/// (Meta's error), rate_limited, unreachable (no answer, or not Meta's JSON).
+pub const GRAPH_CALLS: &str = "hookd_graph_calls_total";
 /// Reloads of the HTTPS certificate by `outcome` (ok, error: the previous one keeps serving).
 pub const TLS_RELOADS: &str = "hookd_tls_certificate_reloads_total";
 /// Always 1, labelled with hookd's `version` and the `commit` it was built from.
@@ -219,6 +222,9 @@ pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
     for outcome in ["ok", "error"] {
         metrics::counter!(TLS_RELOADS, "outcome" => outcome).increment(0);
     }
+    for outcome in ["ok", "refused", "rate_limited", "unreachable"] {
+        metrics::counter!(GRAPH_CALLS, "outcome" => outcome).increment(0);
+    }
     for reason in ["caller", "auth_failures"] {
         metrics::counter!(API_RATE_LIMITED, "reason" => reason).increment(0);
     }
@@ -333,6 +339,10 @@ fn describe() {
     describe_counter!(
         TLS_RELOADS,
         "Reloads of the HTTPS certificate by outcome (ok, error: the previous one keeps serving)."
+    );
+    describe_counter!(
+        GRAPH_CALLS,
+        "Graph API calls of the subscription management API by outcome (ok, refused, rate_limited, unreachable)."
     );
     describe_counter!(
         AUDIT_UNRECORDED,

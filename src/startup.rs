@@ -336,38 +336,53 @@ fn secret_box(settings: &Settings) -> Result<Arc<SecretBox>, StartError> {
     Ok(Arc::new(secrets))
 }
 
-/// Seals every endpoint's secrets under the current key (`hookd reencrypt`): after a key
-/// rotation, or to seal secrets stored before encryption. Returns how many endpoints.
-pub async fn reencrypt(settings: &Settings) -> Result<usize, StartError> {
+/// Seals every stored secret under the current key (`hookd reencrypt`): after a key
+/// rotation, or to seal secrets stored before encryption: endpoint secrets and Page tokens.
+/// Returns how many endpoints and how many tokens.
+pub async fn reencrypt(settings: &Settings) -> Result<(usize, usize), StartError> {
     let store = open_storage(settings).await?;
     let unusable = |e: StoreError| match e {
         StoreError::Secret(e) => StartError::Secrets(e),
         other => StartError::Prepare(other),
     };
+    let record = |action: &str, object_id: &str, tenant_id: &str, field: &str| AuditRecord {
+        id: String::new(),
+        at: crate::time::unix_ms(),
+        actor: "command:reencrypt".into(),
+        address: String::new(),
+        method: String::new(),
+        route: String::new(),
+        action: action.into(),
+        object_id: object_id.into(),
+        tenant_id: tenant_id.into(),
+        changes: serde_json::json!({ field: { "from": REDACTED, "to": REDACTED } }),
+        outcome: Outcome::Applied,
+        status: None,
+        error: None,
+    };
     let endpoints = store.list_endpoints().await.map_err(unusable)?;
     for live in &endpoints {
         let e = &live.endpoint;
-        let audit = AuditRecord {
-            id: String::new(),
-            at: crate::time::unix_ms(),
-            actor: "command:reencrypt".into(),
-            address: String::new(),
-            method: String::new(),
-            route: String::new(),
-            action: "endpoint.secret_reencrypt".into(),
-            object_id: e.id.clone(),
-            tenant_id: e.tenant_id.clone(),
-            changes: serde_json::json!({ "secret": { "from": REDACTED, "to": REDACTED } }),
-            outcome: Outcome::Applied,
-            status: None,
-            error: None,
-        };
+        let audit = record("endpoint.secret_reencrypt", &e.id, &e.tenant_id, "secret");
         store
             .put_endpoint(e, DisabledByHookd::Keep, &audit)
             .await
             .map_err(unusable)?;
     }
-    Ok(endpoints.len())
+    let tokens = store.page_tokens(None).await.map_err(unusable)?;
+    for token in &tokens {
+        let audit = record(
+            "graph.page_token_reencrypt",
+            &token.page_id,
+            "",
+            "access_token",
+        );
+        store
+            .put_page_token(token, &audit)
+            .await
+            .map_err(unusable)?;
+    }
+    Ok((endpoints.len(), tokens.len()))
 }
 
 /// The configured backend, opened and answering.

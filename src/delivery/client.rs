@@ -209,7 +209,7 @@ fn find_blocked<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Bloc
 }
 
 /// "outer: inner: innermost", since hyper's own message is often just "client error (Connect)".
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(err) = cur {

@@ -53,6 +53,56 @@ pub const ACTIONS: &[(&str, &str, &str)] = &[
     ),
     ("POST", "/api/v1/dead/replay", "dead.replay"),
     ("DELETE", "/api/v1/attempts", "attempts.purge"),
+    (
+        "POST",
+        "/api/v1/sources/{source}/graph/subscriptions",
+        "graph.subscribe",
+    ),
+    (
+        "DELETE",
+        "/api/v1/sources/{source}/graph/subscriptions/{object}",
+        "graph.unsubscribe",
+    ),
+    (
+        "POST",
+        "/api/v1/sources/{source}/graph/subscriptions/{object}/check",
+        "graph.check",
+    ),
+    (
+        "POST",
+        "/api/v1/sources/{source}/graph/wabas/{waba_id}/subscribed-apps",
+        "graph.waba_subscribe",
+    ),
+    (
+        "DELETE",
+        "/api/v1/sources/{source}/graph/wabas/{waba_id}/subscribed-apps",
+        "graph.waba_unsubscribe",
+    ),
+    (
+        "PUT",
+        "/api/v1/sources/{source}/graph/phone-numbers/{phone_number_id}/webhook",
+        "graph.phone_number_callback",
+    ),
+    (
+        "PUT",
+        "/api/v1/sources/{source}/graph/pages/{page_id}/token",
+        "graph.page_token_set",
+    ),
+    (
+        "DELETE",
+        "/api/v1/sources/{source}/graph/pages/{page_id}/token",
+        "graph.page_token_delete",
+    ),
+    (
+        "POST",
+        "/api/v1/sources/{source}/graph/pages/{page_id}/subscribed-apps",
+        "graph.page_subscribe",
+    ),
+    (
+        "DELETE",
+        "/api/v1/sources/{source}/graph/pages/{page_id}/subscribed-apps",
+        "graph.page_unsubscribe",
+    ),
 ];
 
 fn known_action(method: &str, route: &str) -> Option<&'static str> {
@@ -172,6 +222,11 @@ impl Actor {
     }
 }
 
+/// Marks a response whose handler recorded its outcome itself (with the start it ends), so the
+/// middleware does not record it again.
+#[derive(Debug, Clone, Copy)]
+pub struct Recorded;
+
 /// Work whose start is recorded; [`Started::finish`] records its end.
 pub struct Started {
     record: AuditRecord,
@@ -197,6 +252,29 @@ impl Started {
                 "the end of an audited action could not be recorded in the audit log"
             );
         }
+    }
+}
+
+impl Started {
+    /// Records that the work failed with `error` and answers with it.
+    pub async fn fail(mut self, store: &dyn Backend, error: ApiError) -> HttpResponse {
+        use actix_web::ResponseError;
+        let status = error.status_code().as_u16();
+        let r = &mut self.record;
+        r.outcome = Outcome::of_status(status);
+        r.status = Some(status);
+        r.error = Some(error.audit_summary());
+        r.at = unix_ms();
+        if let Value::Object(changes) = &mut r.changes {
+            changes.insert("started_id".into(), Value::String(self.id.clone()));
+        }
+        if let Err(e) = store.record_audit(r).await {
+            metrics::counter!(m::AUDIT_UNRECORDED).increment(1);
+            tracing::warn!(error = %e, action = %r.action, "a failed action could not be recorded in the audit log");
+        }
+        let mut res = error.error_response();
+        res.extensions_mut().insert(Recorded);
+        res
     }
 }
 
@@ -245,7 +323,9 @@ pub async fn middleware(
         Err(e) => (e.as_response_error().status_code(), Some(e)),
     };
     let refused = status.is_client_error() || status.is_server_error();
-    if !refused || status == StatusCode::UNAUTHORIZED {
+    let recorded =
+        matches!(&result, Ok(res) if res.response().extensions().get::<Recorded>().is_some());
+    if !refused || status == StatusCode::UNAUTHORIZED || recorded {
         return result;
     }
     let Ok((caller, name)) = identified.await else {

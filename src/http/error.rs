@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::graph::GraphError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,12 @@ pub enum ApiError {
     Invalid(#[from] crate::delivery::endpoint::Invalid),
     #[error(transparent)]
     Store(StoreError),
+    /// A call to Meta's Graph API failed: Meta's error as it sent it.
+    #[error(transparent)]
+    Graph(crate::graph::GraphError),
+    /// What the request needs is not configured (the setting is named).
+    #[error("{0}")]
+    NotConfigured(String),
     /// Over a management API limit; may try again after this many seconds.
     #[error("{message}; try again in {retry_after_secs}s")]
     TooManyRequests {
@@ -64,6 +71,10 @@ impl ApiError {
             ApiError::NotFound(what) | ApiError::Forbidden(what) => format!("{code}: {what}"),
             ApiError::Conflict(message) => format!("{code}: {message}"),
             ApiError::Store(e) => format!("{code}: {e}"),
+            ApiError::Graph(e) => match e.failure() {
+                Some(f) => format!("{code}: code {} ({})", f.code, f.kind),
+                None => code.to_string(),
+            },
             _ => code.to_string(),
         }
     }
@@ -77,6 +88,10 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Invalid(_) => "invalid",
             ApiError::Store(_) => "storage_unavailable",
+            ApiError::Graph(GraphError::Refused(_)) => "graph_refused",
+            ApiError::Graph(GraphError::RateLimited { .. }) => "graph_rate_limited",
+            ApiError::Graph(_) => "graph_unreachable",
+            ApiError::NotConfigured(_) => "not_configured",
             ApiError::TooManyRequests { .. } => "rate_limited",
         }
     }
@@ -92,6 +107,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Graph(GraphError::RateLimited { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Graph(_) => StatusCode::BAD_GATEWAY,
+            ApiError::NotConfigured(_) => StatusCode::CONFLICT,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -110,12 +128,23 @@ impl ResponseError for ApiError {
         {
             res.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
+        if let ApiError::Graph(GraphError::RateLimited {
+            retry_after_secs, ..
+        }) = self
+        {
+            res.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
         let mut error = json!({"code": self.code(), "message": self.to_string()});
         if let ApiError::Invalid(i) = self {
             error["field"] = json!(i.field);
         }
         if let ApiError::BadParameter(name, _) = self {
             error["parameter"] = json!(name);
+        }
+        if let ApiError::Graph(e) = self
+            && let Some(f) = e.failure()
+        {
+            error["graph"] = json!(f);
         }
         res.json(json!({ "error": error }))
     }

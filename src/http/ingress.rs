@@ -18,6 +18,7 @@ use super::storage_gate::PROBE_EVERY;
 use super::tls::{ClientCertRefusal, ClientIdentity};
 use super::{AppState, JournalWriter, rejections};
 use crate::actors::messages::{Journal, JournalError};
+use crate::graph::handshakes::Handshake as SeenHandshake;
 use crate::meta::signature::{self, SignatureError};
 use crate::metrics as m;
 use crate::store::JournalEntry;
@@ -85,7 +86,7 @@ pub async fn handshake(
     path: web::Path<String>,
     query: web::Query<Handshake>,
 ) -> HttpResponse {
-    let Some((_, source)) = state.source(path.as_str()) else {
+    let Some((name, source)) = state.source(path.as_str()) else {
         return plain(StatusCode::NOT_FOUND, "unknown source");
     };
     let q = query.into_inner();
@@ -99,7 +100,13 @@ pub async fn handshake(
         .as_bytes()
         .ct_eq(source.verify_token.as_bytes())
         .into();
-    if mode == "subscribe" && token_ok {
+    let accepted = mode == "subscribe" && token_ok;
+    state.handshakes.record(SeenHandshake {
+        source: name.to_string(),
+        at_ms: crate::time::unix_ms(),
+        accepted,
+    });
+    if accepted {
         // The challenge is the caller's text echoed back: never let a browser sniff it as HTML.
         HttpResponse::Ok()
             .content_type("text/plain")

@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod endpoints;
 pub mod error;
 pub mod event_types;
+pub mod graph;
 pub mod health;
 pub mod idempotency;
 pub mod ingress;
@@ -53,6 +54,10 @@ pub struct AppState {
     pub api_limits: Arc<api_limits::ApiLimits>,
     /// `settings.api.admin_key` is emptied once this is made from it.
     pub admin_key: auth::AdminKey,
+    /// For the subscription management API.
+    pub graph: crate::graph::GraphClient,
+    /// The handshakes answered lately, for the subscription check.
+    pub handshakes: crate::graph::handshakes::HandshakeLog,
 }
 
 impl AppState {
@@ -78,6 +83,7 @@ impl AppState {
         prometheus: PrometheusHandle,
     ) -> AppState {
         let address_policy = AddressPolicy::new(settings.delivery.ssrf.allow.clone());
+        let settings_graph = settings.graph.clone();
         let rejections =
             rejections::RejectionLimits::new(settings.ingress.rejected_per_peer_per_minute);
         let sources = settings
@@ -108,6 +114,8 @@ impl AppState {
             prometheus,
             rejections,
             storage_gate: Arc::default(),
+            graph: crate::graph::GraphClient::new(&settings_graph),
+            handshakes: Default::default(),
         }
     }
 }
@@ -196,6 +204,15 @@ fn api_routes(cfg: &mut web::ServiceConfig) {
     resource!(cfg, "/events/{id}", get => api::get_event);
     resource!(cfg, "/events/{id}/deliveries/{endpoint_id}/retry", post => deliveries::retry_one);
     resource!(cfg, "/event-types", get => event_types::list);
+    // Subscription management through Meta's Graph API (admin only).
+    resource!(cfg, "/sources/{source}/graph/subscriptions", get => graph::list_subscriptions, post => graph::subscribe);
+    resource!(cfg, "/sources/{source}/graph/subscriptions/{object}", delete => graph::unsubscribe);
+    resource!(cfg, "/sources/{source}/graph/subscriptions/{object}/check", post => graph::check);
+    resource!(cfg, "/sources/{source}/graph/wabas/{waba_id}/subscribed-apps", get => graph::waba_apps, post => graph::waba_subscribe, delete => graph::waba_unsubscribe);
+    resource!(cfg, "/sources/{source}/graph/phone-numbers/{phone_number_id}/webhook", get => graph::phone_webhook, put => graph::set_phone_webhook);
+    resource!(cfg, "/sources/{source}/graph/pages", get => graph::list_pages);
+    resource!(cfg, "/sources/{source}/graph/pages/{page_id}/token", put => graph::put_page_token, delete => graph::delete_page_token);
+    resource!(cfg, "/sources/{source}/graph/pages/{page_id}/subscribed-apps", get => graph::page_apps, post => graph::page_subscribe, delete => graph::page_unsubscribe);
     resource!(cfg, "/event-types/{name}", get => event_types::get);
     resource!(cfg, "/tenants", post => tenants::create, get => tenants::list);
     resource!(cfg, "/tenants/{id}", get => tenants::get);

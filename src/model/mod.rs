@@ -5,9 +5,11 @@
 pub mod audit;
 pub mod delivery;
 pub mod endpoint;
+pub mod page_token;
 pub mod rules;
 pub mod tenant;
 
 pub use delivery::*;
 pub use endpoint::{Endpoint, EndpointHealth, LiveEndpoint, PreviousSecret};
+pub use page_token::PageToken;
 pub use tenant::{AccountOwners, ApiKey, Tenant, new_id};

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::audit::AuditRecord;
-use crate::model::{AccountOwners, ApiKey, Endpoint, LiveEndpoint, Tenant};
+use crate::model::{AccountOwners, ApiKey, Endpoint, LiveEndpoint, PageToken, Tenant};
 
 /// Why a storage call failed. Every variant means "not done": callers answer 503 or retry,
 /// except [`StoreError::InvalidInput`], which is the caller's to fix (a 400).
@@ -313,9 +313,42 @@ pub trait SharedWork: Send + Sync {
     ) -> Result<usize, StoreError>;
 }
 
+/// Page access tokens, kept for the Graph calls on a source's Pages. The token is sealed at
+/// rest like endpoint secrets, and every change is written with its audit record.
+#[async_trait]
+pub trait PageTokens: Send + Sync {
+    async fn put_page_token(
+        &self,
+        token: &PageToken,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+    async fn page_token(
+        &self,
+        source: &str,
+        page_id: &str,
+    ) -> Result<Option<PageToken>, StoreError>;
+    /// Every stored token of `source`, or of every source.
+    async fn page_tokens(&self, source: Option<&str>) -> Result<Vec<PageToken>, StoreError>;
+    /// False when there was none (and nothing is recorded).
+    async fn delete_page_token(
+        &self,
+        source: &str,
+        page_id: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Everything hookd keeps, as one handle.
 pub trait Backend:
-    Journal + EventLog + Catalogue + DeliveryQueue + DeliveryLog + AuditLog + Upkeep + 'static
+    Journal
+    + EventLog
+    + Catalogue
+    + DeliveryQueue
+    + DeliveryLog
+    + AuditLog
+    + PageTokens
+    + Upkeep
+    + 'static
 {
     /// A handle on the same data for one long-running consumer (a journal writer, the
     /// normalizer, the dispatcher), with resources of its own: its calls neither wait behind

@@ -15,8 +15,12 @@ mod dedup;
 #[path = "../it/delivery.rs"]
 mod delivery;
 mod durability;
+#[path = "../it/fake_graph.rs"]
+mod fake_graph;
 #[path = "../it/fixtures.rs"]
 mod fixtures;
+#[path = "../it/graph.rs"]
+mod graph;
 // The harness is shared with tests/it, which uses parts this binary does not.
 #[allow(dead_code)]
 #[path = "../it/helpers.rs"]

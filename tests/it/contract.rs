@@ -824,6 +824,77 @@ pub async fn an_idempotency_key_lets_one_request_through_and_replays_its_answer(
     );
 }
 
+pub async fn page_tokens_are_kept_per_source_and_page_with_their_records(b: Arc<dyn Backend>) {
+    use hookd::model::PageToken;
+    let token = |source: &str, page: &str, secret: &str| PageToken {
+        source: source.into(),
+        page_id: page.into(),
+        token: secret.into(),
+        stored_at: 7,
+    };
+    let set = |page: &str| audit("graph.page_token_set", page, "");
+    b.put_page_token(&token("a", "41", "EAAP-one"), &set("41"))
+        .await
+        .expect("put");
+    b.put_page_token(&token("a", "42", "EAAP-two"), &set("42"))
+        .await
+        .expect("put");
+    b.put_page_token(&token("ab", "41", "EAAP-other-source"), &set("41"))
+        .await
+        .expect("put");
+    b.put_page_token(&token("a", "41", "EAAP-replaced"), &set("41"))
+        .await
+        .expect("replace");
+    let got = b.page_token("a", "41").await.expect("get").expect("stored");
+    assert_eq!(got.token, "EAAP-replaced");
+    let mut of_a: Vec<String> = b
+        .page_tokens(Some("a"))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| format!("{}={}", t.page_id, t.token))
+        .collect();
+    of_a.sort();
+    assert_eq!(
+        of_a,
+        ["41=EAAP-replaced", "42=EAAP-two"],
+        "a source's own only"
+    );
+    assert!(b.page_token("a", "43").await.expect("get").is_none());
+
+    let deleted = audit("graph.page_token_delete", "42", "");
+    assert!(
+        b.delete_page_token("a", "42", &deleted)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !b.delete_page_token("a", "42", &deleted)
+            .await
+            .expect("delete again")
+    );
+    assert!(b.page_token("a", "42").await.expect("get").is_none());
+    let records = all_audit(
+        &*b,
+        AuditQuery {
+            limit: 100,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        actions(&records),
+        [
+            "graph.page_token_delete",
+            "graph.page_token_set",
+            "graph.page_token_set",
+            "graph.page_token_set",
+            "graph.page_token_set",
+        ],
+        "one record per change made, none for a token that was not there"
+    );
+}
+
 /// Runs every guarantee against the backend `make` builds (fresh for each test).
 macro_rules! contract_suite {
     ($backend:ident, $make:expr $(, shared: $($shared:ident),+)?) => {
@@ -861,6 +932,7 @@ macro_rules! contract_suite {
             guarantee!(an_idempotency_key_lets_one_request_through_and_replays_its_answer);
             guarantee!(every_change_is_recorded_with_it_and_a_change_not_made_leaves_no_record);
             guarantee!(the_audit_log_pages_newest_first_by_tenant_and_filter);
+            guarantee!(page_tokens_are_kept_per_source_and_page_with_their_records);
             guarantee!(
                 audit_retention_trims_old_records_and_their_tenant_copies,
                 |s: &mut Settings| { s.audit.retention = Duration::from_secs(1) }

@@ -176,6 +176,7 @@ pub fn test_settings(redis_url: &str) -> Settings {
             verify_token: VERIFY_TOKEN.into(),
             require_client_cert: false,
             client_cert_name: hookd::config::META_CLIENT_CERT_NAME.into(),
+            graph: Default::default(),
         },
     );
     s

@@ -115,6 +115,7 @@ fn source(require_client_cert: bool) -> SourceSettings {
         verify_token: VERIFY_TOKEN.into(),
         require_client_cert,
         client_cert_name: META_CLIENT_CERT_NAME.into(),
+        graph: Default::default(),
     }
 }
 

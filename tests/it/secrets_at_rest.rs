@@ -136,6 +136,15 @@ async fn a_wrong_key_stops_start_up_and_a_rotation_with_reencrypt_keeps_every_se
         .as_str()
         .expect("id")
         .to_string();
+    let pages = format!("{base}/api/v1/sources/test/graph/pages");
+    let res = reqwest::Client::new()
+        .put(format!("{pages}/4242/token"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"access_token": "EAAP-rotation-page-token"}))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(res.status(), 200);
     old.terminate();
     assert!(old.wait_exit(Duration::from_secs(15)).success());
 
@@ -163,13 +172,25 @@ async fn a_wrong_key_stops_start_up_and_a_rotation_with_reencrypt_keeps_every_se
         "{said} {}",
         String::from_utf8_lossy(&sealed.stderr)
     );
-    assert!(said.contains("1 endpoint"), "{said}");
+    assert!(said.contains("1 endpoint(s) and 1 Page token"), "{said}");
 
     let (_new, base) = serve(&storage, &prefix, NEW, "[]").await;
     assert_eq!(
         secret_of(&base, &id).await,
         secret,
         "sealed under the new key alone"
+    );
+    // Listing the Pages opens their tokens: it fails on a token the new key cannot open.
+    let listed = reqwest::Client::new()
+        .get(format!("{base}/api/v1/sources/test/graph/pages"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(
+        listed.status(),
+        200,
+        "the Page token is sealed under the new key"
     );
     let audit: serde_json::Value = reqwest::Client::new()
         .get(format!(

@@ -48,7 +48,7 @@ fn clear_disabled(txn: &WriteTransaction, id: &str) -> Result<(), StoreError> {
 
 impl EmbeddedStore {
     /// Stores `json` under `key` with the change's audit record.
-    async fn put_json(
+    pub(super) async fn put_json(
         &self,
         op: &'static str,
         table: redb::TableDefinition<'static, &'static str, &'static str>,
@@ -67,7 +67,7 @@ impl EmbeddedStore {
         .await
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned + Send + 'static>(
+    pub(super) async fn get_json<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         op: &'static str,
         table: redb::TableDefinition<'static, &'static str, &'static str>,
@@ -84,7 +84,7 @@ impl EmbeddedStore {
         .await
     }
 
-    async fn all_json<T: serde::de::DeserializeOwned + Send + 'static>(
+    pub(super) async fn all_json<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
         op: &'static str,
         table: redb::TableDefinition<'static, &'static str, &'static str>,

@@ -11,6 +11,7 @@ mod deliveries;
 mod delivery_log;
 mod events;
 mod journal;
+mod page_tokens;
 mod records;
 mod tables;
 mod upkeep;
@@ -423,6 +424,7 @@ fn prepare(db: &Database) -> Result<(IdClock, u128, u128), String> {
         open(&txn, ACCOUNTS)?;
         open(&txn, ENDPOINTS)?;
         open(&txn, ENDPOINT_HEALTH)?;
+        open(&txn, PAGE_TOKENS)?;
         open(&txn, META)?;
         open(&txn, IDEMPOTENCY)?;
         open(&txn, RETRIES)?;

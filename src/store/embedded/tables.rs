@@ -33,6 +33,8 @@ pub const API_KEYS: ByName<&'static str> = TableDefinition::new("api_keys");
 pub const ACCOUNTS: ByName<&'static str> = TableDefinition::new("accounts");
 pub const ENDPOINTS: ByName<&'static str> = TableDefinition::new("endpoints");
 pub const ENDPOINT_HEALTH: ByName<&'static str> = TableDefinition::new("endpoint_health");
+/// Page access tokens by `source \x1f page id` (JSON, the token sealed).
+pub const PAGE_TOKENS: ByName<&'static str> = TableDefinition::new("page_tokens");
 /// Idempotency key → its record (see `records::IdempotencyRec`).
 pub const IDEMPOTENCY: ByName<&'static [u8]> = TableDefinition::new("idempotency");
 /// Single values: the catalogue version.

@@ -32,7 +32,7 @@ redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
 
 /// Deletes a field of a hash if it still holds what was read. KEYS[3] hash; ARGV[2] field,
 /// ARGV[3] value read.
-const HDEL_IF_LUA: &str = audited_lua!(
+pub(super) const HDEL_IF_LUA: &str = audited_lua!(
     r"
 if redis.call('HGET', KEYS[3], ARGV[2]) ~= ARGV[3] then return 0 end
 audit(KEYS[1], KEYS[2], ARGV[1])
@@ -105,7 +105,7 @@ fn health_from(map: &BTreeMap<String, String>) -> EndpointHealth {
 
 impl RedisStore {
     /// Stores `value` as JSON in field `field` of hash `key`, with the change's record.
-    async fn hset_json<T: serde::Serialize + Sync>(
+    pub(super) async fn hset_json<T: serde::Serialize + Sync>(
         &self,
         op: &'static str,
         key: String,
@@ -122,7 +122,7 @@ impl RedisStore {
     }
 
     /// Reads field `field` of hash `key` as JSON.
-    async fn hget_json<T: serde::de::DeserializeOwned>(
+    pub(super) async fn hget_json<T: serde::de::DeserializeOwned>(
         &self,
         op: &'static str,
         key: String,

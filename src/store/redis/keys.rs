@@ -105,6 +105,10 @@ impl Keys {
     pub fn api_keys(&self) -> String {
         self.key("apikeys")
     }
+    /// Page access tokens: field `source \x1f page id`, value JSON with the token sealed.
+    pub fn page_tokens(&self) -> String {
+        self.key("graph:page_tokens")
+    }
     pub fn endpoints(&self) -> String {
         self.key("endpoints")
     }

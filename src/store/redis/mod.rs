@@ -12,6 +12,7 @@ mod delivery_log;
 mod events;
 mod journal;
 pub mod keys;
+mod page_tokens;
 mod reply;
 mod streams;
 mod upkeep;
