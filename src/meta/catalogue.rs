@@ -57,6 +57,11 @@ const IG_REF: &str =
 /// What `entry.time` adds to a content key: Meta's trigger time, so the same notice sent again
 /// is one event while the same state reached again later (a template approved twice) is two.
 const WA_CONTENT: Dedup = Dedup::Content("the change's `value` and the trigger time `entry.time`");
+const GROUPS_REF: &str =
+    "https://developers.facebook.com/documentation/business-messaging/whatsapp/groups/webhooks";
+const GROUP_IDS: Dedup = Dedup::Ids(
+    "the group id `groups[].group_id`, the notice's `type`, its `request_id` and `timestamp`",
+);
 const ITEM_CONTENT: Dedup = Dedup::Content("the messaging item, its `timestamp` included");
 
 macro_rules! event_type {
@@ -261,6 +266,38 @@ pub static CATALOGUE: &[EventType] = &[
         WA_CONTENT,
         WA_REF,
         "A payment configuration (Payments API India or Brazil) changed."
+    ),
+    event_type!(
+        "whatsapp.group_lifecycle_update",
+        WhatsApp,
+        "group_lifecycle_update",
+        GROUP_IDS,
+        GROUPS_REF,
+        "A group the business created or deleted through the Groups API, or the failure to. One event per group of a batch."
+    ),
+    event_type!(
+        "whatsapp.group_participants_update",
+        WhatsApp,
+        "group_participants_update",
+        GROUP_IDS,
+        GROUPS_REF,
+        "Someone joined a group (by invite link or an approved request), asked or stopped asking to join, left, or was removed."
+    ),
+    event_type!(
+        "whatsapp.group_settings_update",
+        WhatsApp,
+        "group_settings_update",
+        GROUP_IDS,
+        GROUPS_REF,
+        "The outcome of a change to a group's subject, description or picture, field by field."
+    ),
+    event_type!(
+        "whatsapp.group_status_update",
+        WhatsApp,
+        "group_status_update",
+        GROUP_IDS,
+        GROUPS_REF,
+        "A group the business manages was suspended or reinstated."
     ),
     event_type!(
         "whatsapp.entry",
@@ -680,6 +717,10 @@ mod tests {
                 "smb_message_echoes",
                 "template_category_update",
                 "user_preferences",
+                "group_lifecycle_update",
+                "group_participants_update",
+                "group_settings_update",
+                "group_status_update",
             ],
         ),
         (

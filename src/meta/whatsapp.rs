@@ -24,6 +24,12 @@ fn lists_of(field: &str) -> &'static [(&'static str, &'static str, KeyParts)] {
             ("calls", "whatsapp.calls", call_key),
             ("statuses", "whatsapp.calls", call_status_key),
         ],
+        "group_lifecycle_update" => &[("groups", "whatsapp.group_lifecycle_update", group_key)],
+        "group_participants_update" => {
+            &[("groups", "whatsapp.group_participants_update", group_key)]
+        }
+        "group_settings_update" => &[("groups", "whatsapp.group_settings_update", group_key)],
+        "group_status_update" => &[("groups", "whatsapp.group_status_update", group_key)],
         _ => &[],
     }
 }
@@ -48,6 +54,17 @@ fn status_key(item: &BorrowedValue<'_>) -> Option<Vec<String>> {
 
 fn call_key(item: &BorrowedValue<'_>) -> Option<Vec<String>> {
     Some(vec![id_text(item.get("id"))?, text_at(item, &["event"])])
+}
+
+/// A group notice is (group, what happened, the API request it answers, when): a group is
+/// created once, but its participants and settings change again and again.
+fn group_key(item: &BorrowedValue<'_>) -> Option<Vec<String>> {
+    Some(vec![
+        id_text(item.get("group_id"))?,
+        text_at(item, &["type"]),
+        text_at(item, &["request_id"]),
+        text_at(item, &["timestamp"]),
+    ])
 }
 
 fn call_status_key(item: &BorrowedValue<'_>) -> Option<Vec<String>> {
