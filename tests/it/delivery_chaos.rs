@@ -128,9 +128,15 @@ async fn an_endpoint_that_never_answers_does_not_slow_a_healthy_one() {
     eprintln!(
         "healthy endpoint latency alone p50 {a50} ms p90 {a90} ms; beside a dead one p50 {b50} ms p90 {b90} ms"
     );
-    // Millisecond timestamps: a few ms of slack keep a 2 ms vs 4 ms median from failing.
+    // Waiting behind the dead endpoint would cost its 2 s timeout per attempt: the healthy one's
+    // deliveries stay far below it. The medians are compared loosely, since other tests load
+    // the machine unevenly between rounds; a slowdown of several times still fails.
     assert!(
-        b50 as f64 <= (a50 as f64 * 1.5).max(a50 as f64 + 5.0),
+        b90 < 500,
+        "p90 {b90} ms beside a dead endpoint: deliveries waited behind it"
+    );
+    assert!(
+        b50 as f64 <= (a50 as f64 * 3.0).max(a50 as f64 + 50.0),
         "median {a50} ms alone, {b50} ms beside a dead endpoint"
     );
 }
