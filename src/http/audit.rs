@@ -55,6 +55,13 @@ pub const ACTIONS: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/v1/attempts", "attempts.purge"),
     (
         "POST",
+        "/api/v1/quarantine/{id}/reprocess",
+        "quarantine.reprocess",
+    ),
+    ("DELETE", "/api/v1/quarantine/{id}", "quarantine.delete"),
+    ("DELETE", "/api/v1/events/{id}", "event.delete"),
+    (
+        "POST",
         "/api/v1/sources/{source}/graph/subscriptions",
         "graph.subscribe",
     ),

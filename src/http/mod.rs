@@ -5,6 +5,7 @@ pub mod api_limits;
 pub mod audit;
 pub mod auth;
 pub mod client_addr;
+pub mod corrections;
 pub mod deliveries;
 pub mod endpoints;
 pub mod error;
@@ -201,7 +202,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, serves: Serves) {
 
 fn api_routes(cfg: &mut web::ServiceConfig) {
     resource!(cfg, "/events", get => api::list_events);
-    resource!(cfg, "/events/{id}", get => api::get_event);
+    resource!(cfg, "/events/{id}", get => api::get_event, delete => corrections::delete_event);
     resource!(cfg, "/events/{id}/deliveries/{endpoint_id}/retry", post => deliveries::retry_one);
     resource!(cfg, "/event-types", get => event_types::list);
     // Subscription management through Meta's Graph API (admin only).
@@ -239,6 +240,8 @@ fn api_routes(cfg: &mut web::ServiceConfig) {
     resource!(cfg, "/attempts", delete => deliveries::purge_attempts);
     resource!(cfg, "/stats", get => api::stats);
     resource!(cfg, "/quarantine", get => api::list_quarantine);
+    resource!(cfg, "/quarantine/{id}", delete => corrections::delete);
+    resource!(cfg, "/quarantine/{id}/reprocess", post => corrections::reprocess);
     resource!(cfg, "/rejected", get => api::list_rejected);
     resource!(cfg, "/audit", get => audit::list);
 }

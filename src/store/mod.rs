@@ -313,6 +313,27 @@ pub trait SharedWork: Send + Sync {
     ) -> Result<usize, StoreError>;
 }
 
+/// What an operator corrects in the event log: a quarantined body put back in the journal
+/// (after a fix, or to try again) or deleted, an event deleted. Each is one atomic step with
+/// its audit record.
+#[async_trait]
+pub trait Corrections: Send + Sync {
+    /// Moves a quarantined body back into the journal as it was received (source, time,
+    /// request id, signature): the normalizer splits it again, and what it already stored is
+    /// recognised as Meta's duplicate. The new journal id; `None` when there is no such body.
+    async fn requeue_quarantined(
+        &self,
+        id: &str,
+        audit: &AuditRecord,
+    ) -> Result<Option<String>, StoreError>;
+    /// Deletes a quarantined body; false when there is none (and nothing is recorded).
+    async fn delete_quarantined(&self, id: &str, audit: &AuditRecord) -> Result<bool, StoreError>;
+    /// Deletes an event with its index entries and delivery states, for every instance: a
+    /// delivery of it still queued or waiting for a retry finds it gone and is dropped. Its
+    /// dedup keys stay, so Meta's resend is still a duplicate. False when there is none.
+    async fn delete_event(&self, id: &str, audit: &AuditRecord) -> Result<bool, StoreError>;
+}
+
 /// Page access tokens, kept for the Graph calls on a source's Pages. The token is sealed at
 /// rest like endpoint secrets, and every change is written with its audit record.
 #[async_trait]
@@ -347,6 +368,7 @@ pub trait Backend:
     + DeliveryLog
     + AuditLog
     + PageTokens
+    + Corrections
     + Upkeep
     + 'static
 {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::helpers::{SECRET, Storage, TestApp, fixtures_dir, whatsapp_body};
+use crate::helpers::{ADMIN_KEY, SECRET, Storage, TestApp, fixtures_dir, whatsapp_body};
 
 #[actix_web::test]
 async fn the_api_refuses_requests_without_the_admin_key() {
@@ -285,4 +285,64 @@ async fn a_create_retried_with_its_idempotency_key_is_done_once_and_answered_the
         Some(2),
         "{tenants}"
     );
+}
+
+#[actix_web::test]
+async fn the_admin_deletes_an_event_for_everyone_and_metas_resend_is_still_a_duplicate() {
+    use reqwest::Method;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
+    let body = whatsapp_body(&["wamid.del-1".into(), "wamid.del-2".into()]);
+    assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
+    app.wait_until_split(1).await;
+    let listed = app.api_json("/api/v1/events").await;
+    let (kept, gone) = (
+        listed["items"][0]["id"].as_str().expect("id").to_string(),
+        listed["items"][1]["id"].as_str().expect("id").to_string(),
+    );
+
+    let (_, tenant_key) = app.tenant("acme").await;
+    let path = format!("/api/v1/events/evt_{gone}");
+    let (status, _) = app.call(Method::DELETE, &path, &tenant_key, None).await;
+    assert_eq!(status, 403);
+    let (status, _) = app.call(Method::DELETE, &path, ADMIN_KEY, None).await;
+    assert_eq!(status, 204, "by the webhook-id its receivers got");
+    let (status, _) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/events/{gone}"),
+            ADMIN_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = app.call(Method::DELETE, &path, ADMIN_KEY, None).await;
+    assert_eq!(status, 404);
+    for query in [
+        "",
+        "&type=whatsapp.messages",
+        "&account_id=PN1",
+        "&platform=whatsapp",
+    ] {
+        let ids = walk_pages(&app, query, 10).await;
+        assert_eq!(ids, [kept.clone()], "{query}");
+    }
+
+    assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
+    let stats = app.wait_until_split(2).await;
+    assert_eq!(
+        stats["duplicates"], 2,
+        "both events of Meta's resend are recognised"
+    );
+    assert_eq!(walk_pages(&app, "", 10).await, [kept]);
+    let (_, log) = app
+        .call(
+            Method::GET,
+            "/api/v1/audit?action=event.delete&outcome=applied",
+            ADMIN_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(log["items"][0]["object_id"], gone.as_str(), "{log}");
+    assert_eq!(log["items"][0]["outcome"], "applied");
 }

@@ -895,6 +895,185 @@ pub async fn page_tokens_are_kept_per_source_and_page_with_their_records(b: Arc<
     );
 }
 
+pub async fn a_quarantined_body_goes_back_to_the_journal_as_received_or_is_deleted(
+    b: Arc<dyn Backend>,
+) {
+    // Two journaled bodies the normalizer could not split.
+    let mut sent = entry(&["wamid.q1"]);
+    sent.signature = "sha256=abc".into();
+    sent.request_id = "req-q1".into();
+    let ids = b
+        .append_journal(&[sent.clone(), entry(&["wamid.q2"])])
+        .await
+        .expect("append");
+    let read = b
+        .read_journal("c", ReadFrom::New, 10, NO_WAIT)
+        .await
+        .expect("read");
+    let quarantined: Vec<Normalized> = read
+        .iter()
+        .zip(&ids)
+        .map(|(r, id)| Normalized::Quarantine {
+            journal_id: id.clone(),
+            entry: r.entry.clone().expect("entry"),
+            error: "could not be split".into(),
+        })
+        .collect();
+    b.commit_normalized(&quarantined).await.expect("quarantine");
+    let listed = b.list_quarantine(None, 10).await.expect("list").items;
+    assert_eq!(listed.len(), 2);
+    let (newest, oldest) = (listed[0].id.clone(), listed[1].id.clone());
+
+    let reprocess = audit("quarantine.reprocess", &oldest, "");
+    let journal_id = b
+        .requeue_quarantined(&oldest, &reprocess)
+        .await
+        .expect("requeue")
+        .expect("it was there");
+    let back = b
+        .read_journal("c", ReadFrom::New, 10, NO_WAIT)
+        .await
+        .expect("read");
+    assert_eq!(back.len(), 1, "back in the journal once");
+    assert_eq!(back[0].id, journal_id);
+    let got = back[0].entry.as_ref().expect("entry");
+    assert_eq!(
+        (
+            &got.body,
+            &got.source,
+            got.received_at_ms,
+            &got.request_id,
+            &got.signature
+        ),
+        (
+            &sent.body,
+            &sent.source,
+            sent.received_at_ms,
+            &sent.request_id,
+            &sent.signature
+        ),
+        "as it was received"
+    );
+    assert!(
+        b.requeue_quarantined(&oldest, &reprocess)
+            .await
+            .expect("again")
+            .is_none()
+    );
+
+    let delete = audit("quarantine.delete", &newest, "");
+    assert!(
+        b.delete_quarantined(&newest, &delete)
+            .await
+            .expect("delete")
+    );
+    assert!(!b.delete_quarantined(&newest, &delete).await.expect("again"));
+    assert!(
+        b.list_quarantine(None, 10)
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
+    assert!(matches!(
+        b.delete_quarantined("not-an-id", &delete).await,
+        Err(StoreError::InvalidInput { .. })
+    ));
+    let records = all_audit(
+        &*b,
+        AuditQuery {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        actions(&records),
+        ["quarantine.delete", "quarantine.reprocess"],
+        "one record per change made"
+    );
+}
+
+pub async fn a_deleted_event_leaves_every_listing_and_its_deliveries_but_not_its_dedup_key(
+    b: Arc<dyn Backend>,
+) {
+    let stored = store_events(&*b, vec![entry(&["wamid.x1", "wamid.x2"])], &["ep_1"]).await;
+    let ids: Vec<String> = stored.into_iter().flatten().flatten().collect();
+    let (gone, kept) = (ids[0].clone(), ids[1].clone());
+    // One delivery attempted and failed, so it has a recorded state; then both queued again.
+    let record = b
+        .read_deliveries("d", ReadFrom::New, 10, NO_WAIT)
+        .await
+        .expect("read")
+        .into_iter()
+        .find(|r| r.subject == gone)
+        .expect("a delivery of it");
+    let mut failed = resolution(&record, NextStep::Retry { due_ms: 0 });
+    failed.log = None;
+    b.commit_attempts(&AttemptCommit {
+        resolutions: vec![failed],
+        acks: Vec::new(),
+        stats: Vec::new(),
+    })
+    .await
+    .expect("commit");
+    assert!(
+        !b.delivery_states(DeliveryKind::Event, &gone, &["ep_1".into()])
+            .await
+            .expect("states")
+            .is_empty()
+    );
+
+    let deleted = audit("event.delete", &gone, "");
+    assert!(b.delete_event(&gone, &deleted).await.expect("delete"));
+    assert!(b.get_event(&gone).await.expect("get").is_none());
+    for query in [
+        EventQuery::default(),
+        EventQuery {
+            event_type: Some("whatsapp.messages".into()),
+            ..EventQuery::default()
+        },
+        EventQuery {
+            account_id: Some("PN1".into()),
+            ..EventQuery::default()
+        },
+    ] {
+        let listed = b
+            .list_events(&EventQuery { limit: 10, ..query })
+            .await
+            .expect("list");
+        let listed: Vec<&str> = listed.items.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(listed, [kept.as_str()]);
+    }
+    assert!(
+        b.delivery_states(DeliveryKind::Event, &gone, &["ep_1".into()])
+            .await
+            .expect("states")
+            .is_empty()
+    );
+    // Its retry comes due and finds it gone; the other event's delivery is untouched.
+    b.promote_due_retries(u64::MAX, 100).await.expect("promote");
+    let pending = b
+        .read_deliveries("d", ReadFrom::New, 10, NO_WAIT)
+        .await
+        .expect("read");
+    assert!(pending.iter().all(|r| r.subject != gone), "{pending:?}");
+
+    // Meta's resend is still a duplicate.
+    let again = store_events(&*b, vec![entry(&["wamid.x1"])], &["ep_1"]).await;
+    assert_eq!(again, vec![vec![None]]);
+    assert!(!b.delete_event(&gone, &deleted).await.expect("again"));
+    let records = all_audit(
+        &*b,
+        AuditQuery {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(actions(&records), ["event.delete"]);
+}
+
 /// Runs every guarantee against the backend `make` builds (fresh for each test).
 macro_rules! contract_suite {
     ($backend:ident, $make:expr $(, shared: $($shared:ident),+)?) => {
@@ -933,6 +1112,8 @@ macro_rules! contract_suite {
             guarantee!(every_change_is_recorded_with_it_and_a_change_not_made_leaves_no_record);
             guarantee!(the_audit_log_pages_newest_first_by_tenant_and_filter);
             guarantee!(page_tokens_are_kept_per_source_and_page_with_their_records);
+            guarantee!(a_quarantined_body_goes_back_to_the_journal_as_received_or_is_deleted);
+            guarantee!(a_deleted_event_leaves_every_listing_and_its_deliveries_but_not_its_dedup_key);
             guarantee!(
                 audit_retention_trims_old_records_and_their_tenant_copies,
                 |s: &mut Settings| { s.audit.retention = Duration::from_secs(1) }

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use crate::helpers::{
-    SECOND_SECRET, SECRET, Storage, TestApp, VERIFY_TOKEN, fixtures_dir, sign, whatsapp_body,
+    ADMIN_KEY, SECOND_SECRET, SECRET, Storage, TestApp, VERIFY_TOKEN, fixtures_dir, sign,
+    whatsapp_body,
 };
 
 fn signature_vector() -> (Vec<u8>, String) {
@@ -166,6 +167,70 @@ async fn an_oversized_body_is_413_and_nothing_is_journaled() {
     let fits = crate::helpers::whatsapp_body(&["wamid.fits".into()]);
     assert_eq!(app.post_signed(&fits, SECRET).await.status(), 200);
     assert_eq!(app.stats().await["received"], 1);
+}
+
+#[actix_web::test]
+async fn the_admin_reprocesses_or_deletes_a_quarantined_body_and_a_tenant_cannot() {
+    use reqwest::Method;
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
+    let bad = b"{\"object\":\"page\",\"entry\":[{\"id\":";
+    assert_eq!(app.post_signed(bad, SECRET).await.status(), 200);
+    app.wait_until_split(1).await;
+    let first = app.api_json("/api/v1/quarantine").await["items"][0]["id"]
+        .as_str()
+        .expect("quarantined")
+        .to_string();
+
+    let (_, tenant_key) = app.tenant("acme").await;
+    let reprocess = format!("/api/v1/quarantine/{first}/reprocess");
+    let (status, _) = app.call(Method::POST, &reprocess, &tenant_key, None).await;
+    assert_eq!(status, 403);
+    let (status, body) = app.call(Method::POST, &reprocess, ADMIN_KEY, None).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(body["journal_id"].is_string());
+
+    // Still not JSON: split again and quarantined again, under a new id, once.
+    let page = app
+        .get_until("/api/v1/quarantine", ADMIN_KEY, |p| {
+            p["items"][0]["id"].as_str().is_some_and(|id| id != first)
+        })
+        .await;
+    let items = page["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["body"], String::from_utf8_lossy(bad).as_ref());
+    let (status, _) = app.call(Method::POST, &reprocess, ADMIN_KEY, None).await;
+    assert_eq!(status, 404, "the old id is gone");
+
+    let second = format!(
+        "/api/v1/quarantine/{}",
+        items[0]["id"].as_str().unwrap_or("")
+    );
+    let (status, _) = app.call(Method::DELETE, &second, ADMIN_KEY, None).await;
+    assert_eq!(status, 204);
+    let (status, _) = app.call(Method::DELETE, &second, ADMIN_KEY, None).await;
+    assert_eq!(status, 404);
+    let (status, _) = app
+        .call(Method::DELETE, "/api/v1/quarantine/bogus", ADMIN_KEY, None)
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        app.api_json("/api/v1/quarantine").await["items"],
+        serde_json::json!([])
+    );
+    let (_, log) = app
+        .call(
+            Method::GET,
+            "/api/v1/audit?action=quarantine.*&outcome=applied",
+            ADMIN_KEY,
+            None,
+        )
+        .await;
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|r| r["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(actions, ["quarantine.delete", "quarantine.reprocess"]);
 }
 
 #[actix_web::test]

@@ -1,0 +1,68 @@
+//! What the admin corrects in the event log: a quarantined body put back in the journal to be
+//! split again (after a fix, or to retry) or deleted, an event deleted. Listing them is in
+//! [`super::api`].
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::AppState;
+use super::audit::Actor;
+use super::error::ApiError;
+
+fn admin_only(actor: &Actor) -> Result<(), ApiError> {
+    match actor.caller.tenant() {
+        None => Ok(()),
+        Some(_) => Err(ApiError::Forbidden(
+            "only the admin key corrects the event log",
+        )),
+    }
+}
+
+/// `POST /api/v1/quarantine/{id}/reprocess`: the body goes back into the journal as it was
+/// received; `202` with its new `journal_id`. If it still cannot be split it is quarantined
+/// again, under a new id.
+pub async fn reprocess(
+    actor: Actor,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    admin_only(&actor)?;
+    let record = actor.record(&id, "", json!({"to": "journal"}));
+    match state.store.requeue_quarantined(&id, &record).await? {
+        Some(journal_id) => Ok(HttpResponse::Accepted().json(json!({ "journal_id": journal_id }))),
+        None => Err(ApiError::NotFound("quarantined body")),
+    }
+}
+
+/// `DELETE /api/v1/quarantine/{id}`.
+pub async fn delete(
+    actor: Actor,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    admin_only(&actor)?;
+    let record = actor.record(&id, "", json!({}));
+    if state.store.delete_quarantined(&id, &record).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("quarantined body"))
+    }
+}
+
+/// `DELETE /api/v1/events/{id}` (the event id, or the `webhook-id` its receivers got): the
+/// event, its index entries and delivery states go for everyone; its dedup keys stay, so
+/// Meta's resend of it is still recognised.
+pub async fn delete_event(
+    actor: Actor,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    admin_only(&actor)?;
+    let id = crate::delivery::payload::event_id_of(&id).to_string();
+    let record = actor.record(&id, "", json!({}));
+    if state.store.delete_event(&id, &record).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("event"))
+    }
+}
