@@ -325,7 +325,7 @@ async fn the_admin_deletes_an_event_for_everyone_and_metas_resend_is_still_a_dup
         "&platform=whatsapp",
     ] {
         let ids = walk_pages(&app, query, 10).await;
-        assert_eq!(ids, [kept.clone()], "{query}");
+        assert_eq!(ids, std::slice::from_ref(&kept), "{query}");
     }
 
     assert_eq!(app.post_signed(&body, SECRET).await.status(), 200);
