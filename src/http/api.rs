@@ -9,7 +9,9 @@ use super::AppState;
 use super::auth::{Admin, Caller};
 use super::error::ApiError;
 use crate::meta::Platform;
-use crate::store::{DeliveryKind, DeliveryState, EventQuery, overall_status};
+use crate::store::{
+    DeliveryKind, DeliveryState, DeliveryStatus, EventQuery, Page, StoredEvent, overall_status,
+};
 
 pub(super) const DEFAULT_PAGE_SIZE: usize = 50;
 
@@ -24,6 +26,8 @@ pub struct EventsParams {
     from: Option<u64>,
     /// Received at or before, Unix milliseconds.
     to: Option<u64>,
+    /// Overall delivery status: delivered, pending, delivering, failed, dead or unrouted.
+    status: Option<String>,
     cursor: Option<String>,
     limit: Option<usize>,
 }
@@ -71,7 +75,58 @@ pub async fn list_events(
         cursor: p.cursor,
         limit: page_size(p.limit, state.settings.api.max_page_size)?,
     };
-    Ok(HttpResponse::Ok().json(state.store.list_events(&query).await?))
+    match p.status {
+        None => Ok(HttpResponse::Ok().json(state.store.list_events(&query).await?)),
+        Some(status) => {
+            let wanted = status_filter(&status)?;
+            let page = events_by_status(&state, &caller, query, wanted).await?;
+            Ok(HttpResponse::Ok().json(page))
+        }
+    }
+}
+
+/// The endpoints whose deliveries `caller` sees: the admin all that exist, a tenant its own.
+async fn visible_endpoints(state: &AppState, caller: &Caller) -> Result<Vec<String>, ApiError> {
+    Ok(state
+        .store
+        .list_endpoints()
+        .await?
+        .into_iter()
+        .filter(|l| caller.owns(&l.endpoint.tenant_id))
+        .map(|l| l.endpoint.id)
+        .collect())
+}
+
+/// The state of each delivery of `event` to a visible endpoint: recorded, or pending for an
+/// endpoint it was routed to that has no attempt yet; replays and manual retries of
+/// deliveries not in the routing record too.
+async fn event_deliveries(
+    state: &AppState,
+    event: &StoredEvent,
+    visible: &[String],
+) -> Result<Vec<DeliveryState>, ApiError> {
+    let recorded = state
+        .store
+        .delivery_states(DeliveryKind::Event, &event.id, &event.endpoints)
+        .await?;
+    let mut deliveries: Vec<DeliveryState> = event
+        .endpoints
+        .iter()
+        .map(|ep| {
+            recorded
+                .iter()
+                .find(|d| &d.endpoint_id == ep)
+                .cloned()
+                .unwrap_or_else(|| DeliveryState::pending(ep.clone()))
+        })
+        .collect();
+    for d in recorded {
+        if !deliveries.iter().any(|x| x.endpoint_id == d.endpoint_id) {
+            deliveries.push(d);
+        }
+    }
+    deliveries.retain(|d| visible.contains(&d.endpoint_id));
+    Ok(deliveries)
 }
 
 /// An event with the state of its deliveries (a tenant sees only its endpoints' ones, and
@@ -88,42 +143,13 @@ pub async fn get_event(
         .get_event(&id)
         .await?
         .ok_or(ApiError::NotFound("event"))?;
-    let recorded = state
-        .store
-        .delivery_states(DeliveryKind::Event, &id, &event.endpoints)
-        .await?;
-    // An endpoint the event was routed to without a recorded state has no attempt yet.
-    let mut deliveries: Vec<DeliveryState> = event
-        .endpoints
-        .iter()
-        .map(|ep| {
-            recorded
-                .iter()
-                .find(|d| &d.endpoint_id == ep)
-                .cloned()
-                .unwrap_or_else(|| DeliveryState::pending(ep.clone()))
-        })
-        .collect();
-    // Replays and manual retries of deliveries not in the routing record still show.
-    for d in recorded {
-        if !deliveries.iter().any(|x| x.endpoint_id == d.endpoint_id) {
-            deliveries.push(d);
-        }
-    }
+    // Deliveries to endpoints deleted since are left out; a tenant sees its own only.
+    let visible = visible_endpoints(&state, &caller).await?;
+    let deliveries = event_deliveries(&state, &event, &visible).await?;
     let mut raw = state
         .store
         .delivery_states(DeliveryKind::Raw, &event.journal_id, &[])
         .await?;
-    // Deliveries to endpoints deleted since are left out; a tenant sees its own only.
-    let visible: Vec<String> = state
-        .store
-        .list_endpoints()
-        .await?
-        .into_iter()
-        .filter(|l| caller.owns(&l.endpoint.tenant_id))
-        .map(|l| l.endpoint.id)
-        .collect();
-    deliveries.retain(|d| visible.contains(&d.endpoint_id));
     raw.retain(|d| visible.contains(&d.endpoint_id));
     if caller.tenant().is_some() && deliveries.is_empty() && raw.is_empty() {
         return Err(ApiError::NotFound("event"));
@@ -136,8 +162,71 @@ pub async fn get_event(
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// Most events one page filtered by delivery status reads; past it the page ends short with a
+/// cursor, like every other listing.
+const STATUS_SCAN_MAX: usize = 1000;
+
+/// `status` as a filter: a delivery status, or `unrouted` (no delivery the caller sees).
+fn status_filter(status: &str) -> Result<Option<DeliveryStatus>, ApiError> {
+    match status {
+        "unrouted" => Ok(None),
+        s => serde_json::from_value(serde_json::json!(s))
+            .map(Some)
+            .map_err(|_| {
+                ApiError::BadParameter(
+                    "status",
+                    "one of delivered, pending, delivering, failed, dead, unrouted".into(),
+                )
+            }),
+    }
+}
+
+/// A page of the events whose overall delivery status is `wanted`, read through the store's
+/// pages of `query`.
+async fn events_by_status(
+    state: &AppState,
+    caller: &Caller,
+    mut query: EventQuery,
+    wanted: Option<DeliveryStatus>,
+) -> Result<Page<StoredEvent>, ApiError> {
+    let visible = visible_endpoints(state, caller).await?;
+    let limit = query.limit;
+    let (mut items, mut scanned) = (Vec::new(), 0);
+    loop {
+        let page = state.store.list_events(&query).await?;
+        for event in page.items {
+            scanned += 1;
+            let id = event.id.clone();
+            let deliveries = event_deliveries(state, &event, &visible).await?;
+            if overall_status(&deliveries) == wanted {
+                items.push(event);
+                if items.len() == limit {
+                    return Ok(Page {
+                        items,
+                        next_cursor: Some(id),
+                    });
+                }
+            }
+        }
+        match page.next_cursor {
+            Some(cursor) if scanned < STATUS_SCAN_MAX => query.cursor = Some(cursor),
+            next_cursor => return Ok(Page { items, next_cursor }),
+        }
+    }
+}
+
+/// Counters since the start, and the deliveries by where they stand now.
 pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.store.stats().await?))
+    let mut body = serde_json::to_value(state.store.stats().await?)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let g = state.store.delivery_gauges(crate::time::unix_ms()).await?;
+    body["deliveries"] = serde_json::json!({
+        "queued": g.lag,
+        "in_flight": g.pending,
+        "retrying": g.scheduled,
+        "dead": g.dead,
+    });
+    Ok(HttpResponse::Ok().json(body))
 }
 
 pub async fn list_quarantine(

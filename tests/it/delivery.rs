@@ -697,3 +697,78 @@ async fn the_ssrf_guard_refuses_private_addresses_unless_allow_listed() {
         .await;
     receiver.wait_for(1, WAIT).await;
 }
+
+#[actix_web::test]
+async fn events_filter_by_overall_delivery_status_and_stats_count_deliveries_by_where_they_stand() {
+    let (_storage, app) = app().await;
+    let (healthy, failing) = (Receiver::start(), Receiver::start());
+    failing.answer_by_default(Reply::Status(500));
+    let (_, key) = app.tenant_owning("acme", &["PN1"]).await;
+    app.endpoint(
+        &key,
+        json!({"url": healthy.url, "event_types": ["whatsapp.messages"]}),
+    )
+    .await;
+    app.endpoint(
+        &key,
+        json!({"url": failing.url, "event_types": ["whatsapp.statuses"],
+               "retry_schedule": ["0s", "1h"]}),
+    )
+    .await;
+    let posts = [
+        whatsapp_body(&["wamid.ok".into()]),
+        status_body("PN1", "wamid.failing"),
+        status_body("PN9", "wamid.nobody"),
+    ];
+    for body in &posts {
+        assert_eq!(app.post_signed(body, SECRET).await.status(), 200);
+    }
+    healthy.wait_for(1, WAIT).await;
+    // The first attempt failed; the next waits an hour.
+    failing.wait_for(1, WAIT).await;
+
+    let only = |status: &'static str| {
+        let path = format!("/api/v1/events?status={status}");
+        let app = &app;
+        async move {
+            app.get_until(&path, ADMIN_KEY, |p| {
+                p["items"].as_array().is_some_and(|i| i.len() == 1)
+            })
+            .await["items"][0]["type"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        }
+    };
+    assert_eq!(only("delivered").await, "whatsapp.messages");
+    assert_eq!(only("failed").await, "whatsapp.statuses");
+    let unrouted = app
+        .get_until("/api/v1/events?status=unrouted", ADMIN_KEY, |p| {
+            p["items"].is_array()
+        })
+        .await;
+    assert_eq!(
+        unrouted["items"].as_array().map(Vec::len),
+        Some(1),
+        "{unrouted}"
+    );
+    assert_eq!(unrouted["items"][0]["account_id"], "PN9");
+    let (_, none) = app
+        .call(Method::GET, "/api/v1/events?status=dead", ADMIN_KEY, None)
+        .await;
+    assert_eq!(none["items"], json!([]));
+    // A tenant sees the statuses of its own endpoints' deliveries.
+    let (_, mine) = app
+        .call(Method::GET, "/api/v1/events?status=failed", &key, None)
+        .await;
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(1), "{mine}");
+    let (status, err) = app
+        .call(Method::GET, "/api/v1/events?status=lost", ADMIN_KEY, None)
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["parameter"], "status");
+
+    let stats = app.stats().await;
+    assert_eq!(stats["deliveries"]["retrying"], 1, "{stats}");
+    assert_eq!(stats["deliveries"]["dead"], 0);
+}
