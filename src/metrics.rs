@@ -95,6 +95,10 @@ pub const API_AUTH_FAILURES: &str = "hookd_api_auth_failures_total";
 /// Refused or failed management API requests whose audit record could not be written
 /// (storage unreachable); each is logged instead. Changes themselves are never unrecorded.
 pub const AUDIT_UNRECORDED: &str = "hookd_audit_unrecorded_total";
+/// `GET /api/v1/stream` clients being served by this instance.
+pub const STREAM_CLIENTS: &str = "hookd_stream_clients";
+/// Stream clients dropped for not reading fast enough.
+pub const STREAM_DROPPED: &str = "hookd_stream_clients_dropped_total";
 /// Graph API calls made through the subscription management API, by `outcome`: ok, refused
 /// (Meta's error), rate_limited, unreachable (no answer, or not Meta's JSON).
 pub const GRAPH_CALLS: &str = "hookd_graph_calls_total";
@@ -222,6 +226,8 @@ pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
     for outcome in ["ok", "error"] {
         metrics::counter!(TLS_RELOADS, "outcome" => outcome).increment(0);
     }
+    metrics::counter!(STREAM_DROPPED).increment(0);
+    metrics::gauge!(STREAM_CLIENTS).set(0.0);
     for outcome in ["ok", "refused", "rate_limited", "unreachable"] {
         metrics::counter!(GRAPH_CALLS, "outcome" => outcome).increment(0);
     }
@@ -339,6 +345,14 @@ fn describe() {
     describe_counter!(
         TLS_RELOADS,
         "Reloads of the HTTPS certificate by outcome (ok, error: the previous one keeps serving)."
+    );
+    describe_gauge!(
+        STREAM_CLIENTS,
+        "GET /api/v1/stream clients being served by this instance."
+    );
+    describe_counter!(
+        STREAM_DROPPED,
+        "Stream clients dropped for not reading fast enough."
     );
     describe_counter!(
         GRAPH_CALLS,

@@ -46,6 +46,8 @@ pub struct Application {
     /// The webhooks' server first.
     servers: Vec<Server>,
     engine: Engine,
+    /// Tells the streams to end when hookd begins to stop.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Application {
@@ -170,6 +172,7 @@ impl Application {
             "hookd is ready"
         );
         Ok(Application {
+            closing: state.closing.clone(),
             port,
             ports,
             tls_port,
@@ -215,9 +218,11 @@ impl Application {
         };
         let others: Vec<Server> = servers.collect();
         let handle = main.handle();
+        let closing = self.closing.clone();
         actix_web::rt::spawn(async move {
             shutdown_signal().await;
             tracing::info!("shutdown signal received; finishing in-flight requests");
+            closing.send_replace(true);
             handle.stop(true).await;
         });
         let other_handles: Vec<ServerHandle> = others.iter().map(Server::handle).collect();

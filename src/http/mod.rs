@@ -17,6 +17,7 @@ pub mod ingress;
 pub mod json;
 pub mod rejections;
 pub mod storage_gate;
+pub mod stream;
 pub mod tenants;
 pub mod tls;
 
@@ -59,6 +60,11 @@ pub struct AppState {
     pub graph: crate::graph::GraphClient,
     /// The handshakes answered lately, for the subscription check.
     pub handshakes: crate::graph::handshakes::HandshakeLog,
+    /// The `GET /api/v1/stream` clients being served.
+    pub stream_clients: Arc<std::sync::atomic::AtomicUsize>,
+    /// Becomes true when hookd begins to stop: streams end then, rather than holding a
+    /// graceful shutdown open until its timeout.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -117,6 +123,8 @@ impl AppState {
             storage_gate: Arc::default(),
             graph: crate::graph::GraphClient::new(&settings_graph),
             handshakes: Default::default(),
+            stream_clients: Arc::default(),
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 }
@@ -204,6 +212,7 @@ fn api_routes(cfg: &mut web::ServiceConfig) {
     resource!(cfg, "/events", get => api::list_events);
     resource!(cfg, "/events/{id}", get => api::get_event, delete => corrections::delete_event);
     resource!(cfg, "/events/{id}/deliveries/{endpoint_id}/retry", post => deliveries::retry_one);
+    resource!(cfg, "/stream", get => stream::stream);
     resource!(cfg, "/event-types", get => event_types::list);
     // Subscription management through Meta's Graph API (admin only).
     resource!(cfg, "/sources/{source}/graph/subscriptions", get => graph::list_subscriptions, post => graph::subscribe);

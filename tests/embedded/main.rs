@@ -45,5 +45,7 @@ mod receiver;
 mod routes;
 #[path = "../it/secrets_at_rest.rs"]
 mod secrets_at_rest;
+#[path = "../it/stream.rs"]
+mod stream;
 #[path = "../it/tenancy.rs"]
 mod tenancy;

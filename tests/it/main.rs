@@ -35,4 +35,5 @@ mod routes;
 mod secrets_at_rest;
 mod secrets_migration;
 mod storage_loss;
+mod stream;
 mod tenancy;

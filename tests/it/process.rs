@@ -119,3 +119,36 @@ async fn every_documented_metric_and_the_process_metrics_appear_from_start_up() 
     );
     assert!(text.contains(&version), "{version}");
 }
+
+#[actix_web::test]
+async fn sigterm_with_a_stream_open_ends_the_stream_and_exits_well_before_the_shutdown_timeout() {
+    let storage = Storage::start();
+    let (mut hookd, base) = HookdProcess::start_on(
+        &storage,
+        "sse:",
+        "sse",
+        &[("HOOKD_SERVER__SHUTDOWN_TIMEOUT", "30s")],
+    )
+    .await;
+    let mut stream = reqwest::Client::new()
+        .get(format!("{base}/api/v1/stream"))
+        .bearer_auth(crate::helpers::ADMIN_KEY)
+        .send()
+        .await
+        .expect("stream opens");
+    assert_eq!(stream.status(), 200);
+    let first = stream.chunk().await.expect("first chunk");
+    assert!(first.is_some(), "the stream says it is open");
+    let asked = std::time::Instant::now();
+    hookd.terminate();
+    let status = hookd.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "an open stream held shutdown for {:?}",
+        asked.elapsed()
+    );
+    // The stream ended rather than being cut: the body finishes cleanly.
+    let rest = actix_web::rt::time::timeout(Duration::from_secs(5), stream.chunk()).await;
+    assert!(matches!(rest, Ok(Ok(None))), "stream end: {rest:?}");
+}
