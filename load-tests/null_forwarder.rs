@@ -99,6 +99,7 @@ async fn forward(relay: web::Data<Relay>, req: HttpRequest, body: Bytes) -> Http
             occurred_at: e.occurred_at_ms,
             data: &e.data,
             identity: &e.identity,
+            test: false,
         });
         let request = signed_request(
             &relay.endpoint,

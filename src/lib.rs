@@ -29,5 +29,6 @@ pub mod secret_box;
 pub mod stage_health;
 pub mod startup;
 pub mod store;
+pub mod suites;
 pub mod telemetry;
 pub mod time;

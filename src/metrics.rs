@@ -95,6 +95,8 @@ pub const API_AUTH_FAILURES: &str = "hookd_api_auth_failures_total";
 /// Refused or failed management API requests whose audit record could not be written
 /// (storage unreachable); each is logged instead. Changes themselves are never unrecorded.
 pub const AUDIT_UNRECORDED: &str = "hookd_audit_unrecorded_total";
+/// Events of test suite runs stored (counted apart from `hookd_events_total`).
+pub const TEST_EVENTS: &str = "hookd_test_events_total";
 /// `GET /api/v1/stream` clients being served by this instance.
 pub const STREAM_CLIENTS: &str = "hookd_stream_clients";
 /// Stream clients dropped for not reading fast enough.
@@ -227,6 +229,7 @@ pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
         metrics::counter!(TLS_RELOADS, "outcome" => outcome).increment(0);
     }
     metrics::counter!(STREAM_DROPPED).increment(0);
+    metrics::counter!(TEST_EVENTS).increment(0);
     metrics::gauge!(STREAM_CLIENTS).set(0.0);
     for outcome in ["ok", "refused", "rate_limited", "unreachable"] {
         metrics::counter!(GRAPH_CALLS, "outcome" => outcome).increment(0);
@@ -345,6 +348,10 @@ fn describe() {
     describe_counter!(
         TLS_RELOADS,
         "Reloads of the HTTPS certificate by outcome (ok, error: the previous one keeps serving)."
+    );
+    describe_counter!(
+        TEST_EVENTS,
+        "Events of test suite runs stored (not counted in hookd_events_total)."
     );
     describe_gauge!(
         STREAM_CLIENTS,

@@ -3,6 +3,7 @@
 
 use crate::delivery::routes::RouteTable;
 use crate::meta::split;
+use crate::model::test_suite::TestSuite;
 use crate::store::{JournalRecord, Normalized, Routing};
 
 pub fn normalize(record: JournalRecord) -> Normalized {
@@ -14,20 +15,49 @@ pub fn normalize(record: JournalRecord) -> Normalized {
     // simd-json parses in place; the journaled bytes stay intact for the quarantine.
     let mut scratch = entry.body.to_vec();
     match split(&mut scratch) {
-        Ok(s) => Normalized::Events {
-            journal_id: record.id,
-            source: entry.source,
-            received_at_ms: entry.received_at_ms,
-            object: s.object,
-            request_id: entry.request_id,
-            routing: Vec::new(),
-            events: s.events,
-        },
+        Ok(mut s) => {
+            // A test run's samples repeat ids across runs: each run is its own dedup scope.
+            if let Some((_, run)) = crate::suites::test_of(&entry.request_id) {
+                for e in &mut s.events {
+                    e.dedup_key = e.dedup_key.scoped(run);
+                }
+            }
+            Normalized::Events {
+                journal_id: record.id,
+                source: entry.source,
+                received_at_ms: entry.received_at_ms,
+                object: s.object,
+                request_id: entry.request_id,
+                routing: Vec::new(),
+                events: s.events,
+            }
+        }
         Err(e) => Normalized::Quarantine {
             journal_id: record.id,
             error: e.to_string(),
             entry,
         },
+    }
+}
+
+/// Keeps, of a test sample's routes, those to the endpoints its suite names; none when the
+/// suite is gone.
+pub fn restrict_to_suite(item: &mut Normalized, suite: Option<&TestSuite>) {
+    let Normalized::Events { routing, .. } = item else {
+        return;
+    };
+    for r in routing.iter_mut() {
+        let keep = |ep: &String| suite.is_some_and(|s| s.endpoint_ids.contains(ep));
+        r.endpoints.retain(keep);
+        r.raw_endpoints.retain(keep);
+        // A suite's endpoints all belong to its owner: only that tenant's index gets the event.
+        r.tenants.clear();
+        if let Some(s) = suite
+            && !s.tenant_id.is_empty()
+            && !(r.endpoints.is_empty() && r.raw_endpoints.is_empty())
+        {
+            r.tenants.push(s.tenant_id.clone());
+        }
     }
 }
 
@@ -102,6 +132,90 @@ mod tests {
             }
             other => panic!("expected events, got {other:?}"),
         }
+    }
+
+    const FEED: &str = r#"{"object":"page","entry":[{"id":"1","time":1,"changes":[{"field":"feed","value":{"item":"status","verb":"add","post_id":"1_2"}}]}]}"#;
+
+    fn with_request_id(body: &str, request_id: &str) -> Normalized {
+        let mut r = record(body);
+        if let Some(e) = r.entry.as_mut() {
+            e.request_id = request_id.into();
+        }
+        normalize(r)
+    }
+
+    fn keys(n: &Normalized) -> Vec<String> {
+        match n {
+            Normalized::Events { events, .. } => events
+                .iter()
+                .map(|e| e.dedup_key.as_str().to_string())
+                .collect(),
+            other => panic!("expected events, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_test_samples_events_are_recognised_within_its_run_alone() {
+        let real = keys(&with_request_id(FEED, "r"));
+        let run1 = keys(&with_request_id(
+            FEED,
+            &crate::suites::request_id("ts", "run_1", 0),
+        ));
+        let run1_again = keys(&with_request_id(
+            FEED,
+            &crate::suites::request_id("ts", "run_1", 1),
+        ));
+        let run2 = keys(&with_request_id(
+            FEED,
+            &crate::suites::request_id("ts", "run_2", 0),
+        ));
+        assert_ne!(real, run1);
+        assert_ne!(run1, run2);
+        assert_eq!(run1, run1_again);
+    }
+
+    #[test]
+    fn a_test_sample_goes_only_to_its_suites_endpoints_and_owner() {
+        let suite = TestSuite {
+            id: "ts".into(),
+            name: String::new(),
+            tenant_id: "t_a".into(),
+            source: "s".into(),
+            object: "page".into(),
+            account_id: "1".into(),
+            endpoint_ids: vec!["ep_mine".into()],
+            types: vec![],
+            created_at: 0,
+            runs: vec![],
+        };
+        let routed = || {
+            let mut n = with_request_id(FEED, &crate::suites::request_id("ts", "r", 0));
+            if let Normalized::Events { routing, .. } = &mut n {
+                routing.push(Routing {
+                    endpoints: vec!["ep_mine".into(), "ep_other".into()],
+                    raw_endpoints: vec!["ep_raw".into()],
+                    tenants: vec!["t_a".into(), "t_b".into()],
+                });
+            }
+            n
+        };
+        let routing = |n: Normalized| match n {
+            Normalized::Events { mut routing, .. } => routing.remove(0),
+            other => panic!("{other:?}"),
+        };
+        let mut n = routed();
+        restrict_to_suite(&mut n, Some(&suite));
+        assert_eq!(
+            routing(n),
+            Routing {
+                endpoints: vec!["ep_mine".into()],
+                raw_endpoints: vec![],
+                tenants: vec!["t_a".into()],
+            }
+        );
+        let mut gone = routed();
+        restrict_to_suite(&mut gone, None);
+        assert_eq!(routing(gone), Routing::default());
     }
 
     #[test]

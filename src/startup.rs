@@ -118,7 +118,8 @@ impl Application {
                 let mut app = App::new()
                     .app_data(state.clone())
                     .wrap(actix_web::middleware::Compress::default());
-                if serves.webhooks {
+                // Test suites send their samples through the API's listener.
+                if serves.webhooks || serves.api {
                     // Runs once per worker, on the worker's thread: each gets a journal
                     // writer there.
                     app =

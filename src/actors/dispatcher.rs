@@ -419,6 +419,7 @@ fn resolve(
             event_type: record.event_type.clone(),
             attempt: record.attempt,
             received_at_ms: record.received_at_ms,
+            test: crate::suites::is_test(&record.request_id),
             next,
             log,
         },
@@ -610,6 +611,7 @@ async fn body_of(
                     occurred_at: record.occurred_at_ms,
                     data: &record.data,
                     identity: &record.identity,
+                    test: crate::suites::is_test(&record.request_id),
                 })),
                 None,
             )))

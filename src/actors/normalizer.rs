@@ -3,6 +3,7 @@
 //!
 //! It runs on an arbiter of its own: parsing is CPU work that must not delay the ingress writer.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,8 @@ use crate::config::NormalizerSettings;
 use crate::delivery::routes::Routes;
 use crate::meta::{Event, type_label};
 use crate::metrics as m;
-use crate::normalize::{attach_routes, normalize};
+use crate::model::test_suite::TestSuite;
+use crate::normalize::{attach_routes, normalize, restrict_to_suite};
 use crate::stage_health::StageReport;
 use crate::store::{Backend, CommitOutcome, JournalRecord, Normalized, ReadFrom, StoreError};
 
@@ -109,7 +111,7 @@ async fn run_batch(
     }
     let started = Instant::now();
     let table = routes.current();
-    let normalized: Vec<Normalized> = records
+    let mut normalized: Vec<Normalized> = records
         .into_iter()
         .map(|r| {
             let mut n = normalize(r);
@@ -117,6 +119,7 @@ async fn run_batch(
             n
         })
         .collect();
+    restrict_tests(store.as_ref(), &mut normalized).await?;
     // Only a full batch suggests a backlog worth reading ahead; otherwise the read would
     // mostly come back empty, a round trip for nothing.
     let full = read == settings.batch;
@@ -145,6 +148,26 @@ async fn run_batch(
     })
 }
 
+/// Test samples go only to their suite's endpoints: each suite of the batch is read once.
+async fn restrict_tests(store: &dyn Backend, batch: &mut [Normalized]) -> Result<(), StoreError> {
+    let mut suites: HashMap<String, Option<TestSuite>> = HashMap::new();
+    for item in batch.iter_mut() {
+        let Normalized::Events { request_id, .. } = &*item else {
+            continue;
+        };
+        let Some((suite_id, _)) = crate::suites::test_of(request_id) else {
+            continue;
+        };
+        let suite_id = suite_id.to_string();
+        if !suites.contains_key(&suite_id) {
+            let suite = store.test_suite(&suite_id).await?;
+            suites.insert(suite_id.clone(), suite);
+        }
+        restrict_to_suite(item, suites.get(&suite_id).and_then(Option::as_ref));
+    }
+    Ok(())
+}
+
 fn record_metrics(report: &BatchReport) {
     for (item, outcome) in &report.outcomes {
         match item {
@@ -155,7 +178,13 @@ fn record_metrics(report: &BatchReport) {
                 ..
             } => {
                 metrics::counter!(m::NORMALIZER_BODIES, "outcome" => "split").increment(1);
-                count_events(events, outcome);
+                if crate::suites::is_test(request_id) {
+                    // Counted apart, so a test run never shows in the traffic's figures.
+                    let stored = outcome.event_ids.iter().flatten().count();
+                    metrics::counter!(m::TEST_EVENTS).increment(stored as u64);
+                } else {
+                    count_events(events, outcome);
+                }
                 tracing::debug!(
                     %request_id,
                     %journal_id,

@@ -17,10 +17,12 @@ pub struct OutboundEvent<'a> {
     pub data: &'a str,
     /// `"sender":{…}` or `"recipient":{…}`, or empty.
     pub identity: &'a str,
+    /// A test suite's sample or an endpoint's test send: the body says `"test":true`.
+    pub test: bool,
 }
 
 /// The body of a JSON-mode delivery:
-/// `{"id","type","platform","source","account_id","received_at","occurred_at"[,"sender"|"recipient"],"data"}`.
+/// `{"id","type","platform","source","account_id","received_at","occurred_at"[,"sender"|"recipient"][,"test":true],"data"}`.
 pub fn event_body(e: &OutboundEvent<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(e.data.len() + 192);
     let strings = [
@@ -43,6 +45,9 @@ pub fn event_body(e: &OutboundEvent<'_>) -> Vec<u8> {
     if !e.identity.is_empty() {
         out.push(b',');
         out.extend_from_slice(e.identity.as_bytes());
+    }
+    if e.test {
+        out.extend_from_slice(b",\"test\":true");
     }
     out.extend_from_slice(b",\"data\":");
     out.extend_from_slice(e.data.as_bytes());
@@ -83,6 +88,7 @@ mod tests {
             occurred_at: None,
             data,
             identity: "",
+            test: false,
         });
         let text = String::from_utf8(body).unwrap();
         serde_json::from_str::<serde_json::Value>(&text).expect("valid JSON");
@@ -105,10 +111,30 @@ mod tests {
             occurred_at: Some(6),
             data: "{}",
             identity: r#""sender":{"user_id":"US.1"}"#,
+            test: false,
         });
         let v: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
         assert_eq!(v["sender"], serde_json::json!({"user_id": "US.1"}));
         assert_eq!(v["data"], serde_json::json!({}));
+        assert!(v.get("test").is_none(), "only a test says so");
+    }
+
+    #[test]
+    fn a_test_event_says_so_in_its_envelope() {
+        let body = event_body(&OutboundEvent {
+            id: "1-0",
+            event_type: "page.feed",
+            platform: "page",
+            source: "main",
+            account_id: "1",
+            received_at: 5,
+            occurred_at: None,
+            data: "{}",
+            identity: "",
+            test: true,
+        });
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
+        assert_eq!(v["test"], true);
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct DeliveryStats {
     pub p95_ms: Option<u64>,
     /// Event types by attempts, most first (at most 10).
     pub top_event_types: Vec<TypeCount>,
+    /// Attempts to deliver test suites' samples, left out of every figure above.
+    pub test_attempts: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_success: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,6 +96,7 @@ pub fn summarize<'a>(
         p50_ms: quantile(&histogram, 0.50),
         p95_ms: quantile(&histogram, 0.95),
         top_event_types: types,
+        test_attempts: get("test_attempts"),
         last_success: None,
         last_failure: None,
     }
@@ -125,8 +128,17 @@ pub fn increments(resolutions: &[Resolution]) -> Vec<StatsIncrement> {
     let mut sums: BTreeMap<(String, u64, String), i64> = BTreeMap::new();
     for r in resolutions {
         let Some(log) = &r.log else { continue };
-        let success = r.next == NextStep::Delivered;
         let bucket = stats_bucket_of(log.at);
+        if r.test {
+            // A test run's attempts stay out of the endpoint's figures.
+            for scope in [r.endpoint_id.as_str(), ALL_ENDPOINTS] {
+                *sums
+                    .entry((scope.to_string(), bucket, "test_attempts".into()))
+                    .or_default() += 1;
+            }
+            continue;
+        }
+        let success = r.next == NextStep::Delivered;
         for field in attempt_fields(success, log.duration_ms, &r.event_type) {
             for scope in [r.endpoint_id.as_str(), ALL_ENDPOINTS] {
                 *sums
@@ -206,6 +218,45 @@ mod tests {
     }
 
     #[test]
+    fn a_test_samples_attempts_are_counted_apart_from_the_endpoints_figures() {
+        use crate::model::{AttemptLog, DeliveryKind, NextStep, Resolution};
+        let log = AttemptLog {
+            endpoint_id: "ep".into(),
+            kind: DeliveryKind::Event,
+            event_id: "1-0".into(),
+            event_type: "page.feed".into(),
+            webhook_id: "evt_1-0".into(),
+            attempt: 1,
+            at: 0,
+            duration_ms: 3,
+            status: Some(200),
+            error: None,
+            response: String::new(),
+        };
+        let resolution = |test| Resolution {
+            kind: DeliveryKind::Event,
+            subject: "1-0".into(),
+            endpoint_id: "ep".into(),
+            tenant_id: String::new(),
+            event_type: "page.feed".into(),
+            attempt: 1,
+            received_at_ms: 0,
+            test,
+            next: NextStep::Delivered,
+            log: Some(log.clone()),
+        };
+        let bucket = |incs: Vec<StatsIncrement>| -> BTreeMap<String, u64> {
+            incs.into_iter()
+                .filter(|i| i.scope == "ep")
+                .map(|i| (i.field, i.amount as u64))
+                .collect()
+        };
+        let s = summarize([&bucket(increments(&[resolution(true), resolution(false)]))]);
+        assert_eq!((s.attempts, s.successes, s.test_attempts), (1, 1, 1));
+        assert_eq!(s.top_event_types[0].attempts, 1);
+    }
+
+    #[test]
     fn increments_of_one_key_are_next_to_each_other() {
         use crate::model::{AttemptLog, DeliveryKind, NextStep, Resolution};
         let resolution = |ep: &str, at: u64, next: NextStep| Resolution {
@@ -216,6 +267,7 @@ mod tests {
             event_type: "whatsapp.messages".into(),
             attempt: 1,
             received_at_ms: 0,
+            test: false,
             next,
             log: Some(AttemptLog {
                 endpoint_id: ep.into(),

@@ -100,7 +100,7 @@ async fn visible_endpoints(state: &AppState, caller: &Caller) -> Result<Vec<Stri
 /// The state of each delivery of `event` to a visible endpoint: recorded, or pending for an
 /// endpoint it was routed to that has no attempt yet; replays and manual retries of
 /// deliveries not in the routing record too.
-async fn event_deliveries(
+pub(super) async fn event_deliveries(
     state: &AppState,
     event: &StoredEvent,
     visible: &[String],

@@ -24,6 +24,9 @@ use crate::time::unix_ms;
 /// route as registered.
 pub const ACTIONS: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/tenants", "tenant.create"),
+    ("POST", "/api/v1/test-suites", "test_suite.create"),
+    ("DELETE", "/api/v1/test-suites/{id}", "test_suite.delete"),
+    ("POST", "/api/v1/test-suites/{id}/run", "test_suite.run"),
     ("POST", "/api/v1/tenants/{id}/keys", "key.create"),
     ("DELETE", "/api/v1/tenants/{id}/keys/{key_id}", "key.delete"),
     ("POST", "/api/v1/tenants/{id}/accounts", "account.assign"),

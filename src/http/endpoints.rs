@@ -358,6 +358,7 @@ pub async fn test_send(
         occurred_at: sample.occurred_at_ms.or(Some(now)),
         data: &sample.data,
         identity: &sample.identity,
+        test: true,
     });
     let wid = format!("test_{}", webhook_id(false, &event_id));
     let mut endpoint = live.endpoint.clone();

@@ -19,6 +19,7 @@ pub mod rejections;
 pub mod storage_gate;
 pub mod stream;
 pub mod tenants;
+pub mod test_suites;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -213,6 +214,10 @@ fn api_routes(cfg: &mut web::ServiceConfig) {
     resource!(cfg, "/events/{id}", get => api::get_event, delete => corrections::delete_event);
     resource!(cfg, "/events/{id}/deliveries/{endpoint_id}/retry", post => deliveries::retry_one);
     resource!(cfg, "/stream", get => stream::stream);
+    resource!(cfg, "/test-suites", get => test_suites::list, post => test_suites::create);
+    resource!(cfg, "/test-suites/{id}", get => test_suites::get, delete => test_suites::delete);
+    resource!(cfg, "/test-suites/{id}/run", post => test_suites::run);
+    resource!(cfg, "/test-suites/{id}/runs/{run_id}", get => test_suites::results);
     resource!(cfg, "/event-types", get => event_types::list);
     // Subscription management through Meta's Graph API (admin only).
     resource!(cfg, "/sources/{source}/graph/subscriptions", get => graph::list_subscriptions, post => graph::subscribe);

@@ -81,6 +81,11 @@ impl DedupKey {
         DedupKey(s)
     }
 
+    /// The key within `scope` alone (a test run), apart from every key outside it.
+    pub fn scoped(&self, scope: &str) -> DedupKey {
+        DedupKey(format!("{scope}\u{1f}\u{1f}{}", self.0))
+    }
+
     /// The readable form, for tests and logs.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -111,6 +116,14 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a.digest_hex(), b.digest_hex());
         assert_eq!(a.digest_hex().len(), 32);
+    }
+
+    #[test]
+    fn a_scoped_key_differs_from_the_key_and_from_other_scopes() {
+        let k = DedupKey::new("k", "acct", &["id"]);
+        assert_ne!(k.scoped("run_1"), k);
+        assert_ne!(k.scoped("run_1"), k.scoped("run_2"));
+        assert_eq!(k.scoped("run_1"), k.scoped("run_1"));
     }
 
     #[test]

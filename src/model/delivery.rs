@@ -112,6 +112,8 @@ pub struct Resolution {
     pub event_type: String,
     pub attempt: u32,
     pub received_at_ms: u64,
+    /// A test suite's sample: its attempts are counted apart in the statistics.
+    pub test: bool,
     pub next: NextStep,
     pub log: Option<AttemptLog>,
 }

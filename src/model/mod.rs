@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod page_token;
 pub mod rules;
 pub mod tenant;
+pub mod test_suite;
 
 pub use delivery::*;
 pub use endpoint::{Endpoint, EndpointHealth, LiveEndpoint, PreviousSecret};

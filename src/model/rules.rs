@@ -119,6 +119,7 @@ mod tests {
             event_type: "whatsapp.messages".into(),
             attempt: 3,
             received_at_ms: 0,
+            test: false,
             next,
             log: logged.then(|| crate::model::AttemptLog {
                 endpoint_id: "ep_1".into(),

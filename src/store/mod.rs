@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::audit::AuditRecord;
+use crate::model::test_suite::TestSuite;
 use crate::model::{AccountOwners, ApiKey, Endpoint, LiveEndpoint, PageToken, Tenant};
 
 /// Why a storage call failed. Every variant means "not done": callers answer 503 or retry,
@@ -359,6 +360,23 @@ pub trait PageTokens: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// Test suites with their latest runs. A change made through the API is written with its
+/// audit record.
+#[async_trait]
+pub trait TestSuites: Send + Sync {
+    /// Creates or replaces the suite (a run is recorded by storing the suite with it).
+    async fn put_test_suite(
+        &self,
+        suite: &TestSuite,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+    async fn test_suite(&self, id: &str) -> Result<Option<TestSuite>, StoreError>;
+    /// Every suite, oldest first.
+    async fn test_suites(&self) -> Result<Vec<TestSuite>, StoreError>;
+    /// False when there was none (and nothing is recorded).
+    async fn delete_test_suite(&self, id: &str, audit: &AuditRecord) -> Result<bool, StoreError>;
+}
+
 /// Everything hookd keeps, as one handle.
 pub trait Backend:
     Journal
@@ -368,6 +386,7 @@ pub trait Backend:
     + DeliveryLog
     + AuditLog
     + PageTokens
+    + TestSuites
     + Corrections
     + Upkeep
     + 'static

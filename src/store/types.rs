@@ -188,6 +188,9 @@ pub struct StoredEvent {
     /// `sender` or `recipient`: the user the event is about, as deliveries name it.
     #[serde(flatten)]
     pub identity: BTreeMap<String, Box<RawValue>>,
+    /// Set on the events of a test suite's run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<crate::model::test_suite::TestOrigin>,
     /// The JSON-mode endpoints the event was routed to (their states are read separately).
     #[serde(skip)]
     pub endpoints: Vec<String>,
@@ -226,6 +229,8 @@ pub struct Stats {
     /// Events stored.
     pub events: u64,
     pub events_by_type: BTreeMap<String, u64>,
+    /// Events of test suite runs stored, left out of every figure above.
+    pub test_events: u64,
 }
 
 /// What an idempotency key says about a request that carries it.

@@ -49,3 +49,5 @@ mod secrets_at_rest;
 mod stream;
 #[path = "../it/tenancy.rs"]
 mod tenancy;
+#[path = "../it/test_suites.rs"]
+mod test_suites;

@@ -298,6 +298,7 @@ fn resolution(record: &DeliveryRecord, next: NextStep) -> Resolution {
         event_type: record.event_type.clone(),
         attempt: record.attempt,
         received_at_ms: record.received_at_ms,
+        test: false,
         next,
         log: None,
     }
@@ -895,6 +896,89 @@ pub async fn page_tokens_are_kept_per_source_and_page_with_their_records(b: Arc<
     );
 }
 
+pub async fn test_suites_are_kept_with_their_records_and_their_events_counted_apart(
+    b: Arc<dyn Backend>,
+) {
+    use hookd::model::test_suite::{TestRun, TestSuite};
+    let suite = |id: &str, created_at: u64| TestSuite {
+        id: id.into(),
+        name: "n".into(),
+        tenant_id: "t_1".into(),
+        source: "test".into(),
+        object: "whatsapp_business_account".into(),
+        account_id: "PN1".into(),
+        endpoint_ids: vec!["ep_1".into()],
+        types: vec!["whatsapp.messages".into()],
+        created_at,
+        runs: Vec::new(),
+    };
+    let created = audit("test_suite.create", "ts_b", "t_1");
+    b.put_test_suite(&suite("ts_b", 2), &created)
+        .await
+        .expect("put");
+    b.put_test_suite(&suite("ts_a", 1), &created)
+        .await
+        .expect("put");
+    let mut ran = suite("ts_b", 2);
+    ran.runs.push(TestRun {
+        id: "run_1".into(),
+        started_at: 3,
+        sent: Vec::new(),
+    });
+    b.put_test_suite(&ran, &audit("test_suite.run", "ts_b", "t_1"))
+        .await
+        .expect("record a run");
+    assert_eq!(b.test_suite("ts_b").await.expect("get"), Some(ran));
+    let ids: Vec<String> = b
+        .test_suites()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids, ["ts_a", "ts_b"], "oldest first");
+    let deleted = audit("test_suite.delete", "ts_a", "t_1");
+    assert!(b.delete_test_suite("ts_a", &deleted).await.expect("delete"));
+    assert!(!b.delete_test_suite("ts_a", &deleted).await.expect("again"));
+    assert_eq!(b.test_suite("ts_a").await.expect("get"), None);
+    let records = all_audit(
+        &*b,
+        AuditQuery {
+            limit: 100,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        actions(&records),
+        [
+            "test_suite.delete",
+            "test_suite.run",
+            "test_suite.create",
+            "test_suite.create"
+        ]
+    );
+
+    // A sample's events are stored like Meta's, and counted apart from them.
+    let mut sample = entry(&["wamid.sample"]);
+    sample.request_id = hookd::suites::request_id("ts_b", "run_1", 0);
+    let ids = store_events(&*b, vec![sample, entry(&["wamid.real"])], &[]).await;
+    assert!(ids.iter().all(|e| e[0].is_some()), "{ids:?}");
+    let stats = b.stats().await.expect("stats");
+    assert_eq!((stats.received, stats.events, stats.test_events), (1, 1, 1));
+    assert_eq!(stats.events_by_type.get("whatsapp.messages"), Some(&1));
+    let test_event = b
+        .get_event(ids[0][0].as_deref().expect("id"))
+        .await
+        .expect("get")
+        .expect("stored");
+    let origin = test_event.test.expect("marked as a test");
+    assert_eq!(
+        (origin.suite_id.as_str(), origin.run_id.as_str()),
+        ("ts_b", "run_1")
+    );
+}
+
 pub async fn a_quarantined_body_goes_back_to_the_journal_as_received_or_is_deleted(
     b: Arc<dyn Backend>,
 ) {
@@ -1112,6 +1196,7 @@ macro_rules! contract_suite {
             guarantee!(every_change_is_recorded_with_it_and_a_change_not_made_leaves_no_record);
             guarantee!(the_audit_log_pages_newest_first_by_tenant_and_filter);
             guarantee!(page_tokens_are_kept_per_source_and_page_with_their_records);
+            guarantee!(test_suites_are_kept_with_their_records_and_their_events_counted_apart);
             guarantee!(a_quarantined_body_goes_back_to_the_journal_as_received_or_is_deleted);
             guarantee!(a_deleted_event_leaves_every_listing_and_its_deliveries_but_not_its_dedup_key);
             guarantee!(

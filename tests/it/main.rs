@@ -37,3 +37,4 @@ mod secrets_migration;
 mod storage_loss;
 mod stream;
 mod tenancy;
+mod test_suites;

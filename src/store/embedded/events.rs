@@ -1,6 +1,7 @@
 //! The event log: events with their indexes and dedup keys, quarantine, rejected requests,
 //! totals.
 
+use crate::model::test_suite::TestOrigin;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -48,6 +49,7 @@ pub(super) fn stored_event(id: EntryId, rec: EventRec) -> Result<StoredEvent, St
         received_at: rec.received_at_ms,
         occurred_at: rec.occurred_at_ms,
         journal_id: rec.journal_id,
+        test: TestOrigin::of(&rec.request_id),
         request_id: rec.request_id,
         data,
         identity: identity_members(&rec.identity)?,
@@ -86,6 +88,8 @@ fn commit_events(
         return Ok(CommitOutcome::default());
     };
     let jid = parse_id("journal_id", journal_id)?;
+    // A test run's events are counted apart from the traffic's.
+    let test = crate::suites::is_test(request_id);
     let mut dedup = tx.txn.open_table(DEDUP).map_err(db_error)?;
     let mut expiry = tx.txn.open_table(DEDUP_EXPIRY).map_err(db_error)?;
     let mut stored = tx.txn.open_table(EVENTS).map_err(db_error)?;
@@ -160,7 +164,9 @@ fn commit_events(
         stored
             .insert(id.key(), encode("event", &rec)?.as_slice())
             .map_err(db_error)?;
-        *totals.entry(format!("type:{}", e.event_type)).or_default() += 1;
+        if !test {
+            *totals.entry(format!("type:{}", e.event_type)).or_default() += 1;
+        }
         new += 1;
         event_ids.push(Some(id.to_string()));
     }
@@ -198,8 +204,12 @@ fn commit_events(
     drop((dedup, expiry, stored, index, queue));
     let mut unacked = tx.txn.open_table(JOURNAL_UNACKED).map_err(db_error)?;
     unacked.remove(jid.key()).map_err(db_error)?;
-    *totals.entry("events".into()).or_default() += new;
-    *totals.entry("duplicates".into()).or_default() += dup;
+    if test {
+        *totals.entry("test_events".into()).or_default() += new;
+    } else {
+        *totals.entry("events".into()).or_default() += new;
+        *totals.entry("duplicates".into()).or_default() += dup;
+    }
     Ok(CommitOutcome {
         event_ids,
         quarantined: false,
@@ -571,6 +581,7 @@ impl EventLog for EmbeddedStore {
                     "duplicates" => stats.duplicates = n,
                     "quarantined" => stats.quarantined = n,
                     "events" => stats.events = n,
+                    "test_events" => stats.test_events = n,
                     other => {
                         if let Some(t) = other.strip_prefix("type:") {
                             stats.events_by_type.insert(t.to_string(), n);

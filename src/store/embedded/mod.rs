@@ -15,6 +15,7 @@ mod journal;
 mod page_tokens;
 mod records;
 mod tables;
+mod test_suites;
 mod upkeep;
 mod writer;
 
@@ -426,6 +427,7 @@ fn prepare(db: &Database) -> Result<(IdClock, u128, u128), String> {
         open(&txn, ENDPOINTS)?;
         open(&txn, ENDPOINT_HEALTH)?;
         open(&txn, PAGE_TOKENS)?;
+        open(&txn, TEST_SUITES)?;
         open(&txn, META)?;
         open(&txn, IDEMPOTENCY)?;
         open(&txn, RETRIES)?;

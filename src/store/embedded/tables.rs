@@ -35,6 +35,8 @@ pub const ENDPOINTS: ByName<&'static str> = TableDefinition::new("endpoints");
 pub const ENDPOINT_HEALTH: ByName<&'static str> = TableDefinition::new("endpoint_health");
 /// Page access tokens by `source \x1f page id` (JSON, the token sealed).
 pub const PAGE_TOKENS: ByName<&'static str> = TableDefinition::new("page_tokens");
+/// Test suites with their latest runs, as JSON, by id.
+pub const TEST_SUITES: ByName<&'static str> = TableDefinition::new("test_suites");
 /// Idempotency key → its record (see `records::IdempotencyRec`).
 pub const IDEMPOTENCY: ByName<&'static [u8]> = TableDefinition::new("idempotency");
 /// Single values: the catalogue version.

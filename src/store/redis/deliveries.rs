@@ -272,6 +272,7 @@ mod tests {
             event_type: "t".into(),
             attempt: 1,
             received_at_ms: 0,
+            test: false,
             next: NextStep::Delivered,
             log: logged.then(|| AttemptLog {
                 endpoint_id: endpoint.into(),

@@ -52,6 +52,11 @@ impl RedisStore {
                 .arg(received_at_ms)
                 .arg(object)
                 .arg(request_id)
+                .arg(if crate::suites::is_test(request_id) {
+                    "1"
+                } else {
+                    ""
+                })
                 .arg(events.len());
             for (i, e) in events.iter().enumerate() {
                 inv.key(self.keys.dedup(&e.dedup_key.digest_hex()))
@@ -336,6 +341,7 @@ impl EventLog for RedisStore {
                 quarantined: get("quarantined"),
                 events: get("events"),
                 events_by_type: types,
+                test_events: get("test_events"),
             })
         })
         .await

@@ -106,6 +106,10 @@ impl Keys {
         self.key("apikeys")
     }
     /// Page access tokens: field `source \x1f page id`, value JSON with the token sealed.
+    /// Hash: suite id → the suite with its latest runs, as JSON.
+    pub fn test_suites(&self) -> String {
+        self.key("test_suites")
+    }
     pub fn page_tokens(&self) -> String {
         self.key("graph:page_tokens")
     }

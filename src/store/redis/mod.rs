@@ -16,6 +16,7 @@ pub mod keys;
 mod page_tokens;
 mod reply;
 mod streams;
+mod test_suites;
 mod upkeep;
 
 use std::future::Future;

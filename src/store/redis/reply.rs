@@ -1,5 +1,6 @@
 //! Reading Redis replies (RESP2 and RESP3 shapes) into hookd's types.
 
+use crate::model::test_suite::TestOrigin;
 use bytes::Bytes;
 use redis::Value;
 use serde_json::value::RawValue;
@@ -233,6 +234,7 @@ pub(super) fn stored_event(id: String, f: &Fields) -> Result<StoredEvent, StoreE
         received_at: f.number("received_at"),
         occurred_at: (occurred > 0).then_some(occurred),
         journal_id: f.text("journal_id"),
+        test: TestOrigin::of(&f.text("request_id")),
         request_id: f.text("request_id"),
         data,
         identity: identity_members(&f.text("who"))?,
