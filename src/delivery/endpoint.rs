@@ -50,7 +50,7 @@ impl Endpoint {
 
 /// An endpoint's fields as a client sends them: all optional, so one type serves create
 /// (where `url` and `event_types` are required) and PATCH.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointInput {
     /// Admin only: the tenant the endpoint belongs to.
@@ -63,22 +63,28 @@ pub struct EndpointInput {
     pub enabled: Option<bool>,
     /// `null` removes the limit.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u32>)]
     pub rate_limit: Option<Option<u32>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u32>)]
     pub max_in_flight: Option<Option<u32>>,
     /// `"5s"`, `"1500ms"`.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     pub timeout: Option<Option<String>>,
     /// `["0s", "10s", "1m"]`.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
     pub retry_schedule: Option<Option<Vec<String>>>,
     pub headers: Option<BTreeMap<String, String>>,
     pub raw: Option<bool>,
     /// `timeout` in ms, the form the API shows (give one of the two).
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u64>)]
     pub timeout_ms: Option<Option<u64>>,
     /// `retry_schedule` in ms, the form the API shows (give one of the two).
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<u64>>)]
     pub retry_schedule_ms: Option<Option<Vec<u64>>>,
     /// What the API shows but only hookd sets. Accepted, so that an endpoint read from the
     /// API can be written back as it is, and otherwise ignored.

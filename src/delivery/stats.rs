@@ -32,7 +32,7 @@ pub fn attempt_fields(success: bool, latency_ms: u64, event_type: &str) -> [Stri
     ]
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeliveryStats {
     pub attempts: u64,
     pub successes: u64,
@@ -51,7 +51,7 @@ pub struct DeliveryStats {
     pub last_failure: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TypeCount {
     #[serde(rename = "type")]
     pub event_type: String,

@@ -15,9 +15,11 @@ use crate::store::{
 
 pub(super) const DEFAULT_PAGE_SIZE: usize = 50;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsParams {
+    #[param(pattern = "^(whatsapp|messenger|page|instagram|other)$")]
     platform: Option<String>,
     #[serde(rename = "type")]
     event_type: Option<String>,
@@ -27,15 +29,25 @@ pub struct EventsParams {
     /// Received at or before, Unix milliseconds.
     to: Option<u64>,
     /// Overall delivery status: delivered, pending, delivering, failed, dead or unrouted.
+    #[param(pattern = "^(delivered|pending|delivering|failed|dead|unrouted)$")]
     status: Option<String>,
+    /// The previous page\'s `next_cursor`.
+    #[param(min_length = 1)]
     cursor: Option<String>,
+    /// Items per page (default 50, at most `api.max_page_size`).
+    #[param(minimum = 1)]
     limit: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// The previous page\'s `next_cursor`.
+    #[param(min_length = 1)]
     cursor: Option<String>,
+    /// Items per page (default 50, at most `api.max_page_size`).
+    #[param(minimum = 1)]
     limit: Option<usize>,
 }
 
@@ -47,6 +59,7 @@ pub(super) fn page_size(limit: Option<usize>, max: usize) -> Result<usize, ApiEr
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/events", operation_id = "list_events", tag = "events", params(EventsParams), responses((status = 200, description = "Events, newest first", body = crate::http::openapi::PageOf<crate::store::StoredEvent>), crate::http::openapi::Errors))]
 pub async fn list_events(
     caller: Caller,
     state: web::Data<AppState>,
@@ -131,6 +144,7 @@ pub(super) async fn event_deliveries(
 
 /// An event with the state of its deliveries (a tenant sees only its endpoints' ones, and
 /// only events routed to them).
+#[utoipa::path(get, path = "/api/v1/events/{id}", operation_id = "get_event", tag = "events", params(("id" = String, Path, pattern = r"^(evt_)?[0-9]+-[0-9]+$", description = "The event id, or the `webhook-id` its receivers got")), responses((status = 200, description = "The event with its deliveries", body = crate::http::openapi::EventDetail), crate::http::openapi::Errors))]
 pub async fn get_event(
     caller: Caller,
     state: web::Data<AppState>,
@@ -216,6 +230,7 @@ async fn events_by_status(
 }
 
 /// Counters since the start, and the deliveries by where they stand now.
+#[utoipa::path(get, path = "/api/v1/stats", operation_id = "stats", tag = "operations", responses((status = 200, description = "Counters and where deliveries stand", body = Object), crate::http::openapi::Errors))]
 pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut body = serde_json::to_value(state.store.stats().await?)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -229,6 +244,7 @@ pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse,
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(get, path = "/api/v1/quarantine", operation_id = "list_quarantine", tag = "operations", params(PageParams), responses((status = 200, description = "Bodies that could not be split", body = crate::http::openapi::PageOf<crate::store::QuarantinedBody>), crate::http::openapi::Errors))]
 pub async fn list_quarantine(
     _: Admin,
     state: web::Data<AppState>,
@@ -243,6 +259,7 @@ pub async fn list_quarantine(
     Ok(HttpResponse::Ok().json(page))
 }
 
+#[utoipa::path(get, path = "/api/v1/rejected", operation_id = "list_rejected", tag = "operations", params(PageParams), responses((status = 200, description = "Requests refused for their signature", body = crate::http::openapi::PageOf<crate::store::RejectedRequest>), crate::http::openapi::Errors))]
 pub async fn list_rejected(
     _: Admin,
     state: web::Data<AppState>,

@@ -368,24 +368,31 @@ pub async fn middleware(
     result
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     tenant_id: Option<String>,
     actor: Option<String>,
     /// An action, or `kind.*`.
     action: Option<String>,
     object_id: Option<String>,
+    #[param(pattern = "^(applied|started|refused|failed)$")]
     outcome: Option<String>,
     /// At or after / at or before, Unix ms.
     from: Option<u64>,
     to: Option<u64>,
+    /// The previous page\'s `next_cursor`.
+    #[param(min_length = 1)]
     cursor: Option<String>,
+    /// Items per page (default 50, at most `api.max_page_size`).
+    #[param(minimum = 1)]
     limit: Option<usize>,
 }
 
 /// `GET /api/v1/audit`: the admin reads every record, a tenant key those concerning its
 /// tenant.
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "audit_list", tag = "operations", params(AuditParams), responses((status = 200, description = "The audit log, newest first", body = crate::http::openapi::PageOf<crate::model::audit::AuditRecord>), crate::http::openapi::Errors))]
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,

@@ -36,6 +36,7 @@ async fn scope(state: &AppState, caller: &Caller) -> Result<Option<Vec<String>>,
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/deliveries/stats", operation_id = "overall_stats", tag = "deliveries", params(super::endpoints::PeriodParams), responses((status = 200, description = "Delivery statistics over the caller's endpoints", body = Object), crate::http::openapi::Errors))]
 pub async fn overall_stats(
     caller: Caller,
     state: web::Data<AppState>,
@@ -59,8 +60,9 @@ pub async fn overall_stats(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeadParams {
     endpoint_id: Option<String>,
     #[serde(rename = "type")]
@@ -68,7 +70,11 @@ pub struct DeadParams {
     /// Dead at or after / at or before, Unix ms.
     from: Option<u64>,
     to: Option<u64>,
+    /// The previous page\'s `next_cursor`.
+    #[param(min_length = 1)]
     cursor: Option<String>,
+    /// Items per page (default 50, at most `api.max_page_size`).
+    #[param(minimum = 1)]
     limit: Option<usize>,
 }
 
@@ -103,6 +109,7 @@ async fn dead_query(
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/dead", operation_id = "list_dead", tag = "deliveries", params(DeadParams), responses((status = 200, description = "Dead deliveries", body = crate::http::openapi::PageOf<crate::model::DeadDelivery>), crate::http::openapi::Errors))]
 pub async fn list_dead(
     caller: Caller,
     state: web::Data<AppState>,
@@ -115,7 +122,7 @@ pub async fn list_dead(
     Ok(HttpResponse::Ok().json(state.store.list_dead(&q).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayInput {
     endpoint_id: Option<String>,
@@ -151,6 +158,7 @@ async fn matching_dead(store: &dyn Backend, mut q: DeadQuery) -> Result<Vec<Stri
 
 /// Replays dead deliveries by filter, at a bounded rate, in the background. `dry_run` counts.
 /// A replay is recorded before it starts (no record, no replay) and again when it ends.
+#[utoipa::path(post, path = "/api/v1/dead/replay", operation_id = "replay", tag = "deliveries", request_body = ReplayInput, responses((status = 200, description = "A dry run's count", body = Object), (status = 202, description = "The replay started", body = Object), crate::http::openapi::Errors))]
 pub async fn replay(
     actor: Actor,
     state: web::Data<AppState>,
@@ -237,6 +245,7 @@ async fn replay_at_rate(
 }
 
 /// Attempts one event's delivery to one endpoint again now.
+#[utoipa::path(post, path = "/api/v1/events/{id}/deliveries/{endpoint_id}/retry", operation_id = "retry_one", tag = "deliveries", params(("id" = String, Path, pattern = r"^(evt_)?[0-9]+-[0-9]+$", description = "The event id, or the `webhook-id` its receivers got"), ("endpoint_id" = String, Path, description = "An endpoint id")), responses((status = 202, description = "The attempt is queued", body = Object), crate::http::openapi::Errors))]
 pub async fn retry_one(
     actor: Actor,
     state: web::Data<AppState>,
@@ -270,15 +279,17 @@ pub async fn retry_one(
     Ok(HttpResponse::Accepted().json(json!({ "queued": true })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PurgeParams {
-    /// Delete attempt logs older than this, e.g. `3d`.
+    /// Delete attempt logs older than this: a duration such as `3d`, `12h`, `90m`.
     older_than: String,
 }
 
 /// Deletes old attempt logs. Recorded before (no record, nothing deleted) and after, with
 /// how many went: the deletion is not one atomic step.
+#[utoipa::path(delete, path = "/api/v1/attempts", operation_id = "purge_attempts", tag = "deliveries", params(PurgeParams), responses((status = 200, description = "What was deleted", body = Object), crate::http::openapi::Errors))]
 pub async fn purge_attempts(
     actor: Actor,
     state: web::Data<AppState>,

@@ -103,6 +103,7 @@ pub(super) async fn refresh(state: &AppState) {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/endpoints", operation_id = "endpoints_create", tag = "endpoints", request_body = crate::http::openapi::NewEndpoint, responses((status = 201, description = "The endpoint, with its secret", body = Object), crate::http::openapi::Errors))]
 pub async fn create(
     actor: Actor,
     state: web::Data<AppState>,
@@ -152,14 +153,20 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view(&live, true)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     tenant_id: Option<String>,
+    /// The previous page\'s `next_cursor`.
+    #[param(min_length = 1)]
     cursor: Option<String>,
+    /// Items per page (default 50, at most `api.max_page_size`).
+    #[param(minimum = 1)]
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/api/v1/endpoints", operation_id = "endpoints_list", tag = "endpoints", params(ListParams), responses((status = 200, description = "The caller's endpoints", body = Object), crate::http::openapi::Errors))]
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
@@ -177,7 +184,7 @@ pub async fn list(
         .filter(|l| wanted.as_ref().is_none_or(|t| &l.endpoint.tenant_id == t))
         .collect();
     let page = crate::store::Page::of(visible, |l| &l.endpoint.id, params.cursor.as_deref(), limit)
-        .ok_or_else(|| ApiError::invalid("cursor", "no endpoint has this id"))?;
+        .ok_or_else(|| ApiError::BadParameter("cursor", "no endpoint has this id".into()))?;
     Ok(HttpResponse::Ok().json(crate::store::Page {
         items: page
             .items
@@ -188,6 +195,7 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/endpoints/{id}", operation_id = "endpoints_get", tag = "endpoints", params(("id" = String, Path, description = "Its id")), responses((status = 200, description = "The endpoint", body = Object), crate::http::openapi::Errors))]
 pub async fn get(
     caller: Caller,
     state: web::Data<AppState>,
@@ -197,6 +205,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view(&live, false)))
 }
 
+#[utoipa::path(patch, path = "/api/v1/endpoints/{id}", operation_id = "update", tag = "endpoints", params(("id" = String, Path, description = "Its id")), request_body = EndpointInput, responses((status = 200, description = "The endpoint", body = Object), crate::http::openapi::Errors))]
 pub async fn update(
     actor: Actor,
     state: web::Data<AppState>,
@@ -253,6 +262,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(view(&live, false)))
 }
 
+#[utoipa::path(delete, path = "/api/v1/endpoints/{id}", operation_id = "endpoints_delete", tag = "endpoints", params(("id" = String, Path, description = "Its id")), responses((status = 204, description = "Deleted"), crate::http::openapi::Errors))]
 pub async fn delete(
     actor: Actor,
     state: web::Data<AppState>,
@@ -268,6 +278,7 @@ pub async fn delete(
 }
 
 /// Shows the current secret. Who saw it is recorded first: no record, no secret.
+#[utoipa::path(get, path = "/api/v1/endpoints/{id}/secret", operation_id = "secret", tag = "endpoints", params(("id" = String, Path, description = "Its id")), responses((status = 200, description = "The current secret", body = Object), crate::http::openapi::Errors))]
 pub async fn secret(
     actor: Actor,
     state: web::Data<AppState>,
@@ -279,13 +290,14 @@ pub async fn secret(
     Ok(HttpResponse::Ok().json(json!({ "secret": live.endpoint.secret })))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateInput {
     /// The new secret; generated when absent.
     secret: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/endpoints/{id}/secret/rotate", operation_id = "rotate_secret", tag = "endpoints", params(("id" = String, Path, description = "Its id")), request_body = Option<RotateInput>, responses((status = 200, description = "The new secret", body = Object), crate::http::openapi::Errors))]
 pub async fn rotate_secret(
     actor: Actor,
     state: web::Data<AppState>,
@@ -322,7 +334,7 @@ pub async fn rotate_secret(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestInput {
     /// The event type of the sample, e.g. `whatsapp.messages`.
@@ -332,6 +344,7 @@ pub struct TestInput {
 
 /// Sends a sample event now and answers with what the endpoint did. Nothing is stored but
 /// the audit log's records of the send: one before it, one with its result.
+#[utoipa::path(post, path = "/api/v1/endpoints/{id}/test", operation_id = "test_send", tag = "endpoints", params(("id" = String, Path, description = "Its id")), request_body = TestInput, responses((status = 200, description = "The attempt", body = Object), crate::http::openapi::Errors))]
 pub async fn test_send(
     actor: Actor,
     state: web::Data<AppState>,
@@ -390,13 +403,19 @@ pub async fn test_send(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// The previous page\'s `next_cursor`.
+    #[param(min_length = 1)]
     pub(super) cursor: Option<String>,
+    /// Items per page (default 50, at most `api.max_page_size`).
+    #[param(minimum = 1)]
     pub(super) limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/api/v1/endpoints/{id}/attempts", operation_id = "attempts", tag = "deliveries", params(("id" = String, Path, description = "Its id"), PageParams), responses((status = 200, description = "The attempt log", body = crate::http::openapi::PageOf<crate::model::AttemptEntry>), crate::http::openapi::Errors))]
 pub async fn attempts(
     caller: Caller,
     state: web::Data<AppState>,
@@ -413,10 +432,11 @@ pub async fn attempts(
     Ok(HttpResponse::Ok().json(page))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodParams {
-    /// How far back from now, e.g. `1h`, `7d` (default 24h).
+    /// How far back from now: a duration such as `1h`, `7d` (default 24h); or `from` and `to`.
     period: Option<String>,
     /// Or an explicit range, Unix ms.
     from: Option<u64>,
@@ -447,6 +467,7 @@ pub(super) fn period(p: &PeriodParams, keep: std::time::Duration) -> Result<(u64
     Ok((from.max(now.saturating_sub(keep.as_millis() as u64)), to))
 }
 
+#[utoipa::path(get, path = "/api/v1/endpoints/{id}/stats", operation_id = "endpoint_stats", tag = "deliveries", params(("id" = String, Path, description = "Its id"), PeriodParams), responses((status = 200, description = "Delivery statistics", body = Object), crate::http::openapi::Errors))]
 pub async fn endpoint_stats(
     caller: Caller,
     state: web::Data<AppState>,

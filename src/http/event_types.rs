@@ -24,6 +24,7 @@ fn describe(t: &EventType) -> Value {
 }
 
 /// Every known type; any key may read them.
+#[utoipa::path(get, path = "/api/v1/event-types", operation_id = "event_types_list", tag = "events", responses((status = 200, description = "The catalogue", body = Object), crate::http::openapi::Errors))]
 pub async fn list(_: Caller) -> HttpResponse {
     let items: Vec<Value> = CATALOGUE.iter().map(describe).collect();
     HttpResponse::Ok().json(json!({
@@ -34,6 +35,7 @@ pub async fn list(_: Caller) -> HttpResponse {
 }
 
 /// One type, by name.
+#[utoipa::path(get, path = "/api/v1/event-types/{name}", operation_id = "event_types_get", tag = "events", params(("name" = String, Path, description = "An event type, e.g. `whatsapp.messages`")), responses((status = 200, description = "One type of the catalogue", body = Object), crate::http::openapi::Errors))]
 pub async fn get(_: Caller, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let t = find(&name).ok_or(ApiError::NotFound("event type"))?;
     Ok(HttpResponse::Ok().json(describe(t)))

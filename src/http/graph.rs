@@ -123,6 +123,7 @@ async fn ended(
 
 /// `GET …/graph/subscriptions`: the app's subscriptions as Meta has them, and the callback URL
 /// hookd expects for this source.
+#[utoipa::path(get, path = "/api/v1/sources/{source}/graph/subscriptions", operation_id = "list_subscriptions", tag = "graph", params(("source" = String, Path, description = "A configured source")), responses((status = 200, description = "The app's subscriptions as Meta has them", body = Object), (status = 502, description = "Meta refused or did not answer", body = crate::http::openapi::ErrorBody), crate::http::openapi::Errors))]
 pub async fn list_subscriptions(
     caller: Caller,
     state: web::Data<AppState>,
@@ -148,7 +149,7 @@ pub async fn list_subscriptions(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscribeInput {
     object: String,
@@ -161,6 +162,7 @@ pub struct SubscribeInput {
 
 /// `POST …/graph/subscriptions`: subscribes the app to `fields` of `object` with this source's
 /// callback URL and verify token (Meta runs the handshake before it answers).
+#[utoipa::path(post, path = "/api/v1/sources/{source}/graph/subscriptions", operation_id = "subscribe", tag = "graph", params(("source" = String, Path, description = "A configured source")), request_body = SubscribeInput, responses((status = 200, description = "Meta's answer", body = Object), (status = 502, description = "Meta refused or did not answer", body = crate::http::openapi::ErrorBody), crate::http::openapi::Errors))]
 pub async fn subscribe(
     actor: Actor,
     state: web::Data<AppState>,
@@ -197,8 +199,9 @@ pub async fn subscribe(
     Ok(ended(&state, started, result).await)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UnsubscribeParams {
     /// Comma-separated; none: the whole object.
     fields: Option<String>,
@@ -206,6 +209,7 @@ pub struct UnsubscribeParams {
 
 /// `DELETE …/graph/subscriptions/{object}`: removes the app's subscription to some fields of
 /// an object, or to all of it.
+#[utoipa::path(delete, path = "/api/v1/sources/{source}/graph/subscriptions/{object}", operation_id = "unsubscribe", tag = "graph", params(("source" = String, Path, description = "A configured source"), ("object" = String, Path, description = "`whatsapp_business_account`, `page`, `instagram` (or `user`, `permissions`)"), UnsubscribeParams), responses((status = 200, description = "Meta's answer", body = Object), (status = 502, description = "Meta refused or did not answer", body = crate::http::openapi::ErrorBody), crate::http::openapi::Errors))]
 pub async fn unsubscribe(
     actor: Actor,
     state: web::Data<AppState>,
@@ -248,6 +252,7 @@ pub async fn unsubscribe(
 /// (same callback URL, same fields, this source's verify token), which makes Meta run the
 /// handshake against that URL, and says what came of it. What is subscribed does not change;
 /// the verify token Meta keeps becomes this source's.
+#[utoipa::path(post, path = "/api/v1/sources/{source}/graph/subscriptions/{object}/check", operation_id = "check", tag = "graph", params(("source" = String, Path, description = "A configured source"), ("object" = String, Path, description = "`whatsapp_business_account`, `page`, `instagram` (or `user`, `permissions`)")), responses((status = 200, description = "The verdict", body = Object), (status = 502, description = "Meta refused or did not answer", body = crate::http::openapi::ErrorBody), crate::http::openapi::Errors))]
 pub async fn check(
     actor: Actor,
     state: web::Data<AppState>,
@@ -320,6 +325,7 @@ fn merge(answer: &mut Value, report: &crate::graph::check::Report) {
 
 /// `GET …/graph/wabas/{waba_id}/subscribed-apps`: the apps subscribed to a WhatsApp Business
 /// Account, with any callback override.
+#[utoipa::path(get, path = "/api/v1/sources/{source}/graph/wabas/{waba_id}/subscribed-apps", operation_id = "waba_apps", tag = "graph", params(("source" = String, Path, description = "A configured source"), ("waba_id" = String, Path, description = "A WhatsApp Business Account id")), responses((status = 200, description = "Meta's answer", body = Object), (status = 502, description = "Meta refused or did not answer", body = crate::http::openapi::ErrorBody), crate::http::openapi::Errors))]
 pub async fn waba_apps(
     caller: Caller,
     state: web::Data<AppState>,
@@ -344,7 +350,7 @@ pub async fn waba_apps(
     Ok(HttpResponse::Ok().json(answer))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OverrideInput {
     /// Route this account's (or number's) webhooks to a callback of their own: this source's,
@@ -356,6 +362,7 @@ pub struct OverrideInput {
 
 /// `POST …/graph/wabas/{waba_id}/subscribed-apps`: subscribes the app to a WhatsApp Business
 /// Account, optionally with a callback override for it.
+#[utoipa::path(post, path = "/api/v1/sources/{source}/graph/wabas/{waba_id}/subscribed-apps", operation_id = "waba_subscribe", tag = "graph", params(("source" = String, Path, description = "A configured source"), ("waba_id" = String, Path, description = "A WhatsApp Business Account id")), request_body = OverrideInput, responses((status = 200, description = "Meta's answer", body = Object), (status = 502, description = "Meta refused or did not answer", body = crate::http::openapi::ErrorBody), crate::http::openapi::Errors))]
 pub async fn waba_subscribe(
     actor: Actor,
     state: web::Data<AppState>,
@@ -392,6 +399,7 @@ pub async fn waba_subscribe(
 
 /// `DELETE …/graph/wabas/{waba_id}/subscribed-apps`: unsubscribes the app from a WhatsApp
 /// Business Account.
+#[utoipa::path(delete, path = "/api/v1/sources/{source}/graph/wabas/{waba_id}/subscribed-apps", operation_id = "waba_unsubscribe", tag = "graph", params(("source" = String, Path, description = "A configured source"), ("waba_id" = String, Path, description = "A WhatsApp Business Account id")), responses((status = 200, description = "Meta's answer", body = Object), (status = 502, description = "Meta refused or did not answer", body = crate::http::openapi::ErrorBody), crate::http::openapi::Errors))]
 pub async fn waba_unsubscribe(
     actor: Actor,
     state: web::Data<AppState>,
@@ -420,6 +428,7 @@ pub async fn waba_unsubscribe(
 
 /// `GET …/graph/phone-numbers/{phone_number_id}/webhook`: the callbacks Meta uses for a phone
 /// number (its own override, its account's, the app's).
+#[utoipa::path(get, path = "/api/v1/sources/{source}/graph/phone-numbers/{phone_number_id}/webhook", operation_id = "phone_webhook", tag = "graph", params(("source" = String, Path, description = "A configured source"), ("phone_number_id" = String, Path, description = "A phone number id")), responses((status = 200, description = "Meta's answer", body = Object), (status = 502, description = "Meta refused or did not answer", body = crate::http::openapi::ErrorBody), crate::http::openapi::Errors))]
 pub async fn phone_webhook(
     caller: Caller,
     state: web::Data<AppState>,
@@ -446,6 +455,7 @@ pub async fn phone_webhook(
 
 /// `PUT …/graph/phone-numbers/{phone_number_id}/webhook`: gives a phone number a callback of
 /// its own (this source's, or `callback_url`).
+#[utoipa::path(put, path = "/api/v1/sources/{source}/graph/phone-numbers/{phone_number_id}/webhook", operation_id = "set_phone_webhook", tag = "graph", params(("source" = String, Path, description = "A configured source"), ("phone_number_id" = String, Path, description = "A phone number id")), request_body = OverrideInput, responses((status = 200, description = "Meta's answer", body = Object), (status = 502, description = "Meta refused or did not answer", body = crate::http::openapi::ErrorBody), crate::http::openapi::Errors))]
 pub async fn set_phone_webhook(
     actor: Actor,
     state: web::Data<AppState>,
@@ -473,6 +483,7 @@ pub async fn set_phone_webhook(
 }
 
 /// `GET …/graph/pages`: the Pages of this source with a stored token (never the token).
+#[utoipa::path(get, path = "/api/v1/sources/{source}/graph/pages", operation_id = "list_pages", tag = "graph", params(("source" = String, Path, description = "A configured source")), responses((status = 200, description = "Pages with a stored token", body = Object), crate::http::openapi::Errors))]
 pub async fn list_pages(
     caller: Caller,
     state: web::Data<AppState>,
@@ -488,13 +499,14 @@ pub async fn list_pages(
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PageTokenInput {
     access_token: String,
 }
 
 /// `PUT …/graph/pages/{page_id}/token`: stores a Page access token (sealed), replacing any.
+#[utoipa::path(put, path = "/api/v1/sources/{source}/graph/pages/{page_id}/token", operation_id = "put_page_token", tag = "graph", params(("source" = String, Path, description = "A configured source"), ("page_id" = String, Path, description = "A Page id")), request_body = PageTokenInput, responses((status = 200, description = "Stored", body = Object), crate::http::openapi::Errors))]
 pub async fn put_page_token(
     actor: Actor,
     state: web::Data<AppState>,
@@ -528,6 +540,7 @@ pub async fn put_page_token(
 }
 
 /// `DELETE …/graph/pages/{page_id}/token`.
+#[utoipa::path(delete, path = "/api/v1/sources/{source}/graph/pages/{page_id}/token", operation_id = "delete_page_token", tag = "graph", params(("source" = String, Path, description = "A configured source"), ("page_id" = String, Path, description = "A Page id")), responses((status = 204, description = "Deleted"), crate::http::openapi::Errors))]
 pub async fn delete_page_token(
     actor: Actor,
     state: web::Data<AppState>,
@@ -559,6 +572,7 @@ async fn page_token(state: &AppState, name: &str, page: &str) -> Result<String, 
 
 /// `GET …/graph/pages/{page_id}/subscribed-apps`: the apps subscribed to a Page and their
 /// fields.
+#[utoipa::path(get, path = "/api/v1/sources/{source}/graph/pages/{page_id}/subscribed-apps", operation_id = "page_apps", tag = "graph", params(("source" = String, Path, description = "A configured source"), ("page_id" = String, Path, description = "A Page id")), responses((status = 200, description = "Meta's answer", body = Object), (status = 502, description = "Meta refused or did not answer", body = crate::http::openapi::ErrorBody), crate::http::openapi::Errors))]
 pub async fn page_apps(
     caller: Caller,
     state: web::Data<AppState>,
@@ -583,13 +597,14 @@ pub async fn page_apps(
     Ok(HttpResponse::Ok().json(answer))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PageSubscribeInput {
     fields: Vec<String>,
 }
 
 /// `POST …/graph/pages/{page_id}/subscribed-apps`: subscribes the app to a Page's fields.
+#[utoipa::path(post, path = "/api/v1/sources/{source}/graph/pages/{page_id}/subscribed-apps", operation_id = "page_subscribe", tag = "graph", params(("source" = String, Path, description = "A configured source"), ("page_id" = String, Path, description = "A Page id")), request_body = PageSubscribeInput, responses((status = 200, description = "Meta's answer", body = Object), (status = 502, description = "Meta refused or did not answer", body = crate::http::openapi::ErrorBody), crate::http::openapi::Errors))]
 pub async fn page_subscribe(
     actor: Actor,
     state: web::Data<AppState>,
@@ -619,6 +634,7 @@ pub async fn page_subscribe(
 }
 
 /// `DELETE …/graph/pages/{page_id}/subscribed-apps`: unsubscribes the app from a Page.
+#[utoipa::path(delete, path = "/api/v1/sources/{source}/graph/pages/{page_id}/subscribed-apps", operation_id = "page_unsubscribe", tag = "graph", params(("source" = String, Path, description = "A configured source"), ("page_id" = String, Path, description = "A Page id")), responses((status = 200, description = "Meta's answer", body = Object), (status = 502, description = "Meta refused or did not answer", body = crate::http::openapi::ErrorBody), crate::http::openapi::Errors))]
 pub async fn page_unsubscribe(
     actor: Actor,
     state: web::Data<AppState>,

@@ -8,12 +8,14 @@ use serde_json::json;
 use super::AppState;
 
 /// The process is up and serving HTTP.
+#[utoipa::path(get, path = "/health/live", operation_id = "live", tag = "health", responses((status = 200, description = "The process serves HTTP", body = Object)), security(()))]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "live"}))
 }
 
 /// Storage answers, every actor is running and no stage has been failing its storage calls for
 /// longer than `server.stage_failure_after`: safe to send traffic here.
+#[utoipa::path(get, path = "/health/ready", operation_id = "ready", tag = "health", responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready, naming the failing stages", body = Object)), security(()))]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let storage = state.store.ping().await;
     let actors = state.engine.is_running();
@@ -35,6 +37,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")), security(()))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     crate::metrics::collect_process();
     HttpResponse::Ok()

@@ -81,6 +81,7 @@ pub struct Handshake {
     challenge: Option<String>,
 }
 
+#[utoipa::path(get, path = "/webhooks/{source}", operation_id = "handshake", tag = "webhooks", params(("source" = String, Path, description = "A configured source"), ("hub.mode" = String, Query), ("hub.verify_token" = String, Query), ("hub.challenge" = String, Query)), responses((status = 200, description = "`hub.challenge`", body = String, content_type = "text/plain"), (status = 400, description = "A `hub.*` parameter is missing", body = String, content_type = "text/plain"), (status = 403, description = "Wrong verify token or mode", body = String, content_type = "text/plain"), (status = 404, description = "Unknown source", body = String, content_type = "text/plain")), security(()))]
 pub async fn handshake(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -118,6 +119,7 @@ pub async fn handshake(
     }
 }
 
+#[utoipa::path(post, path = "/webhooks/{source}", operation_id = "receive", tag = "webhooks", params(("source" = String, Path, description = "A configured source"), ("X-Hub-Signature-256" = String, Header, description = "`sha256=<hex HMAC-SHA256(app secret, body)>`")), request_body(content = Object, content_type = "application/json", description = "Meta's webhook body, signed"), responses((status = 200, description = "`EVENT_RECEIVED`, journaled (`X-Journal-Id`)", body = String, content_type = "text/plain"), (status = 400, description = "The body could not be read", body = String, content_type = "text/plain"), (status = 401, description = "Missing, malformed or wrong signature", body = String, content_type = "text/plain"), (status = 403, description = "A required client certificate is missing or wrong", body = String, content_type = "text/plain"), (status = 404, description = "Unknown source", body = String, content_type = "text/plain"), (status = 413, description = "Body over `server.max_body_bytes`", body = String, content_type = "text/plain"), (status = 503, description = "Journal full or storage unreachable (`Retry-After`)", body = String, content_type = "text/plain")), security(()))]
 pub async fn receive(
     state: web::Data<AppState>,
     writer: web::Data<JournalWriter>,

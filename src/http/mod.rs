@@ -15,12 +15,14 @@ pub mod health;
 pub mod idempotency;
 pub mod ingress;
 pub mod json;
+pub mod openapi;
 pub mod rejections;
 pub mod storage_gate;
 pub mod stream;
 pub mod tenants;
 pub mod test_suites;
 pub mod tls;
+pub mod ui;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -198,6 +200,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, serves: Serves) {
                 .configure(api_routes),
         );
     }
+    if serves.api {
+        resource!(cfg, "/docs/api", get => ui::reference);
+        resource!(cfg, "/ui/{file}", get => ui::asset);
+    }
     if serves.metrics {
         resource!(cfg, "/metrics", get => health::metrics);
     }
@@ -258,4 +264,5 @@ fn api_routes(cfg: &mut web::ServiceConfig) {
     resource!(cfg, "/quarantine/{id}/reprocess", post => corrections::reprocess);
     resource!(cfg, "/rejected", get => api::list_rejected);
     resource!(cfg, "/audit", get => audit::list);
+    resource!(cfg, "/openapi.json", get => openapi::openapi_json);
 }

@@ -37,9 +37,11 @@ const ENDPOINTS_MAX: usize = 50;
 /// Streams one instance serves at once.
 pub const CLIENTS_MAX: usize = 100;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
+    #[param(pattern = "^(whatsapp|messenger|page|instagram|other)$")]
     platform: Option<String>,
     #[serde(rename = "type")]
     event_type: Option<String>,
@@ -189,6 +191,7 @@ impl Drop for Slot {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/stream", operation_id = "stream", tag = "events", params(StreamParams), responses((status = 200, description = "Server-sent events: `event`, `delivery`, `lagged`, `error`", body = String, content_type = "text/event-stream"), crate::http::openapi::Errors))]
 pub async fn stream(
     caller: Caller,
     state: web::Data<AppState>,

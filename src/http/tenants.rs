@@ -15,12 +15,13 @@ use crate::delivery::endpoint::check_account_ids;
 use crate::model::{AccountOwners, ApiKey, Tenant, new_id};
 use crate::time::unix_ms;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantInput {
     name: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/tenants", operation_id = "tenants_create", tag = "tenants", request_body = TenantInput, responses((status = 201, description = "The tenant", body = Object), crate::http::openapi::Errors))]
 pub async fn create(
     _: Admin,
     actor: Actor,
@@ -57,6 +58,7 @@ fn view(tenant: &Tenant, owners: &AccountOwners) -> serde_json::Value {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants", operation_id = "tenants_list", tag = "tenants", params(super::endpoints::PageParams), responses((status = 200, description = "Tenants", body = Object), crate::http::openapi::Errors))]
 pub async fn list(
     _: Admin,
     state: web::Data<AppState>,
@@ -66,7 +68,7 @@ pub async fn list(
     let tenants = state.store.list_tenants().await?;
     let owners = state.store.account_owners().await?;
     let page = crate::store::Page::of(tenants, |t| &t.id, params.cursor.as_deref(), limit)
-        .ok_or_else(|| ApiError::invalid("cursor", "no tenant has this id"))?;
+        .ok_or_else(|| ApiError::BadParameter("cursor", "no tenant has this id".into()))?;
     Ok(HttpResponse::Ok().json(crate::store::Page {
         items: page
             .items
@@ -77,6 +79,7 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/tenants/{id}", operation_id = "tenants_get", tag = "tenants", params(("id" = String, Path, description = "Its id")), responses((status = 200, description = "The tenant", body = Object), crate::http::openapi::Errors))]
 pub async fn get(
     caller: Caller,
     state: web::Data<AppState>,
@@ -94,7 +97,7 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Tenant, Ap
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountsInput {
     /// Phone number ids, WhatsApp Business Account ids (covering their numbers), page ids,
@@ -104,6 +107,7 @@ pub struct AccountsInput {
 
 /// Gives Meta accounts to a tenant. An account belongs to one tenant at most: one that
 /// another tenant owns is a 409 and nothing changes.
+#[utoipa::path(post, path = "/api/v1/tenants/{id}/accounts", operation_id = "add_accounts", tag = "tenants", params(("id" = String, Path, description = "Its id")), request_body = AccountsInput, responses((status = 200, description = "The tenant", body = Object), crate::http::openapi::Errors))]
 pub async fn add_accounts(
     _: Admin,
     actor: Actor,
@@ -132,6 +136,7 @@ pub async fn add_accounts(
     Ok(HttpResponse::Ok().json(view(&tenant, &owners)))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tenants/{id}/accounts/{account_id}", operation_id = "remove_account", tag = "tenants", params(("id" = String, Path, description = "Its id"), ("account_id" = String, Path, description = "A Meta account id")), responses((status = 204, description = "Taken from the tenant"), crate::http::openapi::Errors))]
 pub async fn remove_account(
     _: Admin,
     actor: Actor,
@@ -152,6 +157,7 @@ pub async fn remove_account(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/tenants/{id}/keys", operation_id = "create_key", tag = "tenants", params(("id" = String, Path, description = "Its id")), responses((status = 201, description = "The key, shown once", body = Object), crate::http::openapi::Errors))]
 pub async fn create_key(
     _: Admin,
     actor: Actor,
@@ -181,6 +187,7 @@ pub async fn create_key(
     })))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tenants/{id}/keys/{key_id}", operation_id = "delete_key", tag = "tenants", params(("id" = String, Path, description = "Its id"), ("key_id" = String, Path, description = "A key id (`key_…`)")), responses((status = 204, description = "Revoked"), crate::http::openapi::Errors))]
 pub async fn delete_key(
     _: Admin,
     actor: Actor,

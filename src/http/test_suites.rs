@@ -30,7 +30,7 @@ const ENDPOINTS_MAX: usize = 10;
 /// Events a results read looks through for a run's samples (newest first, from its start).
 const RESULTS_SCAN: usize = 4_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuiteInput {
     name: Option<String>,
@@ -116,6 +116,7 @@ async fn check_account(
 }
 
 /// `POST /api/v1/test-suites` (`201`).
+#[utoipa::path(post, path = "/api/v1/test-suites", operation_id = "test_suites_create", tag = "test suites", request_body = SuiteInput, responses((status = 201, description = "The suite", body = Object), crate::http::openapi::Errors))]
 pub async fn create(
     actor: Actor,
     state: web::Data<AppState>,
@@ -221,23 +222,26 @@ async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<TestSuite,
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// The previous page\'s `next_cursor`.
+    #[param(min_length = 1)]
     cursor: Option<String>,
+    /// Items per page (default 50, at most `api.max_page_size`).
+    #[param(minimum = 1)]
     limit: Option<usize>,
 }
 
 /// `GET /api/v1/test-suites`: the caller's suites, oldest first.
+#[utoipa::path(get, path = "/api/v1/test-suites", operation_id = "test_suites_list", tag = "test suites", params(ListParams), responses((status = 200, description = "The caller's suites, oldest first", body = Object), crate::http::openapi::Errors))]
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
     params: web::Query<ListParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = params
-        .limit
-        .unwrap_or(50)
-        .clamp(1, state.settings.api.max_page_size);
+    let limit = super::api::page_size(params.limit, state.settings.api.max_page_size)?;
     let mine: Vec<TestSuite> = state
         .store
         .test_suites()
@@ -255,6 +259,7 @@ pub async fn list(
 }
 
 /// `GET /api/v1/test-suites/{id}`.
+#[utoipa::path(get, path = "/api/v1/test-suites/{id}", operation_id = "test_suites_get", tag = "test suites", params(("id" = String, Path, description = "Its id")), responses((status = 200, description = "The suite with its latest runs", body = Object), crate::http::openapi::Errors))]
 pub async fn get(
     caller: Caller,
     state: web::Data<AppState>,
@@ -265,6 +270,7 @@ pub async fn get(
 }
 
 /// `DELETE /api/v1/test-suites/{id}` (`204`).
+#[utoipa::path(delete, path = "/api/v1/test-suites/{id}", operation_id = "test_suites_delete", tag = "test suites", params(("id" = String, Path, description = "Its id")), responses((status = 204, description = "Deleted"), crate::http::openapi::Errors))]
 pub async fn delete(
     actor: Actor,
     state: web::Data<AppState>,
@@ -281,6 +287,7 @@ pub async fn delete(
 
 /// `POST /api/v1/test-suites/{id}/run` (`202`): every sample is journaled (or refused) by the
 /// time it answers; the results follow at `GET …/runs/{run_id}`.
+#[utoipa::path(post, path = "/api/v1/test-suites/{id}/run", operation_id = "run", tag = "test suites", params(("id" = String, Path, description = "Its id")), responses((status = 202, description = "Every sample journaled or refused; results follow", body = Object), crate::http::openapi::Errors))]
 pub async fn run(
     actor: Actor,
     state: web::Data<AppState>,
@@ -362,6 +369,7 @@ pub async fn run(
 }
 
 /// `GET /api/v1/test-suites/{id}/runs/{run_id}`: per type, what became of its sample now.
+#[utoipa::path(get, path = "/api/v1/test-suites/{id}/runs/{run_id}", operation_id = "results", tag = "test suites", params(("id" = String, Path, description = "Its id"), ("run_id" = String, Path, description = "A run id")), responses((status = 200, description = "Per type, what became of its sample", body = crate::http::openapi::RunResults), crate::http::openapi::Errors))]
 pub async fn results(
     caller: Caller,
     state: web::Data<AppState>,

@@ -15,7 +15,7 @@ pub const ACTOR_HOOKD: &str = "hookd";
 /// The `actor` of a request made with the admin key.
 pub const ACTOR_ADMIN: &str = "admin";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// The change was made (written together with this record).
@@ -60,7 +60,7 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// Given by storage when the record is written (`{ms}-{seq}`, newest highest).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -92,6 +92,7 @@ pub struct AuditRecord {
     /// The fields changed (`{"url": {"from": …, "to": …}}`) or the parameters of the action;
     /// secret values are [`REDACTED`].
     #[serde(default)]
+    #[schema(value_type = Object, nullable)]
     pub changes: Value,
     pub outcome: Outcome,
     /// The HTTP status the request was answered with, when known.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What a delivery carries: one event (JSON mode) or one Meta request (raw mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryKind {
     Event,
@@ -81,7 +81,7 @@ pub enum NextStep {
 }
 
 /// One attempt as logged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AttemptLog {
     pub endpoint_id: String,
     pub kind: DeliveryKind,
@@ -155,7 +155,7 @@ pub struct StatsIncrement {
 }
 
 /// A logged attempt with its id in the endpoint's log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptEntry {
     pub id: String,
     #[serde(flatten)]
@@ -163,7 +163,7 @@ pub struct AttemptEntry {
 }
 
 /// A delivery whose attempts ran out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DeadDelivery {
     pub id: String,
     pub kind: DeliveryKind,
@@ -202,7 +202,9 @@ impl DeadQuery {
 
 /// Where an event's delivery to one endpoint stands. Ordered from worst to best, so the worst
 /// of an event's deliveries is its overall status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Its attempts ran out (or the endpoint is gone): in the dead letters.
@@ -217,7 +219,7 @@ pub enum DeliveryStatus {
 }
 
 /// The state of an event's delivery to one endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DeliveryState {
     pub endpoint_id: String,
     pub status: DeliveryStatus,

@@ -23,7 +23,7 @@ pub fn is_test(request_id: &str) -> bool {
 }
 
 /// The suite and run a test event came from; absent on every other event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TestOrigin {
     pub suite_id: String,
     pub run_id: String,
@@ -74,7 +74,7 @@ pub struct TestRun {
 }
 
 /// What ingress made of one sample.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SentSample {
     #[serde(rename = "type")]
     pub event_type: String,

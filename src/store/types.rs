@@ -83,7 +83,7 @@ pub struct CommitOutcome {
 /// A request refused because of its signature, kept for operators. Anyone can cause one, so
 /// whoever builds it bounds every field (see `http::rejections`): a record takes at most
 /// [`Rejection::MAX_BYTES`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Rejection {
     pub source: String,
     pub reason: String,
@@ -169,7 +169,7 @@ impl<T> Page<T> {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StoredEvent {
     pub id: String,
     #[serde(rename = "type")]
@@ -184,9 +184,12 @@ pub struct StoredEvent {
     pub journal_id: String,
     /// The ingress request that brought the event (`X-Request-Id`, or one hookd made).
     pub request_id: String,
+    /// The event as Meta sent it.
+    #[schema(value_type = Object)]
     pub data: Box<RawValue>,
     /// `sender` or `recipient`: the user the event is about, as deliveries name it.
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     pub identity: BTreeMap<String, Box<RawValue>>,
     /// Set on the events of a test suite's run.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -196,7 +199,7 @@ pub struct StoredEvent {
     pub endpoints: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QuarantinedBody {
     pub id: String,
     pub source: String,
@@ -209,14 +212,14 @@ pub struct QuarantinedBody {
     pub body: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RejectedRequest {
     pub id: String,
     #[serde(flatten)]
     pub rejection: Rejection,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Stats {
     /// Requests journaled (answered 200).
     pub received: u64,

@@ -77,7 +77,10 @@ mod tests {
     #[test]
     fn every_sample_of_metas_three_products_names_its_object() {
         // `other.*` stands for objects hookd does not know, which no suite is for.
-        for t in CATALOGUE.iter().filter(|t| t.platform != crate::meta::Platform::Other) {
+        for t in CATALOGUE
+            .iter()
+            .filter(|t| t.platform != crate::meta::Platform::Other)
+        {
             let object = object_of(t).unwrap_or_default();
             assert!(
                 ["whatsapp_business_account", "page", "instagram"].contains(&object.as_str()),

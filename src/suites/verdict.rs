@@ -9,7 +9,7 @@ use crate::model::{DeliveryState, DeliveryStatus};
 /// How long a run's samples may take to be split before a missing event counts as a failure.
 pub const SPLIT_WITHIN_MS: u64 = 30_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Split into events of its type, each delivered to every suite endpoint that takes it.
@@ -22,7 +22,7 @@ pub enum Outcome {
 }
 
 /// One event of a sample, with its deliveries to the suite's endpoints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SampleEvent {
     pub id: String,
     #[serde(rename = "type")]
@@ -30,7 +30,7 @@ pub struct SampleEvent {
     pub deliveries: Vec<DeliveryState>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TypeResult {
     #[serde(rename = "type")]
     pub event_type: String,
@@ -117,7 +117,7 @@ fn outcome_of(sent: &SentSample, events: &[SampleEvent], age_ms: u64) -> (Outcom
 }
 
 /// Counts of a run's results by outcome; `done` once none is pending.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub passed: usize,
     pub pending: usize,

@@ -6,6 +6,7 @@
 pub const BACKEND: hookd::config::StorageBackend = hookd::config::StorageBackend::Redis;
 
 mod api;
+mod api_docs;
 mod api_input;
 mod api_limits;
 mod audit;
