@@ -241,6 +241,36 @@ pub async fn stats(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse,
         "retrying": g.scheduled,
         "dead": g.dead,
     });
+    let j = state.store.stream_gauges().await?;
+    body["journal"] = serde_json::json!({
+        "unread": j.inbound_lag,
+        "unacknowledged": j.inbound_pending,
+    });
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /api/v1/me`: who the key is (`admin`, or a tenant with its id and accounts) and the
+/// configured sources, for a client deciding what to offer.
+#[utoipa::path(get, path = "/api/v1/me", operation_id = "me", tag = "operations",
+    responses((status = 200, description = "The caller", body = Object), crate::http::openapi::Errors))]
+pub async fn me(caller: Caller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut sources: Vec<&str> = state.sources.keys().map(String::as_str).collect();
+    sources.sort_unstable();
+    let body = match caller.tenant() {
+        None => serde_json::json!({"role": "admin", "sources": sources}),
+        Some(tenant) => {
+            let owners = state.store.account_owners().await?;
+            let mut accounts: Vec<&str> = owners
+                .iter()
+                .filter(|(_, t)| t.as_str() == tenant)
+                .map(|(a, _)| a.as_str())
+                .collect();
+            accounts.sort_unstable();
+            let name = state.store.get_tenant(tenant).await?.map(|t| t.name);
+            serde_json::json!({"role": "tenant", "tenant_id": tenant, "name": name,
+                "account_ids": accounts, "sources": sources})
+        }
+    };
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -201,6 +201,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, serves: Serves) {
         );
     }
     if serves.api {
+        resource!(cfg, "/", get => ui::root);
+        resource!(cfg, "/dashboard", get => ui::dashboard);
         resource!(cfg, "/docs/api", get => ui::reference);
         resource!(cfg, "/ui/{file}", get => ui::asset);
     }
@@ -259,6 +261,7 @@ fn api_routes(cfg: &mut web::ServiceConfig) {
     resource!(cfg, "/dead/replay", post => deliveries::replay);
     resource!(cfg, "/attempts", delete => deliveries::purge_attempts);
     resource!(cfg, "/stats", get => api::stats);
+    resource!(cfg, "/me", get => api::me);
     resource!(cfg, "/quarantine", get => api::list_quarantine);
     resource!(cfg, "/quarantine/{id}", delete => corrections::delete);
     resource!(cfg, "/quarantine/{id}/reprocess", post => corrections::reprocess);

@@ -297,10 +297,10 @@ const LINKS: &[Link] = &[
         endpoints::endpoint_stats,
         deliveries::overall_stats, deliveries::list_dead, deliveries::replay,
         deliveries::purge_attempts,
-        api::stats, api::list_quarantine, corrections::delete, corrections::reprocess,
+        api::stats, api::me, api::list_quarantine, corrections::delete, corrections::reprocess,
         api::list_rejected, audit::list, openapi_json,
         ingress::handshake, ingress::receive, health::live, health::ready, health::metrics,
-        ui::reference, ui::asset,
+        ui::root, ui::dashboard, ui::reference, ui::asset,
     ),
     components(schemas(ErrorBody, DeliveryStatus)),
     tags(

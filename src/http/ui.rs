@@ -10,25 +10,42 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
     connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";
 
-/// A file served under `/ui/`.
+/// A file served under `/ui/`: its name, and its text compiled in.
 struct Asset {
     name: &'static str,
-    content_type: &'static str,
     body: &'static str,
 }
 
-const ASSETS: &[Asset] = &[
-    Asset {
-        name: "hookd.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../ui/hookd.css"),
-    },
-    Asset {
-        name: "reference.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../ui/reference.js"),
-    },
-];
+macro_rules! assets {
+    ($($name:literal),+ $(,)?) => {
+        &[$(Asset { name: $name, body: include_str!(concat!("../ui/", $name)) }),+]
+    };
+}
+
+/// Every stylesheet and script of hookd's pages (`src/ui/`).
+const ASSETS: &[Asset] = assets!(
+    "hookd.css",
+    "reference.js",
+    "dashboard.js",
+    "api.js",
+    "dom.js",
+    "charts.js",
+    "overview.js",
+    "live.js",
+    "events.js",
+    "dead.js",
+    "quarantine.js",
+    "endpoints.js",
+    "suites.js",
+);
+
+fn content_type(name: &str) -> &'static str {
+    if name.ends_with(".css") {
+        "text/css; charset=utf-8"
+    } else {
+        "text/javascript; charset=utf-8"
+    }
+}
 
 /// `body` with the security headers every page and asset carries.
 fn secured(content_type: &'static str, body: &'static str) -> HttpResponse {
@@ -66,6 +83,25 @@ pub async fn reference() -> HttpResponse {
     )
 }
 
+/// `GET /dashboard`: the operator's dashboard (sign in with an API key).
+#[utoipa::path(get, path = "/dashboard", operation_id = "dashboard", tag = "pages", security(()),
+    responses((status = 200, description = "The dashboard page", content_type = "text/html", body = String)))]
+pub async fn dashboard() -> HttpResponse {
+    secured(
+        "text/html; charset=utf-8",
+        include_str!("../ui/dashboard.html"),
+    )
+}
+
+/// `GET /`: to the dashboard.
+#[utoipa::path(get, path = "/", operation_id = "root", tag = "pages", security(()),
+    responses((status = 302, description = "To `/dashboard`")))]
+pub async fn root() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, "/dashboard"))
+        .finish()
+}
+
 /// `GET /ui/{file}`: a stylesheet or script of hookd's pages.
 #[utoipa::path(get, path = "/ui/{file}", operation_id = "ui_asset", tag = "pages", security(()),
     params(("file" = String, Path, description = "`hookd.css`, `reference.js`, …")),
@@ -73,9 +109,30 @@ pub async fn reference() -> HttpResponse {
         (status = 404, description = "No such file", body = crate::http::openapi::ErrorBody)))]
 pub async fn asset(file: web::Path<String>) -> HttpResponse {
     match ASSETS.iter().find(|a| a.name == file.as_str()) {
-        Some(a) => secured(a.content_type, a.body),
+        Some(a) => secured(content_type(a.name), a.body),
         None => HttpResponse::NotFound().json(serde_json::json!({
             "error": {"code": "not_found", "message": "no such file"}
         })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_of_the_pages_is_served() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/ui");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".js") || n.ends_with(".css"))
+            .collect();
+        files.sort();
+        let mut served: Vec<String> = ASSETS.iter().map(|a| a.name.to_string()).collect();
+        served.sort();
+        assert_eq!(files, served);
     }
 }

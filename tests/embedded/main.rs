@@ -10,6 +10,8 @@ mod api;
 mod api_input;
 #[path = "../it/audit.rs"]
 mod audit;
+mod browser;
+mod dashboard;
 #[path = "../it/dedup.rs"]
 mod dedup;
 #[path = "../it/delivery.rs"]

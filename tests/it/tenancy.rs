@@ -227,3 +227,35 @@ async fn an_account_belongs_to_one_tenant_until_the_admin_moves_it() {
     let (status, _) = app.call(Method::GET, "/api/v1/tenants", &key_a, None).await;
     assert_eq!(status, 401);
 }
+
+#[actix_web::test]
+async fn me_says_who_a_key_is_and_which_sources_there_are() {
+    let storage = crate::helpers::Storage::start();
+    let app = crate::helpers::TestApp::spawn(storage.settings()).await;
+    let (tenant, key) = app.tenant_owning("acme", &["WABA1", "PN9"]).await;
+    let (status, me) = app
+        .call(reqwest::Method::GET, "/api/v1/me", &key, None)
+        .await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        me,
+        serde_json::json!({"role": "tenant", "tenant_id": tenant, "name": "acme",
+            "account_ids": ["PN9", "WABA1"], "sources": ["test"]})
+    );
+    let (_, admin) = app
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/me",
+            crate::helpers::ADMIN_KEY,
+            None,
+        )
+        .await;
+    assert_eq!(
+        admin,
+        serde_json::json!({"role": "admin", "sources": ["test"]})
+    );
+    let (status, _) = app
+        .call(reqwest::Method::GET, "/api/v1/me", "wrong-key", None)
+        .await;
+    assert_eq!(status, 401);
+}
