@@ -54,6 +54,8 @@ function signOut(message) {
   signIn(message);
 }
 
+let shown = 0;
+
 async function route() {
   if (!me) return;
   if (leave) leave();
@@ -63,11 +65,17 @@ async function route() {
     const m = hash.match(pattern);
     if (!m) continue;
     for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", hash.startsWith(a.getAttribute("href")));
-    put(view, el("p", { class: "muted" }, "Loading…"));
+    // Each page renders into a container of its own: one still loading when the user moves on
+    // writes into a detached one, never over the next page.
+    const page = el("div", { class: "page" }, el("p", { class: "muted" }, "Loading…"));
+    put(view, page);
+    const mine = ++shown;
     try {
-      leave = (await render(view, { me, admin: me.role === "admin" }, ...m.slice(1).map(decodeURIComponent))) || null;
+      const cleanup = (await render(page, { me, admin: me.role === "admin" }, ...m.slice(1).map(decodeURIComponent))) || null;
+      if (mine === shown) leave = cleanup;
+      else if (cleanup) cleanup();
     } catch (e) {
-      put(view, el("p", { class: "error" }, `Could not load this page: ${e.message}`));
+      put(page, el("p", { class: "error" }, `Could not load this page: ${e.message}`));
     }
     return;
   }
