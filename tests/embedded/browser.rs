@@ -75,14 +75,7 @@ impl Browser {
             .goto(&format!("{}/", self.base))
             .await
             .expect("dashboard opens");
-        let input = self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css("#key"))
-            .await
-            .expect("the sign-in form");
-        input.send_keys(key).await.expect("type the key");
+        self.fill("#key", key).await;
         self.click("form.signin button").await;
         self.wait_text("Overview").await;
     }
@@ -121,15 +114,20 @@ impl Browser {
         }
     }
 
-    pub async fn click(&self, css: &str) {
-        let e = self
-            .client
+    /// The element `css` finds, once it is there.
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
             .wait()
             .at_most(WAIT)
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.test));
-        e.click()
+            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.test))
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.element(css)
+            .await
+            .click()
             .await
             .unwrap_or_else(|e| panic!("{}: click {css}: {e}", self.test));
     }
@@ -150,13 +148,7 @@ impl Browser {
     }
 
     pub async fn fill(&self, css: &str, value: &str) {
-        let e = self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.test));
+        let e = self.element(css).await;
         e.clear().await.ok();
         e.send_keys(value)
             .await
@@ -165,14 +157,9 @@ impl Browser {
 
     /// Chooses `value` in the `<select>` found by `css`.
     pub async fn select(&self, css: &str, value: &str) {
-        let e = self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
+        self.element(css)
             .await
-            .unwrap_or_else(|e| panic!("{}: no {css}: {e}", self.test));
-        e.select_by_value(value)
+            .select_by_value(value)
             .await
             .unwrap_or_else(|e| panic!("{}: choose {value} in {css}: {e}", self.test));
     }

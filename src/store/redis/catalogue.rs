@@ -140,6 +140,59 @@ impl RedisStore {
         raw.map(|j| serde_json::from_str(&j).map_err(|e| json_error(op, e)))
             .transpose()
     }
+
+    /// Every field of hash `key` with its value read as JSON, by field.
+    pub(super) async fn hgetall_json<T: serde::de::DeserializeOwned>(
+        &self,
+        op: &'static str,
+        key: String,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        let all: BTreeMap<String, String> = self
+            .timed(op, async {
+                Ok(redis::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async(&mut self.conn())
+                    .await?)
+            })
+            .await?;
+        all.into_iter()
+            .map(|(field, j)| {
+                Ok((
+                    field,
+                    serde_json::from_str(&j).map_err(|e| json_error(op, e))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Deletes field `field` of hash `key` with the change's record; false when there is none
+    /// (and nothing is recorded).
+    pub(super) async fn hdel_audited(
+        &self,
+        op: &'static str,
+        key: String,
+        field: &str,
+        audit: &AuditRecord,
+    ) -> Result<bool, StoreError> {
+        let read: Option<String> = self
+            .timed(op, async {
+                Ok(redis::cmd("HGET")
+                    .arg(&key)
+                    .arg(field)
+                    .query_async(&mut self.conn())
+                    .await?)
+            })
+            .await?;
+        let Some(json) = read else {
+            return Ok(false);
+        };
+        // Deleted only if it is still what was read.
+        let script = redis::Script::new(HDEL_IF_LUA);
+        let mut inv = self.audited(&script, audit)?;
+        inv.key(&key).arg(field).arg(json);
+        let removed: u64 = self.run_script(op, inv).await?;
+        Ok(removed == 1)
+    }
 }
 
 #[async_trait]
@@ -154,19 +207,10 @@ impl Catalogue for RedisStore {
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        let key = self.keys.tenants();
-        let all: BTreeMap<String, String> = self
-            .timed("list_tenants", async {
-                Ok(redis::cmd("HGETALL")
-                    .arg(&key)
-                    .query_async(&mut self.conn())
-                    .await?)
-            })
+        let all: Vec<(String, Tenant)> = self
+            .hgetall_json("list_tenants", self.keys.tenants())
             .await?;
-        let mut out: Vec<Tenant> = all
-            .values()
-            .map(|j| serde_json::from_str(j).map_err(|e| json_error("tenant", e)))
-            .collect::<Result<_, _>>()?;
+        let mut out: Vec<Tenant> = all.into_iter().map(|(_, t)| t).collect();
         out.sort_by_key(|t| t.created_at);
         Ok(out)
     }

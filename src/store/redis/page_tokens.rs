@@ -2,8 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::catalogue::HDEL_IF_LUA;
-use super::{RedisStore, json_error};
+use super::RedisStore;
 use crate::model::PageToken;
 use crate::model::audit::AuditRecord;
 use crate::store::{PageTokens, StoreError};
@@ -52,23 +51,13 @@ impl PageTokens for RedisStore {
     }
 
     async fn page_tokens(&self, source: Option<&str>) -> Result<Vec<PageToken>, StoreError> {
-        let key = self.keys.page_tokens();
-        let all: Vec<(String, String)> = self
-            .timed("page_tokens", async {
-                Ok(redis::cmd("HGETALL")
-                    .arg(&key)
-                    .query_async(&mut self.conn())
-                    .await?)
-            })
+        let all: Vec<(String, PageToken)> = self
+            .hgetall_json("page_tokens", self.keys.page_tokens())
             .await?;
         let prefix = source.map_or_else(String::new, |s| PageToken::storage_key(s, ""));
         all.into_iter()
             .filter(|(field, _)| field.starts_with(&prefix))
-            .map(|(_, json)| {
-                let stored: PageToken =
-                    serde_json::from_str(&json).map_err(|e| json_error("page_tokens", e))?;
-                self.opened(stored)
-            })
+            .map(|(_, stored)| self.opened(stored))
             .collect()
     }
 
@@ -78,24 +67,8 @@ impl PageTokens for RedisStore {
         page_id: &str,
         audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
-        let key = self.keys.page_tokens();
         let field = PageToken::storage_key(source, page_id);
-        let read: Option<String> = self
-            .timed("delete_page_token", async {
-                Ok(redis::cmd("HGET")
-                    .arg(&key)
-                    .arg(&field)
-                    .query_async(&mut self.conn())
-                    .await?)
-            })
-            .await?;
-        let Some(json) = read else {
-            return Ok(false);
-        };
-        let script = redis::Script::new(HDEL_IF_LUA);
-        let mut inv = self.audited(&script, audit)?;
-        inv.key(&key).arg(&field).arg(json);
-        let removed: u64 = self.run_script("delete_page_token", inv).await?;
-        Ok(removed == 1)
+        self.hdel_audited("delete_page_token", self.keys.page_tokens(), &field, audit)
+            .await
     }
 }
