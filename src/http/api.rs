@@ -66,13 +66,7 @@ pub async fn list_events(
     params: web::Query<EventsParams>,
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
-    if let Some(platform) = &p.platform
-        && Platform::parse(platform).is_none()
-    {
-        return Err(ApiError::BadRequest(format!(
-            "platform must be one of whatsapp, messenger, page, instagram, other; got {platform:?}"
-        )));
-    }
+    check_platform(p.platform.as_deref())?;
     if let (Some(from), Some(to)) = (p.from, p.to)
         && from > to
     {
@@ -99,7 +93,21 @@ pub async fn list_events(
 }
 
 /// The endpoints whose deliveries `caller` sees: the admin all that exist, a tenant its own.
-async fn visible_endpoints(state: &AppState, caller: &Caller) -> Result<Vec<String>, ApiError> {
+/// A `platform` filter names one of the platforms.
+pub(super) fn check_platform(platform: Option<&str>) -> Result<(), ApiError> {
+    match platform {
+        Some(p) if Platform::parse(p).is_none() => Err(ApiError::BadParameter(
+            "platform",
+            format!("one of whatsapp, messenger, page, instagram, other; got {p:?}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(super) async fn visible_endpoints(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<String>, ApiError> {
     Ok(state
         .store
         .list_endpoints()

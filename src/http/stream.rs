@@ -17,7 +17,6 @@ use tokio::sync::mpsc;
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::meta::Platform;
 use crate::metrics as m;
 use crate::model::AttemptEntry;
 use crate::store::ids::EntryId;
@@ -198,22 +197,8 @@ pub async fn stream(
     params: web::Query<StreamParams>,
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
-    if let Some(platform) = &p.platform
-        && Platform::parse(platform).is_none()
-    {
-        return Err(ApiError::BadParameter(
-            "platform",
-            "one of whatsapp, messenger, page, instagram, other".into(),
-        ));
-    }
-    let mine: Vec<String> = state
-        .store
-        .list_endpoints()
-        .await?
-        .into_iter()
-        .filter(|l| caller.owns(&l.endpoint.tenant_id))
-        .map(|l| l.endpoint.id)
-        .collect();
+    super::api::check_platform(p.platform.as_deref())?;
+    let mine = super::api::visible_endpoints(&state, &caller).await?;
     let followed: Vec<String> = match &p.endpoint_id {
         Some(ep) if mine.contains(ep) => vec![ep.clone()],
         Some(_) => return Err(ApiError::NotFound("endpoint")),

@@ -128,17 +128,26 @@ impl RedisStore {
         key: String,
         field: &str,
     ) -> Result<Option<T>, StoreError> {
-        let raw: Option<String> = self
-            .timed(op, async {
-                Ok(redis::cmd("HGET")
-                    .arg(&key)
-                    .arg(field)
-                    .query_async(&mut self.conn())
-                    .await?)
-            })
-            .await?;
+        let raw = self.hget(op, &key, field).await?;
         raw.map(|j| serde_json::from_str(&j).map_err(|e| json_error(op, e)))
             .transpose()
+    }
+
+    /// Field `field` of hash `key`, as stored.
+    async fn hget(
+        &self,
+        op: &'static str,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.timed(op, async {
+            Ok(redis::cmd("HGET")
+                .arg(key)
+                .arg(field)
+                .query_async(&mut self.conn())
+                .await?)
+        })
+        .await
     }
 
     /// Every field of hash `key` with its value read as JSON, by field.
@@ -174,16 +183,7 @@ impl RedisStore {
         field: &str,
         audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
-        let read: Option<String> = self
-            .timed(op, async {
-                Ok(redis::cmd("HGET")
-                    .arg(&key)
-                    .arg(field)
-                    .query_async(&mut self.conn())
-                    .await?)
-            })
-            .await?;
-        let Some(json) = read else {
+        let Some(json) = self.hget(op, &key, field).await? else {
             return Ok(false);
         };
         // Deleted only if it is still what was read.
