@@ -4,7 +4,7 @@
 //!
 //! Plain shared state: the actors report each storage call's outcome, readiness reads it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,10 +23,23 @@ pub struct FailingStage {
     pub last_error: String,
 }
 
+/// Where one stage stands, as readiness lists every stage.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StageState {
+    /// `ok`, or `failing` since its last success (readiness fails only past the grace).
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_for_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
 /// Cheap to clone; every clone shares the same state.
 #[derive(Debug, Clone, Default)]
 pub struct StageHealth {
     failing: Arc<Mutex<BTreeMap<&'static str, Failing>>>,
+    /// Every stage that has a handle, failing or not.
+    known: Arc<Mutex<BTreeSet<&'static str>>>,
 }
 
 impl StageHealth {
@@ -65,10 +78,39 @@ impl StageHealth {
 
     /// `stage`'s handle, for the actor that runs it.
     pub fn stage(&self, stage: &'static str) -> StageReport {
+        self.known
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(stage);
         StageReport {
             health: self.clone(),
             stage,
         }
+    }
+
+    /// Every stage with where it stands at `now`.
+    pub fn states(&self, now: Instant) -> BTreeMap<&'static str, StageState> {
+        let failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        known
+            .iter()
+            .chain(failing.keys())
+            .map(|stage| {
+                let state = match failing.get(stage) {
+                    None => StageState {
+                        state: "ok",
+                        failing_for_secs: None,
+                        last_error: None,
+                    },
+                    Some(f) => StageState {
+                        state: "failing",
+                        failing_for_secs: Some(now.saturating_duration_since(f.since).as_secs()),
+                        last_error: Some(f.error.clone()),
+                    },
+                };
+                (*stage, state)
+            })
+            .collect()
     }
 
     /// The stages that have failed for longer than `grace` at `now` and failed again within
@@ -156,6 +198,21 @@ mod tests {
         h.failed_at("ingress", &"down", t0);
         h.succeeded("ingress");
         assert!(h.failing_longer_than(GRACE, t0 + GRACE * 2).is_empty());
+    }
+
+    #[test]
+    fn every_stage_with_a_handle_is_listed_ok_or_failing_with_its_error() {
+        let h = StageHealth::default();
+        let t0 = Instant::now();
+        let _router = h.stage("router");
+        let _dispatcher = h.stage("dispatcher");
+        h.failed_at("dispatcher", &"down", t0);
+        let states = h.states(t0 + Duration::from_secs(3));
+        assert_eq!(states.len(), 2);
+        assert_eq!(states["router"].state, "ok");
+        assert_eq!(states["dispatcher"].state, "failing");
+        assert_eq!(states["dispatcher"].failing_for_secs, Some(3));
+        assert_eq!(states["dispatcher"].last_error.as_deref(), Some("down"));
     }
 
     #[test]

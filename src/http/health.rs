@@ -29,6 +29,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         "storage": match &storage { Ok(()) => "ok".to_string(), Err(e) => e.to_string() },
         "actors": if actors { "running" } else { "stopped" },
         "failing_stages": failing,
+        "stages": state.engine.stage_health().states(Instant::now()),
     });
     if ready {
         HttpResponse::Ok().json(body)

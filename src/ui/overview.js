@@ -49,11 +49,10 @@ export async function overview(view, ctx) {
     const disabled = eps.items.filter((e) => e.disabled_reason);
     const stages = health
       ? el("div", { class: "health" },
-        el("span", {}, "Storage ", badge(health.storage === "ok" ? "ok" : "down")),
-        el("span", {}, "Stages ", badge(health.actors === "running" ? "running" : health.actors)),
-        (health.failing_stages || []).length
-          ? el("span", { class: "error" }, `failing: ${health.failing_stages.join(", ")}`)
-          : el("span", { class: "muted" }, "no stage failing"))
+        el("span", { title: health.storage }, "storage ", badge(health.storage === "ok" ? "ok" : "down")),
+        el("span", {}, "actors ", badge(health.actors)),
+        Object.entries(health.stages || {}).map(([name, s]) =>
+          el("span", { title: s.last_error ? `${s.last_error} (for ${s.failing_for_secs} s)` : "" }, `${name} `, badge(s.state))))
       : el("p", { class: "error" }, "Health unknown");
     put(view, 
       el("h1", {}, "Overview"),

@@ -127,10 +127,28 @@ async fn readiness_fails_while_a_stage_cannot_use_its_storage_and_recovers_after
         .filter_map(|s| s["stage"].as_str())
         .collect();
     assert!(stages.contains(&"normalizer"), "{body}");
+    assert_eq!(body["stages"]["normalizer"]["state"], "failing", "{body}");
+    let listed: Vec<&String> = body["stages"].as_object().expect("stages").keys().collect();
+    for stage in [
+        "dispatcher",
+        "housekeeper",
+        "ingress",
+        "normalizer",
+        "reclaimer",
+        "retry_timer",
+        "router",
+    ] {
+        assert!(
+            listed.iter().any(|s| *s == stage),
+            "{stage} missing: {body}"
+        );
+    }
 
     // Fixed: the group is recreated and readiness comes back.
     redis.mend_journal(prefix);
     wait_ready(&base).await;
+    let (_, body) = ready().await;
+    assert_eq!(body["stages"]["normalizer"]["state"], "ok", "{body}");
 }
 
 #[actix_web::test]
