@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 hookd="${1:-$PWD/target/debug/hookd}"
 examples="${2:-25}"
-port="${PORT:-18098}"
+# A free port, unless one is given.
+port="${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 key="conformance-admin-key-0123456789"
 scratch=$(mktemp -d)
 trap 'kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$scratch"' EXIT
