@@ -69,7 +69,9 @@ export async function endpoints(view, ctx) {
 }
 
 export async function endpointDetail(view, ctx, id) {
-  const e = await get(`/endpoints/${id}`);
+  // The id comes from the address bar: it names one resource, never a path.
+  const ref = encodeURIComponent(id);
+  const e = await get(`/endpoints/${ref}`);
   const all = await types();
   const area = el("div");
   const secret = el("code", { id: "secret" }, "••••••••");
@@ -77,14 +79,14 @@ export async function endpointDetail(view, ctx, id) {
   const testOutcome = el("div", { id: "test-outcome" });
   const reload = () => endpointDetail(view, ctx, id);
   const showStats = async (period) => {
-    const s = (await get(`/endpoints/${id}/stats${query({ period })}`)).stats;
+    const s = (await get(`/endpoints/${ref}/stats${query({ period })}`)).stats;
     put(statsArea, 
       el("div", { class: "cards" }, card("Attempts", num(s.attempts)), card("Success rate", pct(s.success_rate)),
         card("p50", s.p50_ms == null ? "–" : `${s.p50_ms} ms`), card("p95", s.p95_ms == null ? "–" : `${s.p95_ms} ms`),
         card("Test attempts", num(s.test_attempts))),
       s.top_event_types.length ? bars(s.top_event_types.map((t) => [t.type, t.attempts])) : null);
   };
-  const attempts = await get(`/endpoints/${id}/attempts?limit=25`);
+  const attempts = await get(`/endpoints/${ref}/attempts?limit=25`);
   put(view, 
     el("h1", {}, e.id, " ", health(e)),
     el("dl", { class: "facts" }, [["url", e.url], ["description", e.description || "–"], ["types", e.event_types.join(", ")],
@@ -94,18 +96,18 @@ export async function endpointDetail(view, ctx, id) {
     el("div", { class: "actions" },
       el("button", { onclick: async () => put(area, await form(ctx, e, reload)) }, "Edit"),
       el("button", { onclick: async () => {
-        try { await api("PATCH", `/endpoints/${id}`, { enabled: !e.enabled }); flash(e.enabled ? "Paused." : "Resumed."); reload(); } catch (err) { flash(err.message, "error"); }
+        try { await api("PATCH", `/endpoints/${ref}`, { enabled: !e.enabled }); flash(e.enabled ? "Paused." : "Resumed."); reload(); } catch (err) { flash(err.message, "error"); }
       } }, e.enabled ? "Pause" : "Resume"),
       el("button", { onclick: async () => {
-        try { secret.textContent = (await get(`/endpoints/${id}/secret`)).secret; } catch (err) { flash(err.message, "error"); }
+        try { secret.textContent = (await get(`/endpoints/${ref}/secret`)).secret; } catch (err) { flash(err.message, "error"); }
       } }, "Reveal secret"),
       el("button", { onclick: async () => {
         if (!confirm("Rotate the secret? The old one keeps signing for the overlap period.")) return;
-        try { secret.textContent = (await post(`/endpoints/${id}/secret/rotate`)).secret; flash("Secret rotated."); } catch (err) { flash(err.message, "error"); }
+        try { secret.textContent = (await post(`/endpoints/${ref}/secret/rotate`)).secret; flash("Secret rotated."); } catch (err) { flash(err.message, "error"); }
       } }, "Rotate secret"),
       el("button", { class: "danger", onclick: async () => {
         if (!confirm("Delete this endpoint?")) return;
-        try { await api("DELETE", `/endpoints/${id}`); flash("Deleted."); location.hash = "#/endpoints"; } catch (err) { flash(err.message, "error"); }
+        try { await api("DELETE", `/endpoints/${ref}`); flash("Deleted."); location.hash = "#/endpoints"; } catch (err) { flash(err.message, "error"); }
       } }, "Delete")),
     el("p", {}, "Secret: ", secret),
     area,
@@ -115,7 +117,7 @@ export async function endpointDetail(view, ctx, id) {
       const type = ev.target.elements.type.value;
       put(testOutcome, el("p", { class: "muted" }, "Sending…"));
       try {
-        const r = await post(`/endpoints/${id}/test`, { type });
+        const r = await post(`/endpoints/${ref}/test`, { type });
         put(testOutcome, el("p", {}, badge(r.delivered ? "delivered" : "failed"),
           ` ${r.status ?? r.error} in ${r.duration_ms} ms`), r.response ? el("pre", { class: "json" }, r.response) : null);
       } catch (err) { put(testOutcome, el("p", { class: "error" }, err.message)); }

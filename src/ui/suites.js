@@ -41,12 +41,14 @@ export async function suites(view, ctx) {
 }
 
 export async function suiteDetail(view, ctx, id) {
-  const s = await get(`/test-suites/${id}`);
+  // The id comes from the address bar: it names one resource, never a path.
+  const ref = encodeURIComponent(id);
+  const s = await get(`/test-suites/${ref}`);
   const results = el("div", { id: "results" });
   let timer = null;
   const show = async (runId) => {
     clearTimeout(timer);
-    const r = await get(`/test-suites/${id}/runs/${runId}`);
+    const r = await get(`/test-suites/${ref}/runs/${runId}`);
     const sm = r.summary;
     put(results, 
       el("h2", {}, `Run ${r.id} · ${time(r.started_at)} `, badge(sm.done ? (sm.failed ? "failed" : "passed") : "pending")),
@@ -63,11 +65,11 @@ export async function suiteDetail(view, ctx, id) {
       ["endpoints", s.endpoint_ids.join(", ")], ["types", s.types.length]].map(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))])),
     el("div", { class: "actions" },
       el("button", { id: "run-suite", onclick: async () => {
-        try { const run = await post(`/test-suites/${id}/run`); await show(run.id); } catch (err) { flash(err.message, "error"); }
+        try { const run = await post(`/test-suites/${ref}/run`); await show(run.id); } catch (err) { flash(err.message, "error"); }
       } }, "Run suite"),
       el("button", { class: "danger", onclick: async () => {
         if (!confirm("Delete this suite?")) return;
-        try { await api("DELETE", `/test-suites/${id}`); location.hash = "#/suites"; } catch (err) { flash(err.message, "error"); }
+        try { await api("DELETE", `/test-suites/${ref}`); location.hash = "#/suites"; } catch (err) { flash(err.message, "error"); }
       } }, "Delete suite")),
     results,
     s.runs.length ? el("div", {}, el("h2", {}, "Runs"), el("ul", {}, s.runs.map((r) =>
