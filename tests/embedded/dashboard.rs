@@ -162,13 +162,7 @@ async fn an_endpoint_created_with_the_type_picker_gets_a_test_event() {
 #[actix_web::test]
 async fn a_test_suite_made_in_the_page_runs_and_every_type_passes() {
     let (_storage, app) = app().await;
-    let receiver = Receiver::start();
-    let ep = app
-        .endpoint(
-            ADMIN_KEY,
-            json!({"url": receiver.url, "event_types": ["*"]}),
-        )
-        .await;
+    let (_receiver, ep) = crate::receiver::admin_catch_all(&app).await;
     let mut b = Browser::open(&app, "suite").await;
     b.sign_in(ADMIN_KEY).await;
     b.go("#/suites").await;

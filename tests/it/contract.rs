@@ -116,6 +116,18 @@ async fn all_audit(b: &dyn Backend, mut q: AuditQuery) -> Vec<AuditRecord> {
     }
 }
 
+/// The whole audit log, newest first, read a page at a time.
+async fn every_audit_record(b: &dyn Backend) -> Vec<AuditRecord> {
+    all_audit(
+        b,
+        AuditQuery {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 fn actions(records: &[AuditRecord]) -> Vec<&str> {
     records.iter().map(|r| r.action.as_str()).collect()
 }
@@ -875,14 +887,7 @@ pub async fn page_tokens_are_kept_per_source_and_page_with_their_records(b: Arc<
             .expect("delete again")
     );
     assert!(b.page_token("a", "42").await.expect("get").is_none());
-    let records = all_audit(
-        &*b,
-        AuditQuery {
-            limit: 100,
-            ..Default::default()
-        },
-    )
-    .await;
+    let records = every_audit_record(&*b).await;
     assert_eq!(
         actions(&records),
         [
@@ -941,14 +946,7 @@ pub async fn test_suites_are_kept_with_their_records_and_their_events_counted_ap
     assert!(b.delete_test_suite("ts_a", &deleted).await.expect("delete"));
     assert!(!b.delete_test_suite("ts_a", &deleted).await.expect("again"));
     assert_eq!(b.test_suite("ts_a").await.expect("get"), None);
-    let records = all_audit(
-        &*b,
-        AuditQuery {
-            limit: 100,
-            ..Default::default()
-        },
-    )
-    .await;
+    let records = every_audit_record(&*b).await;
     assert_eq!(
         actions(&records),
         [
@@ -1063,14 +1061,7 @@ pub async fn a_quarantined_body_goes_back_to_the_journal_as_received_or_is_delet
         b.delete_quarantined("not-an-id", &delete).await,
         Err(StoreError::InvalidInput { .. })
     ));
-    let records = all_audit(
-        &*b,
-        AuditQuery {
-            limit: 10,
-            ..Default::default()
-        },
-    )
-    .await;
+    let records = every_audit_record(&*b).await;
     assert_eq!(
         actions(&records),
         ["quarantine.delete", "quarantine.reprocess"],
@@ -1147,14 +1138,7 @@ pub async fn a_deleted_event_leaves_every_listing_and_its_deliveries_but_not_its
     let again = store_events(&*b, vec![entry(&["wamid.x1"])], &["ep_1"]).await;
     assert_eq!(again, vec![vec![None]]);
     assert!(!b.delete_event(&gone, &deleted).await.expect("again"));
-    let records = all_audit(
-        &*b,
-        AuditQuery {
-            limit: 10,
-            ..Default::default()
-        },
-    )
-    .await;
+    let records = every_audit_record(&*b).await;
     assert_eq!(actions(&records), ["event.delete"]);
 }
 

@@ -37,13 +37,7 @@ async fn app() -> (Storage, TestApp) {
 async fn every_fixture_event_reaches_an_admin_catch_all_endpoint_once_with_a_valid_signature() {
     let (_storage, app) = app().await;
     // The admin's own endpoint receives every account's events, owned or not.
-    let receiver = Receiver::start();
-    let ep = app
-        .endpoint(
-            ADMIN_KEY,
-            json!({"url": receiver.url, "event_types": ["*"]}),
-        )
-        .await;
+    let (receiver, ep) = crate::receiver::admin_catch_all(&app).await;
     assert_eq!(ep["tenant_id"], Value::Null);
     let secret = ep["secret"].as_str().expect("secret").to_string();
 

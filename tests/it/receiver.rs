@@ -172,6 +172,19 @@ impl Receiver {
     }
 }
 
+/// A receiver and the admin's own endpoint to it, subscribed to everything (it receives every
+/// account's events, owned or not).
+pub async fn admin_catch_all(app: &TestApp) -> (Receiver, serde_json::Value) {
+    let receiver = Receiver::start();
+    let ep = app
+        .endpoint(
+            crate::helpers::ADMIN_KEY,
+            serde_json::json!({"url": receiver.url, "event_types": ["*"]}),
+        )
+        .await;
+    (receiver, ep)
+}
+
 /// A receiver, a key of a tenant owning `WABA1` (the account of `whatsapp_body`), and an
 /// endpoint of that tenant subscribed to everything.
 pub async fn catch_all(app: &TestApp) -> (Receiver, String, serde_json::Value) {

@@ -247,13 +247,7 @@ async fn a_request_id_from_outside_never_makes_meta_traffic_a_test() {
 async fn page_and_instagram_suites_pass_for_every_type_of_their_object() {
     let storage = Storage::start();
     let app = TestApp::spawn(storage.settings()).await;
-    let receiver = Receiver::start();
-    let ep = app
-        .endpoint(
-            ADMIN_KEY,
-            json!({"url": receiver.url, "event_types": ["*"]}),
-        )
-        .await;
+    let (_receiver, ep) = crate::receiver::admin_catch_all(&app).await;
     for (object, account) in [("page", "1029384756"), ("instagram", "17841400000000001")] {
         let (status, created) = suite(
             &app,
