@@ -49,6 +49,7 @@ pub fn restrict_to_suite(item: &mut Normalized, suite: Option<&TestSuite>) {
     for r in routing.iter_mut() {
         let keep = |ep: &String| suite.is_some_and(|s| s.endpoint_ids.contains(ep));
         r.endpoints.retain(keep);
+        r.ordered.retain(keep);
         r.raw_endpoints.retain(keep);
         // A suite's endpoints all belong to its owner: only that tenant's index gets the event.
         r.tenants.clear();
@@ -83,6 +84,9 @@ pub fn attach_routes(table: &RouteTable, item: &mut Normalized) {
                 &mut r.endpoints
             };
             list.push(target.endpoint_id.to_string());
+            if target.ordered {
+                r.ordered.push(target.endpoint_id.to_string());
+            }
             // Admin-owned endpoints (no tenant) have no tenant index.
             if !target.tenant_id.is_empty() && !r.tenants.iter().any(|t| **t == *target.tenant_id) {
                 r.tenants.push(target.tenant_id.to_string());
@@ -193,6 +197,7 @@ mod tests {
             if let Normalized::Events { routing, .. } = &mut n {
                 routing.push(Routing {
                     endpoints: vec!["ep_mine".into(), "ep_other".into()],
+                    ordered: vec!["ep_other".into()],
                     raw_endpoints: vec!["ep_raw".into()],
                     tenants: vec!["t_a".into(), "t_b".into()],
                 });
@@ -209,6 +214,7 @@ mod tests {
             routing(n),
             Routing {
                 endpoints: vec!["ep_mine".into()],
+                ordered: vec![],
                 raw_endpoints: vec![],
                 tenants: vec!["t_a".into()],
             }

@@ -420,6 +420,7 @@ fn resolve(
             attempt: record.attempt,
             received_at_ms: record.received_at_ms,
             test: crate::suites::is_test(&record.request_id),
+            conversation: record.conversation.clone(),
             next,
             log,
         },
@@ -800,6 +801,7 @@ mod tests {
             request_id: "r".into(),
             data: "{}".into(),
             identity: String::new(),
+            conversation: String::new(),
         }
     }
 

@@ -29,6 +29,7 @@ impl Endpoint {
             retry_schedule_ms: None,
             headers: BTreeMap::new(),
             raw: false,
+            ordering: crate::model::Ordering::None,
             created_at: now_ms,
             updated_at: now_ms,
         }
@@ -78,6 +79,9 @@ pub struct EndpointInput {
     pub retry_schedule: Option<Option<Vec<String>>>,
     pub headers: Option<BTreeMap<String, String>>,
     pub raw: Option<bool>,
+    /// `conversation`: events of one conversation in the order received, one at a time.
+    /// JSON mode only.
+    pub ordering: Option<crate::model::Ordering>,
     /// `timeout` in ms, the form the API shows (give one of the two).
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<u64>)]
@@ -257,6 +261,16 @@ pub fn apply(
     }
     if let Some(raw) = input.raw {
         endpoint.raw = raw;
+    }
+    if let Some(ordering) = input.ordering {
+        endpoint.ordering = ordering;
+    }
+    if endpoint.raw && endpoint.ordering == crate::model::Ordering::Conversation {
+        // A raw delivery is Meta's whole request, which may hold many conversations.
+        return Err(invalid(
+            "ordering",
+            "conversation order needs JSON mode: a raw request may hold many conversations",
+        ));
     }
     Ok(())
 }

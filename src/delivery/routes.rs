@@ -15,6 +15,8 @@ pub struct Target {
     /// Empty for an endpoint the admin owns.
     pub tenant_id: Arc<str>,
     pub raw: bool,
+    /// Delivered per conversation, one at a time, in the order received.
+    pub ordered: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -77,6 +79,7 @@ impl RouteTable {
             endpoint_id: Arc::from(e.id.as_str()),
             tenant_id: Arc::from(e.tenant_id.as_str()),
             raw: e.raw,
+            ordered: !e.raw && e.ordering == crate::model::Ordering::Conversation,
         };
         // Per platform: every type, or the listed ones.
         let mut wanted: HashMap<Platform, Option<Vec<String>>> = HashMap::new();
@@ -274,6 +277,8 @@ mod tests {
             dedup_key: DedupKey::new("k", account, &[]),
             data: "{}".into(),
             identity: String::new(),
+            conversation: account.into(),
+            status_step: None,
         }
     }
 

@@ -234,6 +234,7 @@ mod tests {
             response: String::new(),
         };
         let resolution = |test| Resolution {
+            conversation: String::new(),
             kind: DeliveryKind::Event,
             subject: "1-0".into(),
             endpoint_id: "ep".into(),
@@ -260,6 +261,7 @@ mod tests {
     fn increments_of_one_key_are_next_to_each_other() {
         use crate::model::{AttemptLog, DeliveryKind, NextStep, Resolution};
         let resolution = |ep: &str, at: u64, next: NextStep| Resolution {
+            conversation: String::new(),
             kind: DeliveryKind::Event,
             subject: "1-0".into(),
             endpoint_id: ep.into(),

@@ -28,7 +28,8 @@ pub struct EventsParams {
     from: Option<u64>,
     /// Received at or before, Unix milliseconds.
     to: Option<u64>,
-    /// Overall delivery status: delivered, pending, delivering, failed, dead or unrouted.
+    /// Overall delivery status: delivered, pending, delivering, failed, dead, stale or
+    /// unrouted.
     #[param(pattern = "^(delivered|pending|delivering|failed|dead|unrouted)$")]
     status: Option<String>,
     /// The previous page\'s `next_cursor`.
@@ -197,7 +198,7 @@ fn status_filter(status: &str) -> Result<Option<DeliveryStatus>, ApiError> {
             .map_err(|_| {
                 ApiError::BadParameter(
                     "status",
-                    "one of delivered, pending, delivering, failed, dead, unrouted".into(),
+                    "one of delivered, pending, delivering, failed, dead, stale, unrouted".into(),
                 )
             }),
     }

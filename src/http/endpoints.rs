@@ -44,6 +44,7 @@ struct EndpointView<'a> {
     retry_schedule_ms: &'a Option<Vec<u64>>,
     headers: &'a BTreeMap<String, String>,
     raw: bool,
+    ordering: crate::model::Ordering,
     created_at: u64,
     updated_at: u64,
     #[serde(flatten)]
@@ -70,6 +71,7 @@ fn view<'a>(live: &'a LiveEndpoint, with_secret: bool) -> EndpointView<'a> {
         retry_schedule_ms: &e.retry_schedule_ms,
         headers: &e.headers,
         raw: e.raw,
+        ordering: e.ordering,
         created_at: e.created_at,
         updated_at: e.updated_at,
         health: &live.health,

@@ -118,6 +118,8 @@ impl EntryCtx<'_> {
             dedup_key,
             data,
             identity: String::new(),
+            conversation: account_id.to_string(),
+            status_step: None,
         });
     }
 

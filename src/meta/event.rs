@@ -60,6 +60,10 @@ pub struct Event {
     /// The envelope member naming the user the event is about (`"sender":{…}` for a WhatsApp
     /// message, `"recipient":{…}` for a status; see `identity`), or empty.
     pub identity: String,
+    /// The conversation the event belongs to (see [`super::conversation`]).
+    pub conversation: String,
+    /// Set on a WhatsApp status: its message and how far the message has come.
+    pub status_step: Option<super::conversation::StatusStep>,
 }
 
 /// What makes an event the same event when Meta sends it again, possibly re-batched with

@@ -36,14 +36,15 @@ fn fields_of(list_key: &str) -> Option<Fields> {
 }
 
 /// The envelope member naming the user `item` (one of `value[list_key]`) is about, e.g.
-/// `"sender":{"user_id":"US.1","wa_id":"1555"}`; empty when Meta names nobody.
+/// `"sender":{"user_id":"US.1","wa_id":"1555"}` (empty when Meta names nobody), and the id
+/// its conversation goes by: the business-scoped user id when Meta sends one, else the phone.
 pub(crate) fn whatsapp_identity(
     list_key: &str,
     value: &BorrowedValue<'_>,
     item: &BorrowedValue<'_>,
-) -> String {
+) -> (String, Option<String>) {
     let Some((name, phone_key, user_key, parent_keys)) = fields_of(list_key) else {
-        return String::new();
+        return (String::new(), None);
     };
     let phone = id_str(item.get(phone_key));
     let user = id_str(item.get(user_key));
@@ -75,7 +76,9 @@ pub(crate) fn whatsapp_identity(
             contact.and_then(|c| c.get("profile").and_then(|p| id_str(p.get("username")))),
         ),
     ];
-    member(name, fields)
+    let user = fields[1].1.as_ref().or(fields[0].1.as_ref());
+    let user = user.map(|u| u.to_string());
+    (member(name, fields), user)
 }
 
 /// The envelope member naming who sent a Messenger or Instagram messaging item: Meta's
@@ -84,6 +87,16 @@ pub(crate) fn whatsapp_identity(
 pub(crate) fn messaging_identity(item: &BorrowedValue<'_>) -> String {
     let id = id_str(item.get("sender").and_then(|s| s.get("id")));
     member("sender", [("id", id)])
+}
+
+/// The user a messaging item's conversation is with: the sender, or the recipient when the
+/// page (`account`) itself sent it (an echo).
+pub(crate) fn messaging_user(item: &BorrowedValue<'_>, account: &str) -> Option<String> {
+    let id_of = |side: &str| id_str(item.get(side).and_then(|s| s.get("id")));
+    match id_of("sender") {
+        Some(sender) if sender != account => Some(sender.into_owned()),
+        _ => id_of("recipient").map(Cow::into_owned),
+    }
 }
 
 /// `"name":{"field":"value",…}` of the fields present, or empty when none is. Written
@@ -123,7 +136,7 @@ mod tests {
         let mut bytes = body.as_bytes().to_vec();
         let value = simd_json::to_borrowed_value(&mut bytes).expect("json");
         let item = &value.get_array(list_key).expect("list")[0];
-        let member = whatsapp_identity(list_key, &value, item);
+        let (member, _) = whatsapp_identity(list_key, &value, item);
         serde_json::from_str(&format!("{{{member}}}")).expect("a JSON member")
     }
 
@@ -168,11 +181,49 @@ mod tests {
     }
 
     #[test]
+    fn a_conversation_goes_by_the_business_scoped_id_else_the_phone() {
+        let user = |list_key: &str, body: &str| {
+            let mut bytes = body.as_bytes().to_vec();
+            let value = simd_json::to_borrowed_value(&mut bytes).expect("json");
+            let item = &value.get_array(list_key).expect("list")[0];
+            whatsapp_identity(list_key, &value, item).1
+        };
+        let phone = r#"{"contacts":[{"wa_id":"1555"}],"messages":[{"from":"1555","id":"m"}]}"#;
+        assert_eq!(user("messages", phone).as_deref(), Some("1555"));
+        let both = r#"{"statuses":[{"id":"s","recipient_id":"1555","recipient_user_id":"US.1"}]}"#;
+        assert_eq!(user("statuses", both).as_deref(), Some("US.1"));
+    }
+
+    #[test]
+    fn an_echo_belongs_to_the_conversation_with_its_recipient() {
+        let user = |body: &[u8]| {
+            let mut bytes = body.to_vec();
+            let item = simd_json::to_borrowed_value(&mut bytes).expect("json");
+            messaging_user(&item, "PAGE")
+        };
+        assert_eq!(
+            user(br#"{"sender":{"id":"PSID"},"recipient":{"id":"PAGE"}}"#).as_deref(),
+            Some("PSID")
+        );
+        assert_eq!(
+            user(br#"{"sender":{"id":"PAGE"},"recipient":{"id":"PSID"}}"#).as_deref(),
+            Some("PSID")
+        );
+        assert_eq!(user(br#"{"read":{}}"#), None);
+    }
+
+    #[test]
     fn nobody_named_leaves_the_envelope_without_the_member() {
         let mut bytes = br#"{"statuses":[{"id":"s"}]}"#.to_vec();
         let value = simd_json::to_borrowed_value(&mut bytes).expect("json");
         let item = &value.get_array("statuses").expect("list")[0];
-        assert_eq!(whatsapp_identity("statuses", &value, item), "");
-        assert_eq!(whatsapp_identity("calls", &value, item), "");
+        assert_eq!(
+            whatsapp_identity("statuses", &value, item),
+            (String::new(), None)
+        );
+        assert_eq!(
+            whatsapp_identity("calls", &value, item),
+            (String::new(), None)
+        );
     }
 }

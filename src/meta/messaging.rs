@@ -4,9 +4,10 @@
 use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
+use super::conversation;
 use super::envelope::{EntryCtx, millis, text_at};
 use super::event::Platform;
-use super::identity::messaging_identity;
+use super::identity::{messaging_identity, messaging_user};
 
 /// The webhook field an item belongs to, and the parts of its dedup key (`None`: no id, so
 /// the item's canonical hash is used).
@@ -132,6 +133,8 @@ pub(crate) fn split_entry(entry: &BorrowedValue<'_>, platform: Platform, ctx: &m
             }
             if let Some(event) = ctx.out.last_mut() {
                 event.identity = messaging_identity(item);
+                event.conversation =
+                    conversation::key(&account, messaging_user(item, &account).as_deref());
             }
         }
     }

@@ -4,6 +4,7 @@
 mod canonical;
 pub mod catalogue;
 mod changes;
+pub mod conversation;
 pub mod envelope;
 pub mod event;
 mod identity;

@@ -4,6 +4,7 @@
 use simd_json::BorrowedValue;
 use simd_json::prelude::*;
 
+use super::conversation::{self, StatusStep};
 use super::envelope::{EntryCtx, id_text, millis, text_at};
 use super::event::Platform;
 use super::identity::whatsapp_identity;
@@ -129,7 +130,13 @@ pub(crate) fn split_entry(entry: &BorrowedValue<'_>, ctx: &mut EntryCtx<'_>) {
                     ),
                 }
                 if let Some(event) = ctx.out.last_mut() {
-                    event.identity = whatsapp_identity(list_key, value, item);
+                    let (identity, user) = whatsapp_identity(list_key, value, item);
+                    event.identity = identity;
+                    event.conversation = conversation::key(&account, user.as_deref());
+                    if *event_type == "whatsapp.statuses" {
+                        event.status_step =
+                            StatusStep::of(item.get_str("id"), item.get_str("status"));
+                    }
                 }
                 emitted = true;
             }
@@ -178,6 +185,21 @@ mod tests {
     }
 
     const TWO_MESSAGES_ONE_STATUS: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"PN"},"contacts":[{"wa_id":"1"}],"messages":[{"id":"wamid.A","timestamp":"1700000000","type":"text"},{"id":"wamid.B","timestamp":"1700000001","type":"text"}],"statuses":[{"id":"wamid.C","status":"read","timestamp":"1700000002"}]}}]}]}"#;
+
+    #[test]
+    fn messages_and_statuses_of_one_user_share_a_conversation_and_statuses_know_their_step() {
+        let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"WABA","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"PN"},"contacts":[{"wa_id":"1555"}],"messages":[{"id":"wamid.A","from":"1555","type":"text"}],"statuses":[{"id":"wamid.B","status":"delivered","recipient_id":"1555"},{"id":"wamid.C","status":"failed","recipient_id":"1666"}]}}]}]}"#;
+        let events = split_str(body);
+        let conversations: Vec<_> = events.iter().map(|e| e.conversation.as_str()).collect();
+        assert_eq!(conversations, ["PN:1555", "PN:1555", "PN:1666"]);
+        assert_eq!(events[0].status_step, None);
+        let step = events[1].status_step.as_ref().expect("a status has a step");
+        assert_eq!((step.message_id.as_str(), step.rank), ("wamid.B", 2));
+        assert_eq!(
+            events[2].status_step, None,
+            "failed has no place in the order"
+        );
+    }
 
     #[test]
     fn each_message_and_status_is_its_own_event() {

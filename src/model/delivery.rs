@@ -56,6 +56,10 @@ pub struct DeliveryRecord {
     /// The envelope member naming the user the event is about, or empty (see
     /// [`crate::meta::Event::identity`]).
     pub identity: String,
+    /// The event's conversation when this delivery may be the one its conversation waits on
+    /// at an ordered endpoint (its outcome then releases the next); empty for deliveries
+    /// that never are (first attempts to endpoints without ordering).
+    pub conversation: String,
 }
 
 /// Where a delivery to one endpoint goes after this round.
@@ -114,6 +118,9 @@ pub struct Resolution {
     pub received_at_ms: u64,
     /// A test suite's sample: its attempts are counted apart in the statistics.
     pub test: bool,
+    /// From [`DeliveryRecord::conversation`]: a final outcome lets the next event of the
+    /// conversation go when this one was its head.
+    pub conversation: String,
     pub next: NextStep,
     pub log: Option<AttemptLog>,
 }
@@ -216,6 +223,9 @@ pub enum DeliveryStatus {
     /// The first attempt has not been made yet.
     Pending,
     Delivered,
+    /// Not delivered: the endpoint orders by conversation and a later status of the same
+    /// WhatsApp message came first, so this one would have taken the message back.
+    Stale,
 }
 
 /// The state of an event's delivery to one endpoint.

@@ -37,8 +37,23 @@ pub struct Endpoint {
     pub headers: BTreeMap<String, String>,
     /// Forward Meta's original body, signed like Meta signs (`X-Hub-Signature-256`).
     pub raw: bool,
+    /// Whether events of one conversation wait for each other (JSON mode only).
+    #[serde(default)]
+    pub ordering: Ordering,
     pub created_at: u64,
     pub updated_at: u64,
+}
+
+/// The order an endpoint receives events in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Ordering {
+    /// As fast as the endpoint takes them: a retry does not hold anything else back.
+    #[default]
+    None,
+    /// Per conversation (see `meta::conversation`), in the order hookd received them, one
+    /// at a time; a failing delivery holds back only its own conversation.
+    Conversation,
 }
 
 /// What an endpoint's mutable state says about it (kept apart from its configuration, which

@@ -11,6 +11,6 @@ pub mod tenant;
 pub mod test_suite;
 
 pub use delivery::*;
-pub use endpoint::{Endpoint, EndpointHealth, LiveEndpoint, PreviousSecret};
+pub use endpoint::{Endpoint, EndpointHealth, LiveEndpoint, Ordering, PreviousSecret};
 pub use page_token::PageToken;
 pub use tenant::{AccountOwners, ApiKey, Tenant, new_id};

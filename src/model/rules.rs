@@ -112,6 +112,7 @@ mod tests {
 
     fn resolution(next: NextStep, logged: bool) -> Resolution {
         Resolution {
+            conversation: String::new(),
             kind: DeliveryKind::Event,
             subject: "1-0".into(),
             endpoint_id: "ep_1".into(),

@@ -44,7 +44,11 @@ pub enum ReadFrom {
 /// Where one event goes: endpoint ids by mode, and the tenants owning them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Routing {
+    /// JSON mode, all of them (the event keeps this list to show its deliveries).
     pub endpoints: Vec<String>,
+    /// Those of `endpoints` that take the event's conversation in order: the event waits in
+    /// its conversation's queue there instead of being queued for delivery at once.
+    pub ordered: Vec<String>,
     pub raw_endpoints: Vec<String>,
     pub tenants: Vec<String>,
 }
@@ -234,6 +238,9 @@ pub struct Stats {
     pub events_by_type: BTreeMap<String, u64>,
     /// Events of test suite runs stored, left out of every figure above.
     pub test_events: u64,
+    /// WhatsApp statuses not delivered to an endpoint with conversation ordering because a
+    /// later status of their message came first.
+    pub stale_statuses: u64,
 }
 
 /// What an idempotency key says about a request that carries it.

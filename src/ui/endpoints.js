@@ -34,6 +34,7 @@ async function form(ctx, current, done) {
       description: v.description || "",
       event_types: [...f.querySelectorAll("input[name=event_types]:checked")].map((i) => i.value),
       account_ids: v.account_ids ? v.account_ids.split(",").map((s) => s.trim()).filter(Boolean) : [],
+      ordering: v.ordering || "none",
     };
     if (v.tenant_id && !current) body.tenant_id = v.tenant_id;
     try {
@@ -47,6 +48,10 @@ async function form(ctx, current, done) {
   field("Description", el("input", { name: "description", value: current?.description })),
   ctx.admin && !current ? field("Tenant", el("input", { name: "tenant_id", placeholder: "t_… (empty: the admin's own)" })) : null,
   field("Accounts", el("input", { name: "account_ids", value: current?.account_ids?.join(", "), placeholder: "all of the owner's" }), "Comma-separated Meta account ids; empty: every account of the owner."),
+  field("Order", el("select", { name: "ordering" },
+    [["none", "as fast as it takes them"], ["conversation", "per conversation, one at a time"]].map(([value, label]) =>
+      el("option", { value, selected: (current?.ordering || "none") === value }, label))),
+    "Per conversation: each user's events in the order received; a failing one holds back only its own conversation."),
   el("fieldset", {}, el("legend", {}, "Event types"), picker),
   el("button", { type: "submit" }, current ? "Save" : "Create endpoint"));
   return f;
@@ -90,7 +95,7 @@ export async function endpointDetail(view, ctx, id) {
   put(view, 
     el("h1", {}, e.id, " ", health(e)),
     el("dl", { class: "facts" }, [["url", e.url], ["description", e.description || "–"], ["types", e.event_types.join(", ")],
-      ["accounts", e.account_ids.length ? e.account_ids.join(", ") : "all of the owner's"], ["tenant", e.tenant_id || "admin"],
+      ["accounts", e.account_ids.length ? e.account_ids.join(", ") : "all of the owner's"], ["tenant", e.tenant_id || "admin"], ["order", e.ordering === "conversation" ? "per conversation" : "none"],
       ["created", time(e.created_at)], ["last success", time(e.last_success)], ["last failure", time(e.last_failure)]]
       .map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
     el("div", { class: "actions" },

@@ -3,7 +3,7 @@
 import { put, el, badge, time, json, table, flash, values, field } from "./dom.js";
 import { get, post, api, query } from "./api.js";
 
-const STATUSES = ["", "delivered", "pending", "delivering", "failed", "dead", "unrouted"];
+const STATUSES = ["", "delivered", "pending", "delivering", "failed", "dead", "stale", "unrouted"];
 const toMs = (local) => (local ? String(new Date(local).getTime()) : undefined);
 
 export async function events(view) {

@@ -12,6 +12,7 @@ use hookd::normalize::normalize;
 use hookd::store::*;
 
 use crate::helpers::{RedisServer, test_settings, whatsapp_body};
+pub use crate::ordering_contract::*;
 
 /// A backend under test and whatever keeps it alive (a server, a directory).
 pub struct Subject {
@@ -61,7 +62,7 @@ fn entry(wamids: &[&str]) -> JournalEntry {
     }
 }
 
-const NO_WAIT: Duration = Duration::ZERO;
+pub(crate) const NO_WAIT: Duration = Duration::ZERO;
 
 /// The record of a change by `actor` to `object` of `tenant`.
 fn audit(action: &str, object: &str, tenant: &str) -> AuditRecord {
@@ -139,6 +140,23 @@ async fn store_events(
     entries: Vec<JournalEntry>,
     endpoints: &[&str],
 ) -> Vec<Vec<Option<String>>> {
+    store_routed(b, entries, routing(endpoints)).await
+}
+
+/// Every event of the entries goes to `endpoints`.
+fn routing(endpoints: &[&str]) -> Routing {
+    Routing {
+        endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
+        ..Routing::default()
+    }
+}
+
+/// [`store_events`] with every event routed as `routing` says.
+pub(crate) async fn store_routed(
+    b: &dyn Backend,
+    entries: Vec<JournalEntry>,
+    routing: Routing,
+) -> Vec<Vec<Option<String>>> {
     let n = entries.len();
     b.append_journal(&entries).await.expect("append");
     let records = b
@@ -146,7 +164,7 @@ async fn store_events(
         .await
         .expect("read");
     assert_eq!(records.len(), n);
-    let batch: Vec<Normalized> = records.into_iter().map(route_to(endpoints)).collect();
+    let batch: Vec<Normalized> = records.into_iter().map(route_with(&routing)).collect();
     b.commit_normalized(&batch)
         .await
         .expect("commit")
@@ -155,21 +173,14 @@ async fn store_events(
         .collect()
 }
 
-fn route_to<'a>(endpoints: &'a [&'a str]) -> impl Fn(JournalRecord) -> Normalized + 'a {
+fn route_with(each: &Routing) -> impl Fn(JournalRecord) -> Normalized + '_ {
     move |record| {
         let mut n = normalize(record);
         if let Normalized::Events {
             events, routing, ..
         } = &mut n
         {
-            *routing = events
-                .iter()
-                .map(|_| Routing {
-                    endpoints: endpoints.iter().map(|e| e.to_string()).collect(),
-                    raw_endpoints: Vec::new(),
-                    tenants: Vec::new(),
-                })
-                .collect();
+            *routing = events.iter().map(|_| each.clone()).collect();
         }
         n
     }
@@ -233,7 +244,8 @@ pub async fn an_entry_read_but_not_committed_is_read_again_and_stored_once(b: Ar
         again.iter().map(|r| &r.id).collect::<Vec<_>>(),
         first.iter().map(|r| &r.id).collect::<Vec<_>>()
     );
-    let batch: Vec<Normalized> = again.into_iter().map(route_to(&[])).collect();
+    let unrouted = routing(&[]);
+    let batch: Vec<Normalized> = again.into_iter().map(route_with(&unrouted)).collect();
     b.commit_normalized(&batch).await.expect("commit");
     // A second commit of the same work (a commit whose answer was lost) stores nothing twice.
     let repeat = b.commit_normalized(&batch).await.expect("commit again");
@@ -301,7 +313,7 @@ pub async fn a_stale_entry_moves_to_the_live_consumer(b: Arc<dyn Backend>) {
     assert_eq!(now_held[0].id, held[0].id);
 }
 
-fn resolution(record: &DeliveryRecord, next: NextStep) -> Resolution {
+pub(crate) fn resolution(record: &DeliveryRecord, next: NextStep) -> Resolution {
     Resolution {
         kind: record.kind,
         subject: record.subject.clone(),
@@ -311,6 +323,7 @@ fn resolution(record: &DeliveryRecord, next: NextStep) -> Resolution {
         attempt: record.attempt,
         received_at_ms: record.received_at_ms,
         test: false,
+        conversation: record.conversation.clone(),
         next,
         log: None,
     }
@@ -1187,6 +1200,10 @@ macro_rules! contract_suite {
                 audit_retention_trims_old_records_and_their_tenant_copies,
                 |s: &mut Settings| { s.audit.retention = Duration::from_secs(1) }
             );
+            guarantee!(a_conversation_goes_one_event_at_a_time_in_the_order_received);
+            guarantee!(a_dead_head_releases_its_conversation_and_its_dead_letter_says_so);
+            guarantee!(a_status_behind_a_later_one_of_its_message_is_marked_stale);
+            guarantee!(a_head_whose_event_is_gone_lets_the_next_go);
             // What only a backend shared by several instances promises.
             $($(guarantee!($shared);)+)?
         }

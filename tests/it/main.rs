@@ -28,6 +28,7 @@ mod ingress;
 mod ingress_bounds;
 mod load;
 mod observability;
+mod ordering_contract;
 mod process;
 mod receiver;
 mod redis_gauges;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 
 use super::catalogue::{bump_version, health_in};
+use super::conversations::{release, release_gone, released_note};
 use super::events::{delivery_state, state_rec};
 use super::records::*;
 use super::tables::*;
@@ -20,6 +21,9 @@ use crate::store::ids::EntryId;
 use crate::store::types::*;
 use crate::store::{DeliveryQueue, StoreError};
 
+/// A queued delivery (its key, its record) whose event retention removed.
+type GoneDelivery = (u128, QueuedRec);
+
 impl EmbeddedStore {
     /// Queued deliveries after the cursor (new) or up to it (pending), with their events'
     /// data. A delivery whose event retention trimmed is acknowledged and skipped.
@@ -27,7 +31,7 @@ impl EmbeddedStore {
         &self,
         from: ReadFrom,
         count: usize,
-    ) -> Result<(Vec<DeliveryRecord>, Vec<u128>), StoreError> {
+    ) -> Result<(Vec<DeliveryRecord>, Vec<GoneDelivery>), StoreError> {
         let db = self.inner.shared.db()?;
         let txn = db.begin_read().map_err(db_error)?;
         let queue = txn.open_table(DELIVERIES).map_err(db_error)?;
@@ -47,7 +51,7 @@ impl EmbeddedStore {
             last = Some(key);
             read += 1;
             let q: QueuedRec = decode("delivery", v.value())?;
-            let (data, identity) = match q.kind {
+            let (data, identity, conversation) = match q.kind {
                 DeliveryKind::Raw => Default::default(),
                 DeliveryKind::Event => {
                     let found = EntryId::parse(&q.subject)
@@ -58,10 +62,10 @@ impl EmbeddedStore {
                     match found {
                         Some(ev) => {
                             let e = decode_event(ev.value())?;
-                            (e.data, e.identity)
+                            (e.data, e.identity, e.conversation)
                         }
                         None => {
-                            gone.push(key);
+                            gone.push((key, q));
                             continue;
                         }
                     }
@@ -82,6 +86,7 @@ impl EmbeddedStore {
                 request_id: q.request_id,
                 data,
                 identity,
+                conversation,
             });
         }
         advance(from, &mut cursor, &mut pass, last, read, count);
@@ -103,9 +108,15 @@ impl EmbeddedStore {
                 "deliveries whose event retention removed; acknowledged"
             );
             self.write("ack_unreadable", false, move |tx| {
-                let mut q = tx.txn.open_table(DELIVERIES).map_err(db_error)?;
-                for k in &gone {
+                for (k, rec) in &gone {
+                    let mut q = tx.txn.open_table(DELIVERIES).map_err(db_error)?;
                     q.remove(*k).map_err(db_error)?;
+                    drop(q);
+                    if let Some(subject) = EntryId::parse(&rec.subject) {
+                        for ep in &rec.endpoints {
+                            release_gone(tx, ep, subject)?;
+                        }
+                    }
                 }
                 Ok(())
             })
@@ -175,7 +186,7 @@ pub(super) fn enqueue(tx: &mut Tx<'_>, r: &RetryRec, retry: bool) -> Result<bool
     Ok(true)
 }
 
-fn put_state(
+pub(super) fn put_state(
     txn: &WriteTransaction,
     subject: EntryId,
     endpoint: &str,
@@ -245,6 +256,15 @@ fn apply_commit(
         };
         let mut retry_key = None;
         let mut dead_id = None;
+        // A final outcome of a conversation's head lets the next event of it go.
+        let released = match &r.next {
+            NextStep::Delivered | NextStep::Dead { .. } | NextStep::Gone | NextStep::Drop
+                if r.kind == DeliveryKind::Event && !r.conversation.is_empty() =>
+            {
+                release(tx, &r.endpoint_id, &r.conversation, subject)?
+            }
+            _ => None,
+        };
         match &r.next {
             NextStep::Retry { due_ms } => {
                 retry_key = Some(schedule(tx, *due_ms, &again(r.attempt + 1))?);
@@ -254,10 +274,13 @@ fn apply_commit(
                 schedule(tx, *due_ms, &again(r.attempt))?;
             }
             NextStep::Dead { .. } | NextStep::Gone => {
-                let reason = match &r.next {
+                let mut reason = match &r.next {
                     NextStep::Dead { reason } => reason.clone(),
                     _ => "endpoint answered 410 Gone".to_string(),
                 };
+                if let Some(waiting) = released.filter(|n| *n > 0) {
+                    reason.push_str(&released_note(waiting));
+                }
                 let id = tx.next_id();
                 let rec = DeadRec {
                     kind: r.kind,
@@ -387,6 +410,9 @@ impl DeliveryQueue for EmbeddedStore {
                     moved += 1;
                 } else {
                     dropped += 1;
+                    if let Some(subject) = EntryId::parse(&r.subject) {
+                        release_gone(tx, &r.endpoint_id, subject)?;
+                    }
                 }
                 let mut retries = tx.txn.open_table(RETRIES).map_err(db_error)?;
                 retries.remove(key).map_err(db_error)?;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde_json::value::RawValue;
 
+use super::conversations::{Ordered, order};
 use super::records::*;
 use super::tables::*;
 use super::writer::Tx;
@@ -23,7 +24,7 @@ use crate::store::{EventLog, StoreError};
 const MAX_SCAN: usize = 10_000;
 
 /// Totals to add, by name (see [`COUNTERS`]).
-type Totals = BTreeMap<String, u64>;
+pub(super) type Totals = BTreeMap<String, u64>;
 
 /// Adds `amount` to the total `name`.
 pub(super) fn count(txn: &WriteTransaction, name: &str, amount: u64) -> Result<(), StoreError> {
@@ -99,6 +100,7 @@ fn commit_events(
     let (mut new, mut dup) = (0u64, 0u64);
     let mut raw: Vec<String> = Vec::new();
     let mut raw_first: Option<(&str, &str)> = None;
+    let mut ordered = Vec::new();
     let expires = tx.now_ms + dedup_ttl_ms;
     for (i, e) in events.iter().enumerate() {
         let digest = e.dedup_key.digest_hex();
@@ -131,15 +133,26 @@ fn commit_events(
             tenants: route.tenants.clone(),
             data: e.data.clone(),
             identity: e.identity.clone(),
+            conversation: e.conversation.clone(),
         };
         for k in index_keys(&rec, id) {
             index.insert(k.as_slice(), ()).map_err(db_error)?;
         }
-        if !route.endpoints.is_empty() {
+        // Endpoints that order by conversation take the event from its conversation's queue.
+        let at_once: Vec<String> = route
+            .endpoints
+            .iter()
+            .filter(|ep| !route.ordered.contains(ep))
+            .cloned()
+            .collect();
+        if !route.ordered.is_empty() {
+            ordered.push((id, i));
+        }
+        if !at_once.is_empty() {
             let queued = QueuedRec {
                 kind: DeliveryKind::Event,
                 subject: id.to_string(),
-                endpoints: route.endpoints.clone(),
+                endpoints: at_once,
                 attempt: 1,
                 event_type: rec.event_type.clone(),
                 platform: rec.platform.clone(),
@@ -202,6 +215,17 @@ fn commit_events(
         tx.wake_deliveries = true;
     }
     drop((dedup, expiry, stored, index, queue));
+    for (id, i) in ordered {
+        let e = &events[i];
+        let o = Ordered {
+            id,
+            event_type: &e.event_type,
+            conversation: &e.conversation,
+            status_step: e.status_step.as_ref(),
+            endpoints: routing.get(i).map_or(&[][..], |r| &r.ordered),
+        };
+        order(tx, &o, dedup_ttl_ms, totals)?;
+    }
     let mut unacked = tx.txn.open_table(JOURNAL_UNACKED).map_err(db_error)?;
     unacked.remove(jid.key()).map_err(db_error)?;
     if test {
@@ -582,6 +606,7 @@ impl EventLog for EmbeddedStore {
                     "quarantined" => stats.quarantined = n,
                     "events" => stats.events = n,
                     "test_events" => stats.test_events = n,
+                    "stale_statuses" => stats.stale_statuses = n,
                     other => {
                         if let Some(t) = other.strip_prefix("type:") {
                             stats.events_by_type.insert(t.to_string(), n);

@@ -7,6 +7,7 @@
 
 mod audit;
 mod catalogue;
+mod conversations;
 mod corrections;
 mod deliveries;
 mod delivery_log;

@@ -57,8 +57,49 @@ pub struct EventRec {
     /// Kept so that trimming the event also trims its tenant index entries.
     pub tenants: Vec<String>,
     pub data: String,
-    /// Last, so a record written before it existed still reads (see [`decode_event`]).
+    /// After the fields of [`EventRecV2`], so a record written before still reads (see
+    /// [`decode_event`]).
     pub identity: String,
+    /// The event's conversation (see [`crate::meta::conversation`]).
+    pub conversation: String,
+}
+
+/// An event as stored before it kept its conversation.
+#[derive(Debug, Clone, Deserialize)]
+struct EventRecV2 {
+    event_type: String,
+    platform: String,
+    account_id: String,
+    source: String,
+    object: String,
+    received_at_ms: u64,
+    occurred_at_ms: Option<u64>,
+    journal_id: String,
+    request_id: String,
+    endpoints: Vec<String>,
+    tenants: Vec<String>,
+    data: String,
+    identity: String,
+}
+
+impl EventRecV2 {
+    fn split(self) -> (EventRecV1, String) {
+        let v1 = EventRecV1 {
+            event_type: self.event_type,
+            platform: self.platform,
+            account_id: self.account_id,
+            source: self.source,
+            object: self.object,
+            received_at_ms: self.received_at_ms,
+            occurred_at_ms: self.occurred_at_ms,
+            journal_id: self.journal_id,
+            request_id: self.request_id,
+            endpoints: self.endpoints,
+            tenants: self.tenants,
+            data: self.data,
+        };
+        (v1, self.identity)
+    }
 }
 
 /// An event as stored before it kept its identity.
@@ -78,13 +119,19 @@ struct EventRecV1 {
     data: String,
 }
 
-/// A stored event, in its current form or the one before (which ends where `identity` begins).
+/// A stored event, in its current form or one before (each ends where a newer field begins).
+/// An event from before conversations is in the conversation of its account.
 pub fn decode_event(bytes: &[u8]) -> Result<EventRec, StoreError> {
     decode::<EventRec>("event", bytes).or_else(|current| {
-        let Ok(v1) = decode::<EventRecV1>("event", bytes) else {
-            return Err(current);
+        let (v1, identity) = match decode::<EventRecV2>("event", bytes) {
+            Ok(v2) => v2.split(),
+            Err(_) => match decode::<EventRecV1>("event", bytes) {
+                Ok(v1) => (v1, String::new()),
+                Err(_) => return Err(current),
+            },
         };
         Ok(EventRec {
+            conversation: v1.account_id.clone(),
             event_type: v1.event_type,
             platform: v1.platform,
             account_id: v1.account_id,
@@ -97,7 +144,7 @@ pub fn decode_event(bytes: &[u8]) -> Result<EventRec, StoreError> {
             endpoints: v1.endpoints,
             tenants: v1.tenants,
             data: v1.data,
-            identity: String::new(),
+            identity,
         })
     })
 }
@@ -218,12 +265,41 @@ mod tests {
         assert_eq!(read.data, r#"{"a":1}"#);
         assert_eq!(read.endpoints, ["ep_1"]);
         assert_eq!(read.identity, "");
+        assert_eq!(read.conversation, "PN");
         let mut current = read.clone();
         current.identity = r#""sender":{"wa_id":"1"}"#.into();
+        current.conversation = "PN:1".into();
         let bytes = encode("event", &current).expect("encode");
+        let back = decode_event(&bytes).expect("reads");
         assert_eq!(
-            decode_event(&bytes).expect("reads").identity,
-            current.identity
+            (back.identity, back.conversation),
+            (current.identity, current.conversation)
         );
+    }
+
+    #[test]
+    fn an_event_stored_before_conversations_is_in_its_accounts() {
+        // Postcard writes a struct as its fields in order: the record then its identity.
+        let before = (
+            WrittenBefore {
+                event_type: "whatsapp.messages",
+                platform: "whatsapp",
+                account_id: "PN",
+                source: "main",
+                object: "whatsapp_business_account",
+                received_at_ms: 1,
+                occurred_at_ms: None,
+                journal_id: "1-0",
+                request_id: "r",
+                endpoints: vec![],
+                tenants: vec![],
+                data: "{}",
+            },
+            r#""sender":{"wa_id":"1"}"#,
+        );
+        let bytes = postcard::to_stdvec(&before).expect("encode");
+        let read = decode_event(&bytes).expect("a record from before conversations reads");
+        assert_eq!(read.identity, r#""sender":{"wa_id":"1"}"#);
+        assert_eq!(read.conversation, "PN");
     }
 }

@@ -43,6 +43,14 @@ pub const IDEMPOTENCY: ByName<&'static [u8]> = TableDefinition::new("idempotency
 pub const META: ByName<u64> = TableDefinition::new("meta");
 pub const CATALOGUE_VERSION: &str = "catalogue_version";
 
+/// `endpoint ‖ conversation ‖ event id`: the events waiting for an endpoint that orders by
+/// conversation. The first of a conversation is its head, the one delivery queued or retried.
+pub const CONVERSATIONS: ByBytes<()> = TableDefinition::new("conversations");
+
+/// `endpoint ‖ event id` → conversation, for each conversation's head: what lets the next go
+/// when the head's event is gone before its delivery was resolved.
+pub const CONVERSATION_HEADS: ByBytes<&'static str> = TableDefinition::new("conversation_heads");
+
 /// Deliveries waiting for an attempt; removed when acknowledged.
 pub const DELIVERIES: Entries = TableDefinition::new("deliveries");
 /// Keyed by due time (ms) in the high half and a sequence in the low half.
@@ -84,6 +92,20 @@ pub fn id_of_named(key: &[u8]) -> Option<EntryId> {
 /// The index of events of one type (`t`), platform (`p`), account (`a`) or tenant (`n`).
 pub fn index_key(kind: char, value: &str, id: EntryId) -> Vec<u8> {
     named_id(&format!("{kind}:{value}"), id)
+}
+
+/// `endpoint ‖ conversation`: the prefix of one conversation's keys in [`CONVERSATIONS`].
+pub fn conversation_prefix(endpoint: &str, conversation: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(4 + endpoint.len() + conversation.len() + 16);
+    name(&mut k, endpoint);
+    name(&mut k, conversation);
+    k
+}
+
+/// The [`DEDUP`] name marking that a status of rank `rank` of `message_id` was received:
+/// kept as long as dedup keys, trimmed with them.
+pub fn status_step_mark(message_id: &str, rank: u8) -> String {
+    format!("step:{rank}:{message_id}")
 }
 
 /// `subject ‖ endpoint`.

@@ -92,7 +92,18 @@ impl DeliveryQueue for RedisStore {
         let events = self.events_for(&queued).await?;
         let mut out = Vec::with_capacity(count);
         let mut missing = 0;
+        // Deliveries of single events that are gone, which may have been a conversation's head.
+        let mut gone: Vec<(String, String)> = Vec::new();
         for ((id, q), events) in queued.into_iter().zip(events) {
+            if let Queued::Event {
+                event_id,
+                endpoints,
+                ..
+            } = &q
+                && events.is_empty()
+            {
+                gone.extend(endpoints.iter().map(|ep| (ep.clone(), event_id.clone())));
+            }
             let records = deliveries_of(&id, q, events);
             if records.is_empty() {
                 // Its events are gone (retention trimmed them before they were delivered).
@@ -100,6 +111,13 @@ impl DeliveryQueue for RedisStore {
                 unreadable.push(id);
             }
             out.extend(records);
+        }
+        if !gone.is_empty() {
+            let mut inv = self.requeue_invocation("gone");
+            for (ep, event_id) in &gone {
+                inv.arg(ep).arg(event_id);
+            }
+            let _: i64 = self.run_script("release_gone", inv).await?;
         }
         if missing > 0 {
             tracing::warn!(
@@ -175,7 +193,8 @@ impl DeliveryQueue for RedisStore {
                 .arg(position)
                 .arg(r.received_at_ms)
                 .arg(state_key)
-                .arg(state_field);
+                .arg(state_field)
+                .arg(&r.conversation);
         }
         for id in &c.acks {
             inv.arg(id);
@@ -265,6 +284,7 @@ mod tests {
 
     fn resolution(endpoint: &str, logged: bool) -> Resolution {
         Resolution {
+            conversation: String::new(),
             kind: DeliveryKind::Event,
             subject: "1-0".into(),
             endpoint_id: endpoint.into(),

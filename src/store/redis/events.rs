@@ -342,6 +342,7 @@ impl EventLog for RedisStore {
                 events: get("events"),
                 events_by_type: types,
                 test_events: get("test_events"),
+                stale_statuses: get("stale_statuses"),
             })
         })
         .await
@@ -349,13 +350,19 @@ impl EventLog for RedisStore {
 }
 
 fn push_event_args(inv: &mut redis::ScriptInvocation<'_>, e: &Event, routing: Option<&Routing>) {
-    let (eps, raw, tenants) = match routing {
+    let (eps, raw, tenants, ordered, at_once) = match routing {
         Some(r) => (
             r.endpoints.join(","),
             r.raw_endpoints.join(","),
             r.tenants.join(","),
+            r.ordered.join(","),
+            r.endpoints.len() > r.ordered.len(),
         ),
         None => Default::default(),
+    };
+    let (message, rank) = match &e.status_step {
+        Some(s) => (s.message_id.as_str(), s.rank),
+        None => ("", 0),
     };
     inv.arg(&e.event_type)
         .arg(e.platform.as_str())
@@ -365,5 +372,10 @@ fn push_event_args(inv: &mut redis::ScriptInvocation<'_>, e: &Event, routing: Op
         .arg(eps)
         .arg(raw)
         .arg(tenants)
-        .arg(&e.identity);
+        .arg(&e.identity)
+        .arg(ordered)
+        .arg(&e.conversation)
+        .arg(message)
+        .arg(rank)
+        .arg(if at_once { "1" } else { "" });
 }

@@ -35,14 +35,17 @@ use keys::{DELIVERY_GROUP, NORMALIZER_GROUP};
 
 const COMMIT_EVENTS_LUA: &str = concat!(
     include_str!("scripts/grouped.lua"),
+    include_str!("scripts/conversation.lua"),
     include_str!("scripts/commit_events.lua")
 );
 const COMMIT_ATTEMPTS_LUA: &str = concat!(
     include_str!("scripts/grouped.lua"),
+    include_str!("scripts/conversation.lua"),
     include_str!("scripts/commit_attempts.lua")
 );
 const REQUEUE_LUA: &str = concat!(
     include_str!("scripts/audit.lua"),
+    include_str!("scripts/conversation.lua"),
     include_str!("scripts/requeue.lua")
 );
 

@@ -312,6 +312,7 @@ pub(super) fn queued_of(id: &str, f: &Fields) -> Option<Queued> {
             request_id: f.text("request_id"),
             data: String::new(),
             identity: String::new(),
+            conversation: String::new(),
         }))),
         _ => None,
     }
@@ -325,8 +326,16 @@ pub(super) fn deliveries_of(
     queued: Queued,
     events: Vec<(String, Option<Fields>)>,
 ) -> Vec<DeliveryRecord> {
+    // A span's deliveries are first attempts to endpoints without ordering: never a
+    // conversation's head.
+    let in_span = matches!(queued, Queued::Span { .. });
     let record = |event_id: String, f: &Fields, endpoints: Vec<String>, attempt: u32| {
         let occurred = f.number("occurred_at");
+        let conversation = if in_span {
+            String::new()
+        } else {
+            f.text("conv")
+        };
         DeliveryRecord {
             id: entry_id.to_string(),
             kind: DeliveryKind::Event,
@@ -342,6 +351,7 @@ pub(super) fn deliveries_of(
             request_id: f.text("request_id"),
             data: f.text("data"),
             identity: f.text("who"),
+            conversation,
         }
     };
     match queued {
@@ -350,7 +360,10 @@ pub(super) fn deliveries_of(
             .into_iter()
             .filter_map(|(id, f)| {
                 let f = f?;
-                let endpoints = endpoint_list(&f.text("eps"));
+                // Ordered endpoints take the event from its conversation's queue instead.
+                let ordered = endpoint_list(&f.text("oeps"));
+                let mut endpoints = endpoint_list(&f.text("eps"));
+                endpoints.retain(|ep| !ordered.contains(ep));
                 (!endpoints.is_empty()).then(|| record(id, &f, endpoints, 1))
             })
             .collect(),
@@ -375,6 +388,7 @@ pub(super) fn delivery_state(endpoint_id: String, value: &str) -> DeliveryState 
         "failed" => DeliveryStatus::Failed,
         "delivering" => DeliveryStatus::Delivering,
         "delivered" => DeliveryStatus::Delivered,
+        "stale" => DeliveryStatus::Stale,
         _ => DeliveryStatus::Pending,
     };
     let attempts: u32 = parts.next().and_then(|a| a.parse().ok()).unwrap_or(0);

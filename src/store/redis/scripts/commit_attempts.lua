@@ -12,9 +12,13 @@
 -- ARGV[8] number of resolutions   ARGV[9] number of acks   ARGV[10] number of stat increments
 -- ARGV[11] number of attempt-log groups
 -- then 3 values per attempt-log group: endpoint, number of attempts, JSON array of them
--- then 14 values per resolution: kind (e|r), subject, endpoint, tenant, event type, attempt,
+-- then 15 values per resolution: kind (e|r), subject, endpoint, tenant, event type, attempt,
 --   next (delivered|retry|defer|dead|gone|drop), due (ms), reason, attempt-log group (0: not
---   attempted), position in it, received_at (ms), state hash key, state field
+--   attempted), position in it, received_at (ms), state hash key, state field, the event's
+--   conversation when the delivery may be its head at an ordered endpoint (else "")
+--
+-- A final outcome (delivered, dead, gone, drop) of a conversation's head lets the next event
+-- of the conversation go (conversation.lua); a dead head's reason says how many waited.
 -- then the delivery entry ids to acknowledge
 -- then 3 values per stat increment: key, field, amount
 local prefix, ttl, now = ARGV[3], ARGV[4], tonumber(ARGV[2])
@@ -65,11 +69,15 @@ for _ = 1, tonumber(ARGV[8]) do
   local kind, subj, ep, tenant = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local etype, att, nxt, due = ARGV[a + 4], tonumber(ARGV[a + 5]), ARGV[a + 6], ARGV[a + 7]
   local reason, group, rcv = ARGV[a + 8], tonumber(ARGV[a + 9]), ARGV[a + 11]
-  local state_key, state_field = ARGV[a + 12], ARGV[a + 13]
+  local state_key, state_field, conv = ARGV[a + 12], ARGV[a + 13], ARGV[a + 14]
   local log_id = ''
   if group > 0 then log_id = log_ids[group] .. '.' .. ARGV[a + 10] end
-  a = a + 14
+  a = a + 15
   local state = nil
+  local waiting = nil
+  if conv ~= '' and kind == 'e' and nxt ~= 'retry' and nxt ~= 'defer' then
+    waiting = release(prefix, KEYS[1], ep, conv, subj)
+  end
   if nxt == 'delivered' then
     state = 'delivered:' .. att .. ':' .. log_id
     succeeded(ep)
@@ -81,6 +89,9 @@ for _ = 1, tonumber(ARGV[8]) do
     -- Not attempted (the endpoint's queue was full): same attempt number, later.
     redis.call('ZADD', KEYS[2], due, table.concat({kind, subj, ep, att, etype}, '|'))
   elseif nxt == 'dead' or nxt == 'gone' then
+    if waiting and waiting > 0 then
+      reason = reason .. '; ' .. waiting .. ' later events of its conversation released after it'
+    end
     local dead_id = redis.call('XADD', KEYS[3], 'MINID', '~', ARGV[7], '*', 'k', kind,
       'ev', subj, 'ep', ep, 'tenant', tenant, 'type', etype, 'att', att, 'reason', reason,
       'at', now, 'received_at', rcv)

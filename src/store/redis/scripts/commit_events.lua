@@ -10,14 +10,21 @@
 -- ARGV[7] delivery status TTL (s)   ARGV[8] most events per deliveries entry
 -- then per entry: journal id, source, received_at (ms), envelope object, request id, "1" for
 --   a test suite's sample (counted apart) or "", number of events,
---   followed by 9 values per event: type, platform, account id, occurred_at (ms or ""), data,
+--   followed by 14 values per event: type, platform, account id, occurred_at (ms or ""), data,
 --   JSON-mode endpoint ids, raw-mode endpoint ids, tenant ids (each comma-separated), the
---   envelope member naming the user the event is about (or "")
+--   envelope member naming the user the event is about (or ""), the JSON-mode endpoints
+--   ordering by conversation (comma-separated), the event's conversation, a WhatsApp status's
+--   message id and rank (or "" and 0), "1" when some JSON-mode endpoint takes the event at
+--   once (not by conversation)
 --
 -- The deliveries stream does not copy events: one entry (`k` = `b`) names a span of the
 -- events stream, `from` to `to`, whose events with endpoints (`eps`) are to be delivered. The
 -- events of one call are contiguous in the events stream (a script runs alone), so a span
 -- holds exactly the routed events written between its ends.
+--
+-- An endpoint ordering by conversation gets the event through its conversation's queue
+-- (conversation.lua); a status of a message whose later status came first is marked `stale`
+-- there instead (`{p}step:{message id}` holds the highest rank received, for the dedup TTL).
 --
 -- Raw delivery status and tenant index keys hold ids that only exist in here, so they are
 -- built from the prefix (ARGV[6]) rather than passed as KEYS.
@@ -32,7 +39,7 @@
 -- already set make that repeat harmless.
 local k, a = 6, 9
 local prefix, status_ttl, span_max = ARGV[6], ARGV[7], tonumber(ARGV[8])
-local new, dup, test_new = 0, 0, 0
+local new, dup, test_new, stale = 0, 0, 0, 0
 local out = {}
 -- Counted per type over the batch, written once per type at the end.
 local by_type = {}
@@ -47,6 +54,30 @@ local function close_span()
     redis.call('XADD', KEYS[5], '*', 'k', 'b', 'from', span_from, 'to', span_to)
   end
   span_from, span_to, span_n = nil, nil, 0
+end
+
+-- Whether a status of rank `rank` of message `msg` comes after a later one; notes it if not.
+local function is_stale(msg, rank)
+  local key = prefix .. 'step:' .. msg
+  if (tonumber(redis.call('GET', key)) or 0) >= rank then return true end
+  redis.call('SET', key, rank, 'EX', ARGV[2])
+  return false
+end
+
+local function order(id, oeps, conv, msg, rank)
+  if rank > 0 and is_stale(msg, rank) then
+    local ms = string.match(id, '^(%d+)')
+    local status_key = prefix .. 'dstatus:e:' .. string.sub(ms, 1, -4)
+    for ep in string.gmatch(oeps, '[^,]+') do
+      redis.call('HSET', status_key, id .. '|' .. ep, 'stale:0')
+    end
+    redis.call('EXPIRE', status_key, status_ttl)
+    stale = stale + 1
+    return
+  end
+  for ep in string.gmatch(oeps, '[^,]+') do
+    queue_in_conversation(prefix, KEYS[5], ep, conv, id)
+  end
 end
 
 local function pending(status_key, eps)
@@ -73,15 +104,18 @@ for e = 1, tonumber(ARGV[5]) do
         'type', etype, 'platform', platform, 'account', account,
         'occurred_at', ARGV[a + 3], 'source', src, 'received_at', rcv,
         'object', obj, 'journal_id', jid, 'request_id', rq, 'eps', eps, 'data', ARGV[a + 4],
-        'who', ARGV[a + 8])
+        'who', ARGV[a + 8], 'oeps', ARGV[a + 9], 'conv', ARGV[a + 10])
       for j = 1, 3 do indexes.add(KEYS[k + j], id) end
       -- Type and platform indexes are few; an account's index goes when the account is idle.
       expiring[KEYS[k + 3]] = true
       if not test then by_type[etype] = (by_type[etype] or 0) + 1 end
-      if eps ~= '' then
+      if ARGV[a + 13] == '1' then
         span_from = span_from or id
         span_to, span_n = id, span_n + 1
         if span_n >= span_max then close_span() end
+      end
+      if ARGV[a + 9] ~= '' then
+        order(id, ARGV[a + 9], ARGV[a + 10], ARGV[a + 11], tonumber(ARGV[a + 12]))
       end
       if reps ~= '' then
         for ep in string.gmatch(reps, '[^,]+') do
@@ -102,7 +136,7 @@ for e = 1, tonumber(ARGV[5]) do
       ids[i] = 0
     end
     k = k + 4
-    a = a + 9
+    a = a + 14
   end
   -- Raw mode forwards Meta's request itself, once per endpoint, when it brought anything new.
   if #raw_eps > 0 then
@@ -126,4 +160,5 @@ for etype, n in pairs(by_type) do redis.call('HINCRBY', KEYS[4], etype, n) end
 if new > 0 then redis.call('HINCRBY', KEYS[3], 'events', new) end
 if dup > 0 then redis.call('HINCRBY', KEYS[3], 'duplicates', dup) end
 if test_new > 0 then redis.call('HINCRBY', KEYS[3], 'test_events', test_new) end
+if stale > 0 then redis.call('HINCRBY', KEYS[3], 'stale_statuses', stale) end
 return out

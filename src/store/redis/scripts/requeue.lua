@@ -7,7 +7,10 @@
 --   dead: ARGV[4…] dead entry ids                      → moved
 --   one:  ARGV[4] kind, ARGV[5] subject, ARGV[6] endpoint, ARGV[7] event type, ARGV[8]
 --         the audit record; KEYS[5], KEYS[6] the audit streams (see audit.lua)  → 1 or 0
--- A delivery whose event retention already trimmed cannot be rebuilt and is dropped.
+--   gone: ARGV[4…] endpoint and event id pairs of deliveries dropped because their event
+--         is gone                                                          → 0
+-- A delivery whose event retention already trimmed cannot be rebuilt and is dropped; when it
+-- was a conversation's head, the next event of the conversation goes (conversation.lua).
 local prefix, ttl = ARGV[2], ARGV[3]
 
 -- Where a delivery's state is kept (hash key, field), as `Keys::delivery_state_slot` says:
@@ -50,6 +53,7 @@ if mode == 'due' then
       moved = moved + 1
     else
       dropped = dropped + 1
+      if p[1] == 'e' then release_gone(prefix, KEYS[1], p[3], p[2]) end
     end
     redis.call('ZREM', KEYS[2], m)
   end
@@ -86,5 +90,8 @@ elseif mode == 'one' then
   end
   enqueue(kind, subj, ep, tostring(next_att), etype, 'pending')
   return 1
+elseif mode == 'gone' then
+  for i = 4, #ARGV - 1, 2 do release_gone(prefix, KEYS[1], ARGV[i], ARGV[i + 1]) end
+  return 0
 end
 return redis.error_reply('unknown mode ' .. tostring(mode))
