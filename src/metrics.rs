@@ -18,7 +18,7 @@ pub const JOURNAL_BATCH_SIZE: &str = "hookd_journal_commit_batch_size";
 pub const JOURNAL_COMMIT_DURATION: &str = "hookd_journal_commit_duration_seconds";
 /// Journal pipelines by `outcome` (ok, error).
 pub const JOURNAL_COMMITS: &str = "hookd_journal_commits_total";
-/// Journal entries another instance held too long and this one took over.
+/// Journal entries read by the previous holder of the journal lease, taken over with it.
 pub const JOURNAL_CLAIMED: &str = "hookd_journal_claimed_total";
 /// Journal entries processed by the normalizer, by `outcome` (split, quarantined, missing).
 pub const NORMALIZER_BODIES: &str = "hookd_normalizer_bodies_total";
@@ -310,7 +310,7 @@ fn describe() {
     describe_counter!(JOURNAL_COMMITS, "Journal pipelines by outcome.");
     describe_counter!(
         JOURNAL_CLAIMED,
-        "Journal entries taken over from a stalled consumer."
+        "Journal entries taken over with the journal lease."
     );
     describe_counter!(
         NORMALIZER_BODIES,

@@ -7,7 +7,7 @@
 //! it are plain functions in [`crate::delivery`].
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -40,8 +40,6 @@ use crate::time::unix_ms;
 
 /// Outcomes committed in one round at most.
 const COMMIT_MAX: usize = 512;
-/// How long the blocking read waits for new deliveries.
-const READ_BLOCK: Duration = Duration::from_secs(1);
 /// A lane may queue what it completes in this long. An attempt that has waited this long for
 /// its endpoint's permit, in a lane holding more than it has room for now, goes back to Redis:
 /// an endpoint that stops answering gives the instance's room back within about this long.
@@ -83,6 +81,10 @@ struct Shared {
     health: StageReport,
     consumer: String,
     settings: DeliverySettings,
+    /// How long a read waits for new deliveries (`normalizer.block`, which is checked to stay
+    /// below the storage command timeout: a read answered after it would leave its entries
+    /// held and unseen until they are taken over).
+    read_block: Duration,
     routes: Routes,
     client: Outbound,
     lanes: RefCell<HashMap<String, Rc<Lane>>>,
@@ -90,6 +92,9 @@ struct Shared {
     in_flight: Cell<usize>,
     /// Entries being worked on → endpoint shares not yet resolved.
     held: RefCell<HashMap<String, usize>>,
+    /// While a pending read is under way, the entries acknowledged meanwhile: its answer may
+    /// still list them, and they must not be attempted again.
+    acked_during_read: RefCell<Option<HashSet<String>>>,
     wake: Notify,
     draining: Cell<bool>,
     read_pending: Cell<bool>,
@@ -105,7 +110,7 @@ impl Dispatcher {
     pub fn new(
         store: Arc<dyn Backend>,
         consumer: String,
-        settings: DeliverySettings,
+        (settings, read_block): (DeliverySettings, Duration),
         routes: Routes,
         client: Outbound,
         health: StageReport,
@@ -117,11 +122,13 @@ impl Dispatcher {
                 health,
                 consumer,
                 settings,
+                read_block,
                 routes,
                 client,
                 lanes: RefCell::new(HashMap::new()),
                 in_flight: Cell::new(0),
                 held: RefCell::new(HashMap::new()),
+                acked_during_read: RefCell::new(None),
                 wake: Notify::new(),
                 draining: Cell::new(false),
                 // Whatever this consumer held before a crash or restart comes first.
@@ -217,10 +224,14 @@ async fn read_loop(sh: Rc<Shared>) -> Result<(), StoreError> {
         } else {
             ReadFrom::New
         };
+        if mode == ReadFrom::Pending {
+            *sh.acked_during_read.borrow_mut() = Some(HashSet::new());
+        }
         let read = sh
             .store
-            .read_deliveries(&sh.consumer, mode, batch, READ_BLOCK)
+            .read_deliveries(&sh.consumer, mode, batch, sh.read_block)
             .await;
+        let acked_meanwhile = sh.acked_during_read.borrow_mut().take().unwrap_or_default();
         sh.health.note(&read);
         let records = match read {
             Ok(r) => {
@@ -241,8 +252,10 @@ async fn read_loop(sh: Rc<Shared>) -> Result<(), StoreError> {
         let read_count = records.len();
         let mut fresh = 0;
         for entry in entries_of(records) {
-            // A pending read also returns entries this instance is working on right now.
-            if sh.held.borrow().contains_key(&entry[0].id) {
+            // A pending read also returns entries this instance is working on right now, or
+            // finished while the read was under way.
+            let id = &entry[0].id;
+            if sh.held.borrow().contains_key(id) || acked_meanwhile.contains(id) {
                 continue;
             }
             fresh += 1;
@@ -660,12 +673,16 @@ async fn commit_loop(sh: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<Finished>) 
         }
         let mut commit = AttemptCommit::default();
         {
+            // A finished entry stays held until its acknowledgement is written: a pending
+            // read meanwhile must not hand it out again (a conversation's next event may
+            // already be on its way once the commit lands).
             let mut held = sh.held.borrow_mut();
             for f in &batch {
-                if let Some(left) = held.get_mut(&f.entry_id) {
-                    *left = left.saturating_sub(1);
+                if let Some(left) = held.get_mut(&f.entry_id)
+                    && *left > 0
+                {
+                    *left -= 1;
                     if *left == 0 {
-                        held.remove(&f.entry_id);
                         commit.acks.push(f.entry_id.clone());
                     }
                 }
@@ -693,6 +710,15 @@ async fn commit_loop(sh: Rc<Shared>, mut rx: mpsc::UnboundedReceiver<Finished>) 
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
+            }
+        }
+        {
+            let mut held = sh.held.borrow_mut();
+            for id in &commit.acks {
+                held.remove(id);
+            }
+            if let Some(acked) = sh.acked_during_read.borrow_mut().as_mut() {
+                acked.extend(commit.acks.iter().cloned());
             }
         }
         let label = sh.settings.endpoint_metrics_label;

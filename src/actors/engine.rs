@@ -87,7 +87,7 @@ impl Engine {
             let (store, c, s, r) = (
                 store.for_consumer(),
                 consumer.clone(),
-                settings.delivery.clone(),
+                (settings.delivery.clone(), settings.normalizer.block),
                 routes.clone(),
             );
             let client = Outbound::new(AddressPolicy::new(settings.delivery.ssrf.allow.clone()));
@@ -108,20 +108,9 @@ impl Engine {
         });
 
         let reclaimer = store.shared_work().is_some().then(|| {
-            let (store, n) = (store.clone(), normalizer.clone());
-            let s = settings.normalizer.clone();
+            let interval = settings.normalizer.reclaim_interval;
             let health = health.stage("reclaimer");
-            Supervisor::start(move |_| {
-                Reclaimer::new(
-                    store,
-                    consumer,
-                    s.reclaim_idle,
-                    s.reclaim_interval,
-                    n,
-                    claims,
-                    health,
-                )
-            })
+            Supervisor::start(move |_| Reclaimer::new(consumer, interval, claims, health))
         });
 
         let housekeeper = {

@@ -18,9 +18,16 @@ use crate::metrics as m;
 use crate::model::test_suite::TestSuite;
 use crate::normalize::{attach_routes, normalize, restrict_to_suite};
 use crate::stage_health::StageReport;
-use crate::store::{Backend, CommitOutcome, JournalRecord, Normalized, ReadFrom, StoreError};
+use crate::store::{
+    Backend, CommitOutcome, JournalLease, JournalRecord, Normalized, ReadFrom, StoreError,
+};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How often an instance without the lease asks for it.
+const LEASE_POLL: Duration = Duration::from_secs(1);
+/// Journal entries taken over per claim when the lease changes hands.
+const TAKEOVER_BATCH: usize = 1024;
 
 /// Doubles from 100 ms up to [`MAX_BACKOFF`].
 fn next_backoff(current: Duration) -> Duration {
@@ -78,6 +85,10 @@ impl Normalizer {
 
 /// What one batch did, for metrics, and the batch read behind it.
 struct BatchReport {
+    /// Another instance splits the journal: nothing was read.
+    lease_elsewhere: bool,
+    /// The lease was just taken: what the previous holder left is read first.
+    took_over: bool,
     read: usize,
     outcomes: Vec<(Normalized, CommitOutcome)>,
     read_ahead: Vec<JournalRecord>,
@@ -94,6 +105,27 @@ async fn run_batch(
     routes: Routes,
     read_ahead: Vec<JournalRecord>,
 ) -> Result<BatchReport, StoreError> {
+    let mut report = BatchReport {
+        lease_elsewhere: false,
+        took_over: false,
+        read: 0,
+        outcomes: Vec::new(),
+        read_ahead: Vec::new(),
+    };
+    let lease = take_lease(store.as_ref(), &consumer, settings.reclaim_idle).await?;
+    let (mode, read_ahead) = match lease {
+        JournalLease::Kept => (mode, read_ahead),
+        JournalLease::HeldElsewhere => {
+            report.lease_elsewhere = true;
+            return Ok(report);
+        }
+        // What was read ahead is pending for this consumer and is read again, in order,
+        // with what the previous holder left.
+        JournalLease::Taken => {
+            report.took_over = true;
+            (ReadFrom::Pending, Vec::new())
+        }
+    };
     let records = if read_ahead.is_empty() {
         store
             .read_journal(&consumer, mode, settings.batch, settings.block)
@@ -102,12 +134,9 @@ async fn run_batch(
         read_ahead
     };
     let read = records.len();
+    report.read = read;
     if read == 0 {
-        return Ok(BatchReport {
-            read,
-            outcomes: Vec::new(),
-            read_ahead: Vec::new(),
-        });
+        return Ok(report);
     }
     let started = Instant::now();
     let table = routes.current();
@@ -141,11 +170,42 @@ async fn run_batch(
     let outcomes = committed?;
     let read_ahead = ahead?;
     metrics::histogram!(m::NORMALIZER_BATCH_DURATION).record(started.elapsed().as_secs_f64());
-    Ok(BatchReport {
-        read,
-        outcomes: normalized.into_iter().zip(outcomes).collect(),
-        read_ahead,
-    })
+    report.outcomes = normalized.into_iter().zip(outcomes).collect();
+    report.read_ahead = read_ahead;
+    Ok(report)
+}
+
+/// Takes or keeps the journal lease where instances share the journal (always held on a
+/// backend of one instance). On taking it, everything other consumers read and did not
+/// commit becomes this one's, to be stored before anything newer.
+async fn take_lease(
+    store: &dyn Backend,
+    consumer: &str,
+    lease: Duration,
+) -> Result<JournalLease, StoreError> {
+    let Some(work) = store.shared_work() else {
+        return Ok(JournalLease::Kept);
+    };
+    let lease = work.hold_journal_lease(consumer, lease).await?;
+    if lease == JournalLease::Taken {
+        let mut taken = 0;
+        loop {
+            let n = work
+                .claim_stale_journal(consumer, Duration::ZERO, TAKEOVER_BATCH)
+                .await?;
+            taken += n;
+            if n < TAKEOVER_BATCH {
+                break;
+            }
+        }
+        tracing::info!(
+            consumer,
+            taken_over = taken,
+            "this instance splits the journal now"
+        );
+        metrics::counter!(m::JOURNAL_CLAIMED).increment(taken as u64);
+    }
+    Ok(lease)
 }
 
 /// Test samples go only to their suite's endpoints: each suite of the batch is read once.
@@ -276,11 +336,22 @@ impl Handler<Poll> for Normalizer {
                 act.mode = ReadFrom::Pending;
             }
             match result {
+                Ok(report) if report.lease_elsewhere => {
+                    act.backoff = Duration::ZERO;
+                    act.mode = ReadFrom::Pending;
+                    if !act.stop_if_draining(ctx) {
+                        ctx.notify_later(Poll, LEASE_POLL);
+                    }
+                }
                 Ok(mut report) => {
                     act.backoff = Duration::ZERO;
                     act.read_ahead = std::mem::take(&mut report.read_ahead);
                     record_metrics(&report);
-                    if mode == ReadFrom::Pending && report.read == 0 {
+                    if report.took_over {
+                        act.mode = ReadFrom::Pending;
+                    }
+                    let read_pending = mode == ReadFrom::Pending || report.took_over;
+                    if read_pending && report.read == 0 {
                         act.mode = ReadFrom::New;
                     }
                     if act.stop_if_draining(ctx) {
@@ -330,8 +401,15 @@ impl Handler<Drain> for Normalizer {
         if !self.polling {
             self.stop_if_draining(ctx);
         }
+        let (store, consumer) = (self.store.clone(), self.consumer.clone());
         Box::pin(async move {
             let _ = rx.await;
+            // Another instance takes over at once rather than when the lease runs out.
+            if let Some(work) = store.shared_work()
+                && let Err(e) = work.release_journal_lease(&consumer).await
+            {
+                tracing::warn!(error = %e, "cannot give up the journal lease; it runs out by itself");
+            }
         })
     }
 }

@@ -305,6 +305,19 @@ pub trait SharedWork: Send + Sync {
         count: usize,
     ) -> Result<usize, StoreError>;
 
+    /// Takes or keeps the journal lease for `lease` more: one instance splits the journal at
+    /// a time, so that events are stored (and their conversations queued) in the order they
+    /// were received. While this handle holds it, its commits of split entries are refused
+    /// once another consumer holds it.
+    async fn hold_journal_lease(
+        &self,
+        consumer: &str,
+        lease: Duration,
+    ) -> Result<JournalLease, StoreError>;
+
+    /// Gives the lease up (when stopping), so another instance takes over at once.
+    async fn release_journal_lease(&self, consumer: &str) -> Result<(), StoreError>;
+
     /// Takes over deliveries other consumers held longer than `min_idle`; returns how many.
     async fn claim_stale_deliveries(
         &self,
@@ -312,6 +325,18 @@ pub trait SharedWork: Send + Sync {
         min_idle: Duration,
         count: usize,
     ) -> Result<usize, StoreError>;
+}
+
+/// Where the journal lease stands for a consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalLease {
+    /// It held the lease and still does.
+    Kept,
+    /// It holds the lease from now on: what the previous holder read and did not commit is
+    /// to be taken over before anything new.
+    Taken,
+    /// Another consumer holds it.
+    HeldElsewhere,
 }
 
 /// What an operator corrects in the event log: a quarantined body put back in the journal

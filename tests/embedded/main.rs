@@ -38,6 +38,8 @@ mod ingress_bounds;
 mod load;
 #[path = "../it/observability.rs"]
 mod observability;
+#[path = "../it/ordering.rs"]
+mod ordering;
 #[path = "../it/process.rs"]
 mod process;
 #[allow(dead_code)]

@@ -1210,5 +1210,10 @@ macro_rules! contract_suite {
     };
 }
 
-contract_suite!(redis, redis_subject, shared: a_stale_entry_moves_to_the_live_consumer);
+contract_suite!(
+    redis,
+    redis_subject,
+    shared: a_stale_entry_moves_to_the_live_consumer,
+    the_journal_lease_has_one_holder_and_a_stalled_one_cannot_commit
+);
 contract_suite!(embedded, embedded_subject);

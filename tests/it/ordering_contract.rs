@@ -236,3 +236,66 @@ pub async fn a_head_whose_event_is_gone_lets_the_next_go(b: Arc<dyn Backend>) {
     }
     assert_eq!(subjects(&got), [ids[1].as_str()]);
 }
+
+/// One consumer holds the journal lease at a time; one that stalled past it cannot store what
+/// it read, and the next holder takes that over and stores it.
+pub async fn the_journal_lease_has_one_holder_and_a_stalled_one_cannot_commit(b: Arc<dyn Backend>) {
+    let lease = std::time::Duration::from_millis(300);
+    let (a, c) = (b.for_consumer(), b.for_consumer());
+    let (wa, wc) = (
+        a.shared_work().expect("shared"),
+        c.shared_work().expect("shared"),
+    );
+    assert_eq!(
+        wa.hold_journal_lease("a", lease).await.expect("hold"),
+        JournalLease::Taken
+    );
+    assert_eq!(
+        wa.hold_journal_lease("a", lease).await.expect("hold"),
+        JournalLease::Kept
+    );
+    assert_eq!(
+        wc.hold_journal_lease("c", lease).await.expect("hold"),
+        JournalLease::HeldElsewhere
+    );
+    a.append_journal(&[journal(conversation_body(&[("1555", "wamid.l1")], &[]))])
+        .await
+        .expect("append");
+    let read = a
+        .read_journal("a", ReadFrom::New, 10, NO_WAIT)
+        .await
+        .expect("read");
+    assert_eq!(read.len(), 1);
+    // `a` stalls past its lease; `c` takes it.
+    tokio::time::sleep(lease * 2).await;
+    assert_eq!(
+        wc.hold_journal_lease("c", lease).await.expect("hold"),
+        JournalLease::Taken
+    );
+    let split: Vec<Normalized> = read.into_iter().map(hookd::normalize::normalize).collect();
+    assert!(
+        a.commit_normalized(&split).await.is_err(),
+        "a stalled holder's commit is refused"
+    );
+    assert_eq!(
+        wc.claim_stale_journal("c", std::time::Duration::ZERO, 10)
+            .await
+            .expect("claim"),
+        1
+    );
+    let taken = c
+        .read_journal("c", ReadFrom::Pending, 10, NO_WAIT)
+        .await
+        .expect("pending");
+    let split: Vec<Normalized> = taken.into_iter().map(hookd::normalize::normalize).collect();
+    let stored = c
+        .commit_normalized(&split)
+        .await
+        .expect("the holder commits");
+    assert!(stored[0].event_ids[0].is_some());
+    wc.release_journal_lease("c").await.expect("release");
+    assert_eq!(
+        wa.hold_journal_lease("a", lease).await.expect("hold"),
+        JournalLease::Taken
+    );
+}

@@ -18,6 +18,9 @@ pub enum Reply {
     Slow(u16, Duration),
     /// Never answer.
     Hang,
+    /// The status for a delivery's first try (a webhook-id not seen before); its repeat is
+    /// accepted with 200 after the delay.
+    FailFirstTry(u16, Duration),
 }
 
 #[derive(Debug, Clone)]
@@ -65,9 +68,27 @@ async fn handle(
             .pop_front()
             .or(s.default)
             .unwrap_or(Reply::Status(200));
+        let reply = match reply {
+            Reply::FailFirstTry(status, delay) => {
+                let id = req
+                    .headers()
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok());
+                let seen = s
+                    .received
+                    .iter()
+                    .any(|r| Some(r.header("webhook-id")) == id);
+                if seen {
+                    Reply::Slow(200, delay)
+                } else {
+                    Reply::Status(status)
+                }
+            }
+            other => other,
+        };
         let answered = match reply {
             Reply::Status(c) | Reply::RetryAfter(c, _) | Reply::Slow(c, _) => Some(c),
-            Reply::Hang => None,
+            Reply::Hang | Reply::FailFirstTry(..) => None,
         };
         s.received.push(Received {
             headers: req
@@ -95,7 +116,7 @@ async fn handle(
             actix_web::rt::time::sleep(d).await;
             HttpResponse::build(status(c)).finish()
         }
-        Reply::Hang => {
+        Reply::Hang | Reply::FailFirstTry(..) => {
             actix_web::rt::time::sleep(Duration::from_secs(3600)).await;
             HttpResponse::Ok().finish()
         }

@@ -36,6 +36,7 @@ impl EmbeddedStore {
         let txn = db.begin_read().map_err(db_error)?;
         let queue = txn.open_table(DELIVERIES).map_err(db_error)?;
         let events = txn.open_table(EVENTS).map_err(db_error)?;
+        let heads = txn.open_table(CONVERSATION_HEADS).map_err(db_error)?;
         let mut cursor = lock(&self.inner.delivery_cursor);
         let mut pass = lock(&self.inner.delivery_pending_pass);
         let (mut out, mut gone) = (Vec::new(), Vec::new());
@@ -54,17 +55,27 @@ impl EmbeddedStore {
             let (data, identity, conversation) = match q.kind {
                 DeliveryKind::Raw => Default::default(),
                 DeliveryKind::Event => {
-                    let found = EntryId::parse(&q.subject)
+                    let subject = EntryId::parse(&q.subject);
+                    let found = subject
                         .map(|id| events.get(id.key()))
                         .transpose()
                         .map_err(db_error)?
                         .flatten();
-                    match found {
-                        Some(ev) => {
+                    match (found, subject) {
+                        (Some(ev), Some(subject)) => {
                             let e = decode_event(ev.value())?;
-                            (e.data, e.identity, e.conversation)
+                            // Only a conversation's head has a conversation to release.
+                            let head = match q.endpoints.as_slice() {
+                                [ep] => heads
+                                    .get(state_key(subject, ep).as_slice())
+                                    .map_err(db_error)?
+                                    .is_some(),
+                                _ => false,
+                            };
+                            let conversation = if head { e.conversation } else { String::new() };
+                            (e.data, e.identity, conversation)
                         }
-                        None => {
+                        _ => {
                             gone.push((key, q));
                             continue;
                         }
@@ -379,7 +390,10 @@ impl DeliveryQueue for EmbeddedStore {
         }
         let c = c.clone();
         let disable_after = self.limits().disable_after.as_millis() as u64;
-        self.write("commit_attempts", false, move |tx| {
+        // An ordered conversation's progress is on disk before its next event goes: a crash
+        // then repeats at most the delivery in flight, never what the receiver already had.
+        let durable = c.resolutions.iter().any(|r| !r.conversation.is_empty());
+        self.write("commit_attempts", durable, move |tx| {
             apply_commit(tx, &c, disable_after)
         })
         .await

@@ -436,6 +436,8 @@ fn prepare(db: &Database) -> Result<(IdClock, u128, u128), String> {
         open(&txn, ATTEMPTS)?;
         open(&txn, STATS)?;
         open(&txn, AUDIT_BY_TENANT)?;
+        open(&txn, CONVERSATIONS)?;
+        open(&txn, CONVERSATION_HEADS)?;
         for t in [
             JOURNAL, EVENTS, QUARANTINE, REJECTED, DEAD, DELIVERIES, AUDIT,
         ] {

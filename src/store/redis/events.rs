@@ -25,7 +25,9 @@ impl RedisStore {
             .key(self.keys.events())
             .key(self.keys.stats())
             .key(self.keys.stats_types())
-            .key(self.keys.deliveries());
+            .key(self.keys.deliveries())
+            .key(self.keys.journal_lease());
+        let holder = super::lock_holder(&self.lease_holder).clone();
         inv.arg(NORMALIZER_GROUP)
             .arg(self.dedup_ttl.as_secs().max(1))
             .arg(min_id)
@@ -33,7 +35,8 @@ impl RedisStore {
             .arg(split.len())
             .arg(self.keys.prefix())
             .arg(self.delivery_state_ttl.as_secs().max(1))
-            .arg(EVENTS_PER_SPAN);
+            .arg(EVENTS_PER_SPAN)
+            .arg(holder.unwrap_or_default());
         for item in split {
             let Normalized::Events {
                 journal_id,

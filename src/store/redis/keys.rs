@@ -22,6 +22,10 @@
 //! | `{p}attempts:{e}` | stream | an endpoint's attempt log |
 //! | `{p}dstatus:e:{second}` | hash with TTL | `{event id}\|{endpoint}` → the state of the delivery of each event stored in that second (its id's time): a commit writes the states of a batch with one command per second it spans |
 //! | `{p}dstatus:r:{journal id}` | hash with TTL | endpoint → the state of a raw request's delivery |
+//! | `{p}journal:lease` | string with TTL | the consumer holding the journal lease (the one instance that splits the journal) |
+//! | `{p}conv:{e}:{c}` | list | event ids waiting for endpoint `e` in conversation `c`, oldest first; the first is queued or retried |
+//! | `{p}convheads:{e}` | hash | event id → conversation, for each conversation head of endpoint `e` |
+//! | `{p}step:{message id}` | string with TTL | the latest step (1 sent … 4 played) received of a WhatsApp message, for stale statuses |
 //! | `{p}audit` | stream | the audit log: one entry per change made through the management API (`j`: the record) |
 //! | `{p}audit:t:{t}` | stream | a copy of the records concerning tenant `t`, under the same ids |
 //! | `{p}dstats:{e}:{bucket}` | hash with TTL | delivery counters of an endpoint (or `_all`) per 5 minutes |
@@ -131,6 +135,9 @@ impl Keys {
     pub fn deliveries(&self) -> String {
         self.key("deliveries")
     }
+    pub fn journal_lease(&self) -> String {
+        self.key("journal:lease")
+    }
     pub fn retry(&self) -> String {
         self.key("retry")
     }
@@ -196,6 +203,7 @@ mod tests {
             k.endpoint_health("e"),
             k.deliveries(),
             k.retry(),
+            k.journal_lease(),
             k.dead(),
             k.attempts("e"),
             k.delivery_state_slot(DeliveryKind::Event, "1-0", "e").0,

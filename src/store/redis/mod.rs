@@ -29,7 +29,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use crate::config::Settings;
 use crate::metrics as m;
 use crate::secret_box::SecretBox;
-use crate::store::{Backend, SharedWork, StoreError};
+use crate::store::{Backend, JournalLease, SharedWork, StoreError};
 use keys::Keys;
 use keys::{DELIVERY_GROUP, NORMALIZER_GROUP};
 
@@ -43,6 +43,7 @@ const COMMIT_ATTEMPTS_LUA: &str = concat!(
     include_str!("scripts/conversation.lua"),
     include_str!("scripts/commit_attempts.lua")
 );
+const LEASE_LUA: &str = include_str!("scripts/lease.lua");
 const REQUEUE_LUA: &str = concat!(
     include_str!("scripts/audit.lua"),
     include_str!("scripts/conversation.lua"),
@@ -65,6 +66,10 @@ pub struct RedisStore {
     pub(super) commit_events: redis::Script,
     pub(super) commit_attempts: redis::Script,
     pub(super) requeue: redis::Script,
+    pub(super) lease: redis::Script,
+    /// The consumer whose journal lease this handle holds: its commits of split entries are
+    /// refused once another consumer holds the lease.
+    pub(super) lease_holder: std::sync::Mutex<Option<String>>,
     /// How long delivery states, statistics and attempt logs are kept.
     pub(super) delivery_state_ttl: Duration,
     pub(super) disable_after: Duration,
@@ -130,6 +135,8 @@ impl RedisStore {
             commit_events: redis::Script::new(COMMIT_EVENTS_LUA),
             commit_attempts: redis::Script::new(COMMIT_ATTEMPTS_LUA),
             requeue: redis::Script::new(REQUEUE_LUA),
+            lease: redis::Script::new(LEASE_LUA),
+            lease_holder: Default::default(),
             delivery_state_ttl: settings.delivery.log_retention,
             disable_after: settings.delivery.disable_after,
             audit_retention: settings.audit.retention,
@@ -199,6 +206,8 @@ impl RedisStore {
             commit_events: self.commit_events.clone(),
             commit_attempts: self.commit_attempts.clone(),
             requeue: self.requeue.clone(),
+            lease: self.lease.clone(),
+            lease_holder: Default::default(),
             delivery_state_ttl: self.delivery_state_ttl,
             disable_after: self.disable_after,
             audit_retention: self.audit_retention,
@@ -221,6 +230,13 @@ impl RedisStore {
         })
         .await
     }
+}
+
+/// The lease holder's lock; a panic elsewhere cannot leave it in a state worth refusing.
+pub(super) fn lock_holder(
+    m: &std::sync::Mutex<Option<String>>,
+) -> std::sync::MutexGuard<'_, Option<String>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn json_error(what: &str, e: serde_json::Error) -> StoreError {
@@ -256,6 +272,38 @@ impl SharedWork for RedisStore {
             count,
         )
         .await
+    }
+
+    async fn hold_journal_lease(
+        &self,
+        consumer: &str,
+        lease: Duration,
+    ) -> Result<JournalLease, StoreError> {
+        let mut inv = self.lease.prepare_invoke();
+        inv.key(self.keys.journal_lease())
+            .arg(consumer)
+            .arg("hold")
+            .arg(lease.as_millis() as u64);
+        let answer: i64 = self.run_script("journal_lease", inv).await?;
+        let state = match answer {
+            1 => JournalLease::Kept,
+            2 => JournalLease::Taken,
+            _ => JournalLease::HeldElsewhere,
+        };
+        let held = (state != JournalLease::HeldElsewhere).then(|| consumer.to_string());
+        *lock_holder(&self.lease_holder) = held;
+        Ok(state)
+    }
+
+    async fn release_journal_lease(&self, consumer: &str) -> Result<(), StoreError> {
+        let mut inv = self.lease.prepare_invoke();
+        inv.key(self.keys.journal_lease())
+            .arg(consumer)
+            .arg("release")
+            .arg(0);
+        let _: i64 = self.run_script("journal_lease", inv).await?;
+        *lock_holder(&self.lease_holder) = None;
+        Ok(())
     }
 
     async fn claim_stale_deliveries(

@@ -3,11 +3,12 @@
 -- overhead is paid once.
 --
 -- KEYS[1] inbound stream   KEYS[2] events stream   KEYS[3] stats hash   KEYS[4] stats:types hash
--- KEYS[5] deliveries stream
+-- KEYS[5] deliveries stream   KEYS[6] journal lease
 -- then 4 keys per event, entries in order: dedup key, type index, platform index, account index
 -- ARGV[1] consumer group   ARGV[2] dedup TTL (s)   ARGV[3] MINID for trimming (ms)
 -- ARGV[4] account index TTL (s)   ARGV[5] number of entries   ARGV[6] key prefix
 -- ARGV[7] delivery status TTL (s)   ARGV[8] most events per deliveries entry
+-- ARGV[9] the consumer holding the journal lease, or "" for a caller without one
 -- then per entry: journal id, source, received_at (ms), envelope object, request id, "1" for
 --   a test suite's sample (counted apart) or "", number of events,
 --   followed by 14 values per event: type, platform, account id, occurred_at (ms or ""), data,
@@ -37,7 +38,12 @@
 -- Returns one list per entry holding, per event, its new id or 0 for a duplicate. Should a
 -- command fail midway, the entries not yet acknowledged are read again, and the dedup keys
 -- already set make that repeat harmless.
-local k, a = 6, 9
+-- A consumer that held the lease commits only while it still does: once another took over
+-- (this one stalled past its lease), what it read is the new holder's to store, in order.
+if ARGV[9] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[9] then
+  return redis.error_reply('LEASE the journal lease passed to another instance')
+end
+local k, a = 7, 10
 local prefix, status_ttl, span_max = ARGV[6], ARGV[7], tonumber(ARGV[8])
 local new, dup, test_new, stale = 0, 0, 0, 0
 local out = {}
