@@ -92,9 +92,36 @@ impl IdClock {
     }
 }
 
+/// A queued delivery as the dispatcher names it: its entry id in its lane (the queue of one
+/// owner of endpoints), then `@` and the lane's tenant for a tenant's lane (the admin's lane
+/// adds nothing).
+pub fn lane_entry_id(tenant: &str, entry: &str) -> String {
+    if tenant.is_empty() {
+        entry.to_string()
+    } else {
+        format!("{entry}@{tenant}")
+    }
+}
+
+/// The (tenant, entry id) of a [`lane_entry_id`].
+pub fn split_lane_entry_id(id: &str) -> (&str, &str) {
+    match id.split_once('@') {
+        Some((entry, tenant)) => (tenant, entry),
+        None => ("", id),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lane_entry_names_its_lane_and_the_admins_lane_adds_nothing() {
+        assert_eq!(lane_entry_id("", "1-0"), "1-0");
+        assert_eq!(split_lane_entry_id("1-0"), ("", "1-0"));
+        let id = lane_entry_id("t_abc", "5-2");
+        assert_eq!(split_lane_entry_id(&id), ("t_abc", "5-2"));
+    }
 
     #[test]
     fn ids_read_back_as_written_and_order_by_time_then_sequence() {

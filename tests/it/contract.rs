@@ -12,6 +12,7 @@ use hookd::normalize::normalize;
 use hookd::store::*;
 
 use crate::helpers::{RedisServer, test_settings, whatsapp_body};
+pub use crate::lanes_contract::*;
 pub use crate::ordering_contract::*;
 
 /// A backend under test and whatever keeps it alive (a server, a directory).
@@ -65,7 +66,7 @@ fn entry(wamids: &[&str]) -> JournalEntry {
 pub(crate) const NO_WAIT: Duration = Duration::ZERO;
 
 /// The record of a change by `actor` to `object` of `tenant`.
-fn audit(action: &str, object: &str, tenant: &str) -> AuditRecord {
+pub(crate) fn audit(action: &str, object: &str, tenant: &str) -> AuditRecord {
     AuditRecord {
         id: String::new(),
         at: hookd::time::unix_ms(),
@@ -1204,6 +1205,7 @@ macro_rules! contract_suite {
             guarantee!(a_dead_head_releases_its_conversation_and_its_dead_letter_says_so);
             guarantee!(a_status_behind_a_later_one_of_its_message_is_marked_stale);
             guarantee!(a_head_whose_event_is_gone_lets_the_next_go);
+            guarantee!(a_tenants_backlog_does_not_stand_in_front_of_another_tenants_deliveries);
             // What only a backend shared by several instances promises.
             $($(guarantee!($shared);)+)?
         }

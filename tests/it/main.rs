@@ -26,6 +26,7 @@ mod https;
 mod identity;
 mod ingress;
 mod ingress_bounds;
+mod lanes_contract;
 mod load;
 mod observability;
 mod ordering;

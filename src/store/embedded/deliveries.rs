@@ -10,23 +10,48 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use super::catalogue::{bump_version, health_in};
 use super::conversations::{release, release_gone, released_note};
 use super::events::{delivery_state, state_rec};
+use super::lanes::{self, LaneCursor, LaneCursors, Owners, ids_to_read, lanes_in};
 use super::records::*;
 use super::tables::*;
 use super::writer::Tx;
-use super::{EmbeddedStore, advance, db_error, lock, parse_id, read_range};
+use super::{EmbeddedStore, advance, db_error, lock, parse_id};
 use crate::model::audit::AuditRecord;
 use crate::model::delivery::*;
 use crate::model::rules::{RoundOutcome, StateChange, health_after, state_after, state_requeued};
-use crate::store::ids::EntryId;
+use crate::store::ids::{EntryId, lane_entry_id, split_lane_entry_id};
 use crate::store::types::*;
 use crate::store::{DeliveryQueue, StoreError};
 
-/// A queued delivery (its key, its record) whose event retention removed.
-type GoneDelivery = (u128, QueuedRec);
+/// A queued delivery (its lane, its id, its record) whose event retention removed.
+type GoneDelivery = (String, EntryId, QueuedRec);
+
+fn lock_cursors(m: &std::sync::Mutex<LaneCursors>) -> std::sync::MutexGuard<'_, LaneCursors> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 impl EmbeddedStore {
-    /// Queued deliveries after the cursor (new) or up to it (pending), with their events'
-    /// data. A delivery whose event retention trimmed is acknowledged and skipped.
+    /// Each lane's cursors, as they are now.
+    pub(super) fn lane_cursors(&self) -> LaneCursors {
+        lock_cursors(&self.inner.delivery_lanes).clone()
+    }
+
+    /// Whether some lane holds a delivery not handed out yet.
+    fn has_new_deliveries(&self) -> bool {
+        let start = *lock(&self.inner.delivery_cursor);
+        let cursors = lock_cursors(&self.inner.delivery_lanes).clone();
+        let Ok(db) = self.inner.shared.db() else {
+            return false;
+        };
+        db.begin_read()
+            .ok()
+            .and_then(|t| t.open_table(DELIVERY_LANES).ok())
+            .and_then(|t| lanes::any_new(&t, &cursors, start).ok())
+            .unwrap_or(false)
+    }
+
+    /// Queued deliveries after each lane's cursor (new) or up to it (pending), a share of
+    /// every lane, with their events' data. A delivery whose event retention trimmed is
+    /// acknowledged and skipped.
     fn delivery_batch(
         &self,
         from: ReadFrom,
@@ -34,23 +59,43 @@ impl EmbeddedStore {
     ) -> Result<(Vec<DeliveryRecord>, Vec<GoneDelivery>), StoreError> {
         let db = self.inner.shared.db()?;
         let txn = db.begin_read().map_err(db_error)?;
+        let index = txn.open_table(DELIVERY_LANES).map_err(db_error)?;
+        let lanes = lanes_in(&index)?;
+        let per_lane = count.div_ceil(lanes.len().max(1)).max(1);
+        let start = *lock(&self.inner.delivery_cursor);
+        let mut cursors = lock_cursors(&self.inner.delivery_lanes);
+        let (mut out, mut gone) = (Vec::new(), Vec::new());
+        for lane in lanes {
+            let at = cursors.entry(lane.clone()).or_insert(LaneCursor {
+                cursor: start,
+                pass: 0,
+            });
+            let ids = ids_to_read(&index, &lane, from, *at, per_lane)?;
+            let last = ids.last().map(|id| id.key());
+            let read = ids.len();
+            self.lane_batch(&txn, &lane, ids, &mut out, &mut gone)?;
+            advance(from, &mut at.cursor, &mut at.pass, last, read, per_lane);
+        }
+        Ok((out, gone))
+    }
+
+    /// The deliveries `ids` of `lane`, read into `out` (or `gone`).
+    fn lane_batch(
+        &self,
+        txn: &redb::ReadTransaction,
+        lane: &str,
+        ids: Vec<EntryId>,
+        out: &mut Vec<DeliveryRecord>,
+        gone: &mut Vec<GoneDelivery>,
+    ) -> Result<(), StoreError> {
         let queue = txn.open_table(DELIVERIES).map_err(db_error)?;
         let events = txn.open_table(EVENTS).map_err(db_error)?;
         let heads = txn.open_table(CONVERSATION_HEADS).map_err(db_error)?;
-        let mut cursor = lock(&self.inner.delivery_cursor);
-        let mut pass = lock(&self.inner.delivery_pending_pass);
-        let (mut out, mut gone) = (Vec::new(), Vec::new());
-        let mut last = None;
-        let mut read = 0;
-        for item in queue
-            .range(read_range(from, *cursor, *pass))
-            .map_err(db_error)?
-            .take(count)
-        {
-            let (k, v) = item.map_err(db_error)?;
-            let key = k.value();
-            last = Some(key);
-            read += 1;
+        for id in ids {
+            let key = id.key();
+            let Some(v) = queue.get(key).map_err(db_error)? else {
+                continue;
+            };
             let q: QueuedRec = decode("delivery", v.value())?;
             let (data, identity, conversation) = match q.kind {
                 DeliveryKind::Raw => Default::default(),
@@ -76,14 +121,14 @@ impl EmbeddedStore {
                             (e.data, e.identity, conversation)
                         }
                         _ => {
-                            gone.push((key, q));
+                            gone.push((lane.to_string(), id, q));
                             continue;
                         }
                     }
                 }
             };
             out.push(DeliveryRecord {
-                id: EntryId::from_key(key).to_string(),
+                id: lane_entry_id(lane, &id.to_string()),
                 kind: q.kind,
                 subject: q.subject,
                 endpoints: q.endpoints,
@@ -100,8 +145,7 @@ impl EmbeddedStore {
                 conversation,
             });
         }
-        advance(from, &mut cursor, &mut pass, last, read, count);
-        Ok((out, gone))
+        Ok(())
     }
 
     async fn read_delivery_batch(
@@ -119,10 +163,8 @@ impl EmbeddedStore {
                 "deliveries whose event retention removed; acknowledged"
             );
             self.write("ack_unreadable", false, move |tx| {
-                for (k, rec) in &gone {
-                    let mut q = tx.txn.open_table(DELIVERIES).map_err(db_error)?;
-                    q.remove(*k).map_err(db_error)?;
-                    drop(q);
+                for (lane, id, rec) in &gone {
+                    lanes::remove(tx.txn, lane, *id)?;
                     if let Some(subject) = EntryId::parse(&rec.subject) {
                         for ep in &rec.endpoints {
                             release_gone(tx, ep, subject)?;
@@ -185,15 +227,10 @@ pub(super) fn enqueue(tx: &mut Tx<'_>, r: &RetryRec, retry: bool) -> Result<bool
             }
         }
     };
-    let qid = tx.next_id();
-    let mut queue = tx.txn.open_table(DELIVERIES).map_err(db_error)?;
-    queue
-        .insert(qid.key(), encode("delivery", &queued)?.as_slice())
-        .map_err(db_error)?;
-    drop(queue);
+    let lane = Owners::default().of(tx.txn, &r.endpoint_id)?;
+    lanes::queue(tx, &lane, &queued)?;
     let state = state_requeued(&r.endpoint_id, r.attempt, retry);
     put_state(tx.txn, subject, &r.endpoint_id, &state_rec(&state, None))?;
-    tx.wake_deliveries = true;
     Ok(true)
 }
 
@@ -344,11 +381,10 @@ fn apply_commit(
     if disabled {
         bump_version(tx.txn)?;
     }
-    let mut queue = tx.txn.open_table(DELIVERIES).map_err(db_error)?;
-    for id in &c.acks {
-        queue.remove(parse_id("ack", id)?.key()).map_err(db_error)?;
+    for ack in &c.acks {
+        let (lane, id) = split_lane_entry_id(ack);
+        lanes::remove(tx.txn, lane, parse_id("ack", id)?)?;
     }
-    drop(queue);
     let mut stats = tx.txn.open_table(STATS).map_err(db_error)?;
     for s in &c.stats {
         let key = stats_key(s.bucket_ms, &s.scope, &s.field);
@@ -378,7 +414,7 @@ impl DeliveryQueue for EmbeddedStore {
         }
         let this = self.clone();
         EmbeddedStore::wait(&self.inner.shared.deliveries_ready, block, || {
-            this.has_after_cursor(DELIVERIES, &this.inner.delivery_cursor)
+            this.has_new_deliveries()
         })
         .await;
         self.read_delivery_batch(from, count).await

@@ -9,6 +9,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde_json::value::RawValue;
 
 use super::conversations::{Ordered, order};
+use super::lanes::{self, Owners};
 use super::records::*;
 use super::tables::*;
 use super::writer::Tx;
@@ -95,7 +96,8 @@ fn commit_events(
     let mut expiry = tx.txn.open_table(DEDUP_EXPIRY).map_err(db_error)?;
     let mut stored = tx.txn.open_table(EVENTS).map_err(db_error)?;
     let mut index = tx.txn.open_table(EVENT_INDEX).map_err(db_error)?;
-    let mut queue = tx.txn.open_table(DELIVERIES).map_err(db_error)?;
+    // Queued once the tables above are closed, each in its endpoints' owners' lanes.
+    let mut to_queue: Vec<QueuedRec> = Vec::new();
     let mut event_ids = Vec::with_capacity(events.len());
     let (mut new, mut dup) = (0u64, 0u64);
     let mut raw: Vec<String> = Vec::new();
@@ -162,11 +164,7 @@ fn commit_events(
                 occurred_at_ms: e.occurred_at_ms,
                 request_id: request_id.clone(),
             };
-            let qid = tx.next_id();
-            queue
-                .insert(qid.key(), encode("delivery", &queued)?.as_slice())
-                .map_err(db_error)?;
-            tx.wake_deliveries = true;
+            to_queue.push(queued);
         }
         for ep in &route.raw_endpoints {
             if !raw.contains(ep) {
@@ -198,10 +196,7 @@ fn commit_events(
             occurred_at_ms: None,
             request_id: request_id.clone(),
         };
-        let qid = tx.next_id();
-        queue
-            .insert(qid.key(), encode("delivery", &queued)?.as_slice())
-            .map_err(db_error)?;
+        to_queue.push(queued);
         let mut states = tx.txn.open_table(STATES).map_err(db_error)?;
         for ep in &raw {
             let state = state_rec(&DeliveryState::pending(ep.clone()), None);
@@ -212,9 +207,18 @@ fn commit_events(
                 )
                 .map_err(db_error)?;
         }
-        tx.wake_deliveries = true;
     }
-    drop((dedup, expiry, stored, index, queue));
+    drop((dedup, expiry, stored, index));
+    let mut owners = Owners::default();
+    for rec in to_queue {
+        for (owner, endpoints) in owners.group(tx.txn, &rec.endpoints)? {
+            let rec = QueuedRec {
+                endpoints,
+                ..rec.clone()
+            };
+            lanes::queue(tx, &owner, &rec)?;
+        }
+    }
     for (id, i) in ordered {
         let e = &events[i];
         let o = Ordered {

@@ -13,6 +13,7 @@ mod deliveries;
 mod delivery_log;
 mod events;
 mod journal;
+mod lanes;
 mod page_tokens;
 mod records;
 mod tables;
@@ -159,7 +160,8 @@ struct Inner {
     delivery_cursor: Mutex<u128>,
     /// Where the current pass of pending reads goes on (see [`ReadFrom::Pending`]).
     journal_pending_pass: Mutex<u128>,
-    delivery_pending_pass: Mutex<u128>,
+    /// Each deliveries lane's cursors; a lane not in it starts at `delivery_cursor`.
+    delivery_lanes: Mutex<lanes::LaneCursors>,
     limits: Limits,
     dir: PathBuf,
     _lock: File,
@@ -222,7 +224,7 @@ impl EmbeddedStore {
                 journal_cursor: Mutex::new(journal_cursor),
                 delivery_cursor: Mutex::new(delivery_cursor),
                 journal_pending_pass: Mutex::new(0),
-                delivery_pending_pass: Mutex::new(0),
+                delivery_lanes: Mutex::new(lanes::LaneCursors::new()),
                 limits: Limits {
                     stream_max_age: settings.retention.stream_max_age,
                     dedup_ttl: settings.retention.dedup_ttl,
@@ -438,6 +440,7 @@ fn prepare(db: &Database) -> Result<(IdClock, u128, u128), String> {
         open(&txn, AUDIT_BY_TENANT)?;
         open(&txn, CONVERSATIONS)?;
         open(&txn, CONVERSATION_HEADS)?;
+        index_unlaned_deliveries(&txn)?;
         for t in [
             JOURNAL, EVENTS, QUARANTINE, REJECTED, DEAD, DELIVERIES, AUDIT,
         ] {
@@ -459,6 +462,24 @@ fn prepare(db: &Database) -> Result<(IdClock, u128, u128), String> {
     }
     txn.commit().map_err(|e| e.to_string())?;
     Ok((IdClock::after(last), journal_cursor, delivery_cursor))
+}
+
+/// Lists deliveries queued before lanes existed in the admin's lane, so they are read.
+fn index_unlaned_deliveries(txn: &redb::WriteTransaction) -> Result<(), String> {
+    use tables::*;
+    let mut index = txn.open_table(DELIVERY_LANES).map_err(|e| e.to_string())?;
+    if !redb::ReadableTableMetadata::is_empty(&index).map_err(|e| e.to_string())? {
+        return Ok(());
+    }
+    let queue = txn.open_table(DELIVERIES).map_err(|e| e.to_string())?;
+    for item in queue.iter().map_err(|e| e.to_string())? {
+        let (k, _) = item.map_err(|e| e.to_string())?;
+        let key = named_id("", EntryId::from_key(k.value()));
+        index
+            .insert(key.as_slice(), ())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// A cursor's lock; a panic elsewhere while it was held left a value that is still valid.

@@ -53,6 +53,8 @@ pub const CONVERSATION_HEADS: ByBytes<&'static str> = TableDefinition::new("conv
 
 /// Deliveries waiting for an attempt; removed when acknowledged.
 pub const DELIVERIES: Entries = TableDefinition::new("deliveries");
+/// `lane ‖ delivery id`: the deliveries queued in each lane (see `lanes`).
+pub const DELIVERY_LANES: ByBytes<()> = TableDefinition::new("delivery_lanes");
 /// Keyed by due time (ms) in the high half and a sequence in the low half.
 pub const RETRIES: Entries = TableDefinition::new("retries");
 pub const DEAD: Entries = TableDefinition::new("dead");
@@ -81,6 +83,14 @@ pub fn named_id(n: &str, id: EntryId) -> Vec<u8> {
     name(&mut k, n);
     k.extend_from_slice(&id.key().to_be_bytes());
     k
+}
+
+/// The name at the start of a [`named_id`] key.
+pub fn name_of(key: &[u8]) -> Option<String> {
+    let len = usize::from(u16::from_be_bytes(key.get(..2)?.try_into().ok()?));
+    std::str::from_utf8(key.get(2..2 + len)?)
+        .ok()
+        .map(str::to_string)
 }
 
 /// The id at the end of a [`named_id`] key.
@@ -192,5 +202,10 @@ mod tests {
         name(&mut prefix, "a");
         let end = after_prefix(&prefix);
         assert!(a2 < end && ab >= end);
+        assert_eq!(name_of(&a2).as_deref(), Some("a"));
+        assert_eq!(
+            name_of(&named_id("", EntryId::default())).as_deref(),
+            Some("")
+        );
     }
 }

@@ -264,13 +264,15 @@ impl Upkeep for EmbeddedStore {
     }
 
     async fn delivery_gauges(&self, now_ms: u64) -> Result<DeliveryGauges, StoreError> {
-        let cursor = *lock(&self.inner.delivery_cursor);
+        let start = *lock(&self.inner.delivery_cursor);
+        let cursors = self.lane_cursors();
         self.read("delivery_gauges", move |txn| {
             let queue = txn.open_table(DELIVERIES).map_err(db_error)?;
+            let index = txn.open_table(DELIVERY_LANES).map_err(db_error)?;
             let retries = txn.open_table(RETRIES).map_err(db_error)?;
             let dead = txn.open_table(DEAD).map_err(db_error)?;
             let total = queue.len().map_err(db_error)?;
-            let pending = queue.range(..=cursor).map_err(db_error)?.count() as u64;
+            let pending = super::lanes::pending_count(&index, &cursors, start)?;
             let due = retries
                 .range(..first_retry_key(now_ms.saturating_add(1)))
                 .map_err(db_error)?

@@ -1,17 +1,20 @@
-//! The delivery queue: the deliveries stream (read by the delivery group), the retry sorted
-//! set, and the commit script that writes a round of outcomes.
+//! The delivery queue: the deliveries lanes (a stream per owner of endpoints, read in turn by
+//! the delivery group), the retry sorted set, and the commit script that writes a round of
+//! outcomes.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::LanesCache;
 use super::RedisStore;
 use super::audit::audit_json;
 use super::json_error;
-use super::keys::{DELIVERY_GROUP, EVENTS_PER_SPAN};
+use super::keys::{DELIVERY_GROUP, EVENTS_PER_SPAN, Keys};
 use super::reply::*;
 use crate::model::audit::AuditRecord;
 use crate::model::delivery::*;
+use crate::store::ids::{lane_entry_id, split_lane_entry_id};
 use crate::store::types::*;
 use crate::store::{DeliveryQueue, StoreError};
 
@@ -46,6 +49,41 @@ impl RedisStore {
             .collect()
     }
 
+    /// Every deliveries lane by tenant: the admin's ("") first. Read from Redis at most once a
+    /// second per handle, and after a read that found nothing: a lane made meanwhile is read
+    /// from then on.
+    async fn lanes(&self) -> Result<Vec<String>, StoreError> {
+        const REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+        if let Some((at, lanes)) = lock_lanes(&self.lanes_cache).as_ref()
+            && at.elapsed() < REFRESH
+        {
+            return Ok(lanes.clone());
+        }
+        let key = self.keys.delivery_lanes();
+        let mut tenants: Vec<String> = self
+            .timed("delivery_lanes", async {
+                Ok(redis::cmd("SMEMBERS")
+                    .arg(&key)
+                    .query_async(&mut self.conn())
+                    .await?)
+            })
+            .await?;
+        tenants.sort();
+        tenants.insert(0, String::new());
+        *lock_lanes(&self.lanes_cache) = Some((std::time::Instant::now(), tenants.clone()));
+        Ok(tenants)
+    }
+
+    /// The deliveries lanes' stream keys.
+    pub(super) async fn lane_keys(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lanes()
+            .await?
+            .iter()
+            .map(|t| self.keys.lane(t))
+            .collect())
+    }
+
     fn requeue_invocation(&self, mode: &str) -> redis::ScriptInvocation<'_> {
         let mut inv = self.requeue.prepare_invoke();
         inv.key(self.keys.deliveries())
@@ -68,25 +106,38 @@ impl DeliveryQueue for RedisStore {
         count: usize,
         block: Duration,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let key = self.keys.deliveries();
+        let lanes = self.lanes().await?;
+        let keys: Vec<String> = lanes.iter().map(|t| self.keys.lane(t)).collect();
         // An entry names up to EVENTS_PER_SPAN events: read few enough to hand over at most
-        // `count` deliveries (or one entry).
-        let entries = self
-            .read_group(
+        // `count` deliveries (or one entry per lane), a share of every lane, so one tenant's
+        // backlog does not hold back another's deliveries.
+        let per_lane = count.div_ceil(EVENTS_PER_SPAN).div_ceil(keys.len()).max(1);
+        let read = self
+            .read_groups(
                 "read_deliveries",
-                (key.clone(), DELIVERY_GROUP),
+                (&keys, DELIVERY_GROUP),
                 consumer,
                 from,
-                count.div_ceil(EVENTS_PER_SPAN).max(1),
+                per_lane,
                 block,
             )
             .await?;
+        if read.is_empty() {
+            *lock_lanes(&self.lanes_cache) = None;
+        }
         let mut unreadable = Vec::new();
-        let mut queued = Vec::with_capacity(entries.len());
-        for (id, fields) in entries {
-            match fields.and_then(|f| queued_of(&id, &f)) {
-                Some(q) => queued.push((id, q)),
-                None => unreadable.push(id),
+        let mut queued = Vec::new();
+        for (key, entries) in read {
+            let tenant = keys
+                .iter()
+                .position(|k| *k == key)
+                .map_or("", |i| lanes[i].as_str());
+            for (id, fields) in entries {
+                let id = lane_entry_id(tenant, &id);
+                match fields.and_then(|f| queued_of(&id, &f)) {
+                    Some(q) => queued.push((id, q)),
+                    None => unreadable.push(id),
+                }
             }
         }
         let events = self.events_for(&queued).await?;
@@ -131,12 +182,15 @@ impl DeliveryQueue for RedisStore {
                 "deliveries entries without a delivery; acknowledged"
             );
             self.timed("ack_unreadable", async {
-                let _: () = redis::cmd("XACK")
-                    .arg(&key)
-                    .arg(DELIVERY_GROUP)
-                    .arg(&unreadable)
-                    .query_async(&mut self.conn())
-                    .await?;
+                let mut pipe = redis::pipe();
+                for (key, ids) in by_lane(&self.keys, &unreadable) {
+                    pipe.cmd("XACK")
+                        .arg(key)
+                        .arg(DELIVERY_GROUP)
+                        .arg(ids)
+                        .ignore();
+                }
+                let _: () = pipe.query_async(&mut self.conn()).await?;
                 Ok(())
             })
             .await?;
@@ -149,6 +203,7 @@ impl DeliveryQueue for RedisStore {
             return Ok(());
         }
         let (groups, refs) = log_groups(&c.resolutions);
+        let acks = by_lane(&self.keys, &c.acks);
         let mut inv = self.commit_attempts.prepare_invoke();
         inv.key(self.keys.deliveries())
             .key(self.keys.retry())
@@ -161,7 +216,7 @@ impl DeliveryQueue for RedisStore {
             .arg(self.disable_after.as_millis() as u64)
             .arg(self.min_id())
             .arg(c.resolutions.len())
-            .arg(c.acks.len())
+            .arg(acks.len())
             .arg(c.stats.len())
             .arg(groups.len());
         for (endpoint, logs) in &groups {
@@ -196,8 +251,8 @@ impl DeliveryQueue for RedisStore {
                 .arg(state_field)
                 .arg(&r.conversation);
         }
-        for id in &c.acks {
-            inv.arg(id);
+        for (lane, ids) in &acks {
+            inv.arg(lane).arg(ids.len()).arg(ids);
         }
         for s in &c.stats {
             inv.arg(self.keys.delivery_stats(&s.scope, s.bucket_ms))
@@ -251,6 +306,27 @@ impl DeliveryQueue for RedisStore {
         let n: i64 = self.run_script("retry_delivery", inv).await?;
         Ok(n > 0)
     }
+}
+
+/// Entries named as the dispatcher names them ([`lane_entry_id`]), by lane: each lane's stream
+/// key and its entries' ids there, lanes in first-seen order.
+fn by_lane<'a>(keys: &Keys, ids: &'a [String]) -> Vec<(String, Vec<&'a str>)> {
+    let mut lanes: Vec<(String, Vec<&str>)> = Vec::new();
+    for id in ids {
+        let (tenant, entry) = split_lane_entry_id(id);
+        let key = keys.lane(tenant);
+        match lanes.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(entry),
+            None => lanes.push((key, vec![entry])),
+        }
+    }
+    lanes
+}
+
+fn lock_lanes(
+    m: &LanesCache,
+) -> std::sync::MutexGuard<'_, Option<(std::time::Instant, Vec<String>)>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// One endpoint's attempt logs of a commit, written as one attempt-log entry.

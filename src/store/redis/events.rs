@@ -353,13 +353,12 @@ impl EventLog for RedisStore {
 }
 
 fn push_event_args(inv: &mut redis::ScriptInvocation<'_>, e: &Event, routing: Option<&Routing>) {
-    let (eps, raw, tenants, ordered, at_once) = match routing {
+    let (eps, raw, tenants, ordered) = match routing {
         Some(r) => (
             r.endpoints.join(","),
             r.raw_endpoints.join(","),
             r.tenants.join(","),
             r.ordered.join(","),
-            r.endpoints.len() > r.ordered.len(),
         ),
         None => Default::default(),
     };
@@ -379,6 +378,5 @@ fn push_event_args(inv: &mut redis::ScriptInvocation<'_>, e: &Event, routing: Op
         .arg(ordered)
         .arg(&e.conversation)
         .arg(message)
-        .arg(rank)
-        .arg(if at_once { "1" } else { "" });
+        .arg(rank);
 }

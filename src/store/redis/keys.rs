@@ -16,7 +16,8 @@
 //! | `{p}endpoints` | hash | endpoint id → endpoint (JSON) |
 //! | `{p}endpoints:version` | string | bumped on every endpoint change; routers reload on change |
 //! | `{p}ephealth:{e}` | hash | an endpoint's last success/failure and why hookd disabled it |
-//! | `{p}deliveries` | stream | deliveries to attempt, read by the `delivery` group: a span of routed events (`k=b`, up to [`EVENTS_PER_SPAN`]), one event to some endpoints (`k=e`, retries and replays) or a raw request (`k=r`); events are referenced, never copied |
+//! | `{p}deliveries`, `{p}deliveries:t:{t}` | stream | deliveries to attempt to the admin's endpoints, and to tenant `t`'s (one lane per owner, read in turn), read by the `delivery` group: a span of routed events (`k=b`, up to [`EVENTS_PER_SPAN`], to the endpoints `eps` of the lane), one event to some endpoints (`k=e`, retries, replays, a conversation's head) or a raw request (`k=r`); events are referenced, never copied |
+//! | `{p}delivery_lanes` | set | the tenants with a deliveries lane of their own |
 //! | `{p}retry` | sorted set | deliveries waiting for their next attempt, scored by due time (ms) |
 //! | `{p}dead` | stream | deliveries whose attempts are exhausted |
 //! | `{p}attempts:{e}` | stream | an endpoint's attempt log |
@@ -132,8 +133,20 @@ impl Keys {
     pub fn audit_of_tenant(&self, tenant_id: &str) -> String {
         format!("{}audit:t:{tenant_id}", self.prefix)
     }
+    /// The admin's deliveries lane (and every delivery queued before lanes existed).
     pub fn deliveries(&self) -> String {
         self.key("deliveries")
+    }
+    /// Tenant `tenant`'s deliveries lane; the admin's for "". `lanes.lua` builds the same.
+    pub fn lane(&self, tenant: &str) -> String {
+        if tenant.is_empty() {
+            self.deliveries()
+        } else {
+            format!("{}deliveries:t:{tenant}", self.prefix)
+        }
+    }
+    pub fn delivery_lanes(&self) -> String {
+        self.key("delivery_lanes")
     }
     pub fn journal_lease(&self) -> String {
         self.key("journal:lease")
@@ -181,6 +194,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_tenants_lane_has_a_key_of_its_own_and_the_admins_is_the_old_one() {
+        let k = Keys::new("p:");
+        assert_eq!(k.lane(""), "p:deliveries");
+        assert_eq!(k.lane("t_abc"), "p:deliveries:t:t_abc");
+    }
+
+    #[test]
     fn every_key_carries_the_prefix() {
         let k = Keys::new("t1:");
         for key in [
@@ -202,6 +222,8 @@ mod tests {
             k.endpoints_version(),
             k.endpoint_health("e"),
             k.deliveries(),
+            k.lane("t_1"),
+            k.delivery_lanes(),
             k.retry(),
             k.journal_lease(),
             k.dead(),

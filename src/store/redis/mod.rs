@@ -35,17 +35,20 @@ use keys::{DELIVERY_GROUP, NORMALIZER_GROUP};
 
 const COMMIT_EVENTS_LUA: &str = concat!(
     include_str!("scripts/grouped.lua"),
+    include_str!("scripts/lanes.lua"),
     include_str!("scripts/conversation.lua"),
     include_str!("scripts/commit_events.lua")
 );
 const COMMIT_ATTEMPTS_LUA: &str = concat!(
     include_str!("scripts/grouped.lua"),
+    include_str!("scripts/lanes.lua"),
     include_str!("scripts/conversation.lua"),
     include_str!("scripts/commit_attempts.lua")
 );
 const LEASE_LUA: &str = include_str!("scripts/lease.lua");
 const REQUEUE_LUA: &str = concat!(
     include_str!("scripts/audit.lua"),
+    include_str!("scripts/lanes.lua"),
     include_str!("scripts/conversation.lua"),
     include_str!("scripts/requeue.lua")
 );
@@ -70,6 +73,8 @@ pub struct RedisStore {
     /// The consumer whose journal lease this handle holds: its commits of split entries are
     /// refused once another consumer holds the lease.
     pub(super) lease_holder: std::sync::Mutex<Option<String>>,
+    /// The deliveries lanes as last read, and when.
+    pub(super) lanes_cache: LanesCache,
     /// How long delivery states, statistics and attempt logs are kept.
     pub(super) delivery_state_ttl: Duration,
     pub(super) disable_after: Duration,
@@ -80,6 +85,9 @@ pub struct RedisStore {
     /// [`crate::store::ReadFrom::Pending`]); each consumer's handle has its own.
     pub(super) pending_pass: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
+
+/// Deliveries lanes by tenant, as read at an instant.
+pub(super) type LanesCache = std::sync::Mutex<Option<(std::time::Instant, Vec<String>)>>;
 
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {
@@ -137,6 +145,7 @@ impl RedisStore {
             requeue: redis::Script::new(REQUEUE_LUA),
             lease: redis::Script::new(LEASE_LUA),
             lease_holder: Default::default(),
+            lanes_cache: Default::default(),
             delivery_state_ttl: settings.delivery.log_retention,
             disable_after: settings.delivery.disable_after,
             audit_retention: settings.audit.retention,
@@ -208,6 +217,7 @@ impl RedisStore {
             requeue: self.requeue.clone(),
             lease: self.lease.clone(),
             lease_holder: Default::default(),
+            lanes_cache: Default::default(),
             delivery_state_ttl: self.delivery_state_ttl,
             disable_after: self.disable_after,
             audit_retention: self.audit_retention,
@@ -312,15 +322,19 @@ impl SharedWork for RedisStore {
         min_idle: Duration,
         count: usize,
     ) -> Result<usize, StoreError> {
-        let key = self.keys.deliveries();
-        self.claim_stale(
-            "claim_deliveries",
-            key,
-            DELIVERY_GROUP,
-            consumer,
-            min_idle,
-            count,
-        )
-        .await
+        let mut claimed = 0;
+        for key in self.lane_keys().await? {
+            claimed += self
+                .claim_stale(
+                    "claim_deliveries",
+                    key,
+                    DELIVERY_GROUP,
+                    consumer,
+                    min_idle,
+                    count,
+                )
+                .await?;
+        }
+        Ok(claimed)
     }
 }

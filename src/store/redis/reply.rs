@@ -252,8 +252,13 @@ pub(super) fn stored_event(id: String, f: &Fields) -> Result<StoredEvent, StoreE
 #[derive(Debug, PartialEq)]
 pub(super) enum Queued {
     /// The routed events from `from` to `to` of the events stream, first attempt each to the
-    /// endpoints its event names.
-    Span { from: String, to: String },
+    /// endpoints its event names that the span's lane holds (`eps`; all of them for a span
+    /// queued before lanes existed).
+    Span {
+        from: String,
+        to: String,
+        eps: Option<Vec<String>>,
+    },
     /// One event to these endpoints (a retry or a replay).
     Event {
         event_id: String,
@@ -268,7 +273,7 @@ impl Queued {
     /// The events stream range to read for it.
     pub(super) fn events_range(&self) -> Option<(&str, &str)> {
         match self {
-            Queued::Span { from, to } => Some((from, to)),
+            Queued::Span { from, to, .. } => Some((from, to)),
             Queued::Event { event_id, .. } => Some((event_id, event_id)),
             Queued::Raw(_) => None,
         }
@@ -291,7 +296,11 @@ pub(super) fn queued_of(id: &str, f: &Fields) -> Option<Queued> {
     };
     let attempt = (f.number("att") as u32).max(1);
     match f.bytes("k")? {
-        b"b" => ids("from", "to").map(|(from, to)| Queued::Span { from, to }),
+        b"b" => ids("from", "to").map(|(from, to)| Queued::Span {
+            from,
+            to,
+            eps: f.bytes("eps").map(|_| endpoint_list(&f.text("eps"))),
+        }),
         b"e" => ids("ev", "ev").map(|(event_id, _)| Queued::Event {
             event_id,
             endpoints: endpoint_list(&f.text("eps")),
@@ -356,14 +365,16 @@ pub(super) fn deliveries_of(
     };
     match queued {
         Queued::Raw(r) => vec![*r],
-        Queued::Span { .. } => events
+        Queued::Span { eps: lane, .. } => events
             .into_iter()
             .filter_map(|(id, f)| {
                 let f = f?;
                 // Ordered endpoints take the event from its conversation's queue instead.
                 let ordered = endpoint_list(&f.text("oeps"));
                 let mut endpoints = endpoint_list(&f.text("eps"));
-                endpoints.retain(|ep| !ordered.contains(ep));
+                endpoints.retain(|ep| {
+                    !ordered.contains(ep) && lane.as_ref().is_none_or(|l| l.contains(ep))
+                });
                 (!endpoints.is_empty()).then(|| record(id, &f, endpoints, 1))
             })
             .collect(),

@@ -159,6 +159,23 @@ impl RedisStore {
         count: usize,
         block: Duration,
     ) -> Result<StreamEntries, StoreError> {
+        let read = self
+            .read_groups(op, (&[key], group), consumer, from, count, block)
+            .await?;
+        Ok(read.into_iter().flat_map(|(_, entries)| entries).collect())
+    }
+
+    /// Reads up to `count` entries of each of `keys` for `group`'s `consumer`, in one call:
+    /// each stream's entries, in the order of `keys` (streams without any are left out).
+    pub(super) async fn read_groups(
+        &self,
+        op: &'static str,
+        (keys, group): (&[String], &str),
+        consumer: &str,
+        from: ReadFrom,
+        count: usize,
+        block: Duration,
+    ) -> Result<Vec<(String, StreamEntries)>, StoreError> {
         self.timed(op, async {
             let mut cmd = redis::cmd("XREADGROUP");
             cmd.arg("GROUP")
@@ -166,16 +183,17 @@ impl RedisStore {
                 .arg(consumer)
                 .arg("COUNT")
                 .arg(count);
-            let start = match from {
-                // BLOCK 0 would wait forever: a zero block means "do not wait".
-                ReadFrom::New if !block.is_zero() => {
-                    cmd.arg("BLOCK").arg(block.as_millis() as u64);
-                    ">".to_string()
-                }
-                ReadFrom::New => ">".to_string(),
-                ReadFrom::Pending => self.pending_from(&key),
-            };
-            cmd.arg("STREAMS").arg(&key).arg(&start);
+            // BLOCK 0 would wait forever: a zero block means "do not wait".
+            if from == ReadFrom::New && !block.is_zero() {
+                cmd.arg("BLOCK").arg(block.as_millis() as u64);
+            }
+            cmd.arg("STREAMS").arg(keys);
+            for key in keys {
+                match from {
+                    ReadFrom::New => cmd.arg(">"),
+                    ReadFrom::Pending => cmd.arg(self.pending_from(key)),
+                };
+            }
             let read = |cmd: redis::Cmd| async move {
                 let reply: Result<Value, redis::RedisError> = match from {
                     ReadFrom::New => cmd.query_async(&mut self.blocking_conn()).await,
@@ -185,20 +203,23 @@ impl RedisStore {
             };
             let v: Value = match read(cmd.clone()).await? {
                 Err(Lost::Group) => {
-                    self.recreate_group(&key, group).await?;
+                    for key in keys {
+                        self.recreate_group(key, group).await?;
+                    }
                     read(cmd).await??
                 }
                 other => other?,
             };
-            let entries: StreamEntries = parse_read_reply(v)?
-                .into_iter()
-                .flat_map(|(_stream, entries)| entries)
-                .collect();
+            let read = parse_read_reply(v)?;
             if from == ReadFrom::Pending {
-                let last = entries.last().map(|(id, _)| id.as_str());
-                self.pending_read(&key, last, entries.len() < count);
+                for key in keys {
+                    let entries = read.iter().find(|(k, _)| k == key).map(|(_, e)| e);
+                    let last = entries.and_then(|e| e.last()).map(|(id, _)| id.as_str());
+                    let short = entries.map_or(0, Vec::len) < count;
+                    self.pending_read(key, last, short);
+                }
             }
-            Ok(entries)
+            Ok(read)
         })
         .await
     }
@@ -273,6 +294,10 @@ impl RedisStore {
     /// its data, or flushed), and with it every entry it held. Reading must go on, and an
     /// operator must know.
     pub(super) async fn recreate_group(&self, key: &str, group: &str) -> Result<(), StoreError> {
+        if !create_group(&mut self.conn(), key, group).await? {
+            // It is there: another stream of the same read lost its group.
+            return Ok(());
+        }
         tracing::error!(
             stream = key,
             group,
@@ -281,7 +306,7 @@ impl RedisStore {
              (appendonly yes)."
         );
         metrics::counter!(m::STORAGE_DATA_LOST).increment(1);
-        create_group(&mut self.conn(), key, group).await
+        Ok(())
     }
 
     pub(super) fn ms_ago(&self, age: Duration) -> String {
@@ -292,13 +317,13 @@ impl RedisStore {
     }
 }
 
-/// Creates `group` on stream `key` (and the stream), unless it exists. From "0", so entries
-/// written before the group existed are read too.
+/// Creates `group` on stream `key` (and the stream), unless it exists; whether it did. From
+/// "0", so entries written before the group existed are read too.
 pub(super) async fn create_group(
     conn: &mut ConnectionManager,
     key: &str,
     group: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let created: Result<(), redis::RedisError> = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(key)
@@ -308,8 +333,8 @@ pub(super) async fn create_group(
         .query_async(conn)
         .await;
     match created {
-        Ok(()) => Ok(()),
-        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(false),
         Err(e) => Err(e.into()),
     }
 }

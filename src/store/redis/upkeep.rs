@@ -97,41 +97,43 @@ impl Upkeep for RedisStore {
     }
 
     async fn trim_deliveries(&self) -> Result<(), StoreError> {
-        let deliveries = self.keys.deliveries();
+        let lanes = self.lane_keys().await?;
         let dead = self.keys.dead();
         let min_id = self.min_id();
         self.timed("trim_deliveries", async {
             let mut conn = self.conn();
-            // Only what the group has read and acknowledged may go: below both its
-            // last-delivered id and its oldest pending entry.
-            let (groups, pending): (Value, Value) = redis::pipe()
-                .cmd("XINFO")
-                .arg("GROUPS")
-                .arg(&deliveries)
-                .cmd("XPENDING")
-                .arg(&deliveries)
-                .arg(DELIVERY_GROUP)
-                .query_async(&mut conn)
-                .await?;
-            let last = group_last_delivered(groups, DELIVERY_GROUP);
-            let oldest_pending = match pending {
-                Value::Array(parts) if parts.len() >= 2 => value_string(&parts[1]),
-                _ => None,
-            };
-            let safe = match (last, oldest_pending) {
-                (Some(l), Some(p)) => Some(min_stream_id(&l, &p)),
-                (Some(l), None) => Some(l),
-                _ => None,
-            };
             let mut pipe = redis::pipe();
-            if let Some(safe) = safe {
-                // MINID keeps ids >= safe; the entry `safe` itself stays, which is harmless.
-                pipe.cmd("XTRIM")
-                    .arg(&deliveries)
-                    .arg("MINID")
-                    .arg("~")
-                    .arg(&safe)
-                    .ignore();
+            for lane in &lanes {
+                // Only what the group has read and acknowledged may go: below both its
+                // last-delivered id and its oldest pending entry.
+                let (groups, pending): (Value, Value) = redis::pipe()
+                    .cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(lane)
+                    .cmd("XPENDING")
+                    .arg(lane)
+                    .arg(DELIVERY_GROUP)
+                    .query_async(&mut conn)
+                    .await?;
+                let last = group_last_delivered(groups, DELIVERY_GROUP);
+                let oldest_pending = match pending {
+                    Value::Array(parts) if parts.len() >= 2 => value_string(&parts[1]),
+                    _ => None,
+                };
+                let safe = match (last, oldest_pending) {
+                    (Some(l), Some(p)) => Some(min_stream_id(&l, &p)),
+                    (Some(l), None) => Some(l),
+                    _ => None,
+                };
+                if let Some(safe) = safe {
+                    // MINID keeps ids >= safe; the entry `safe` itself stays, which is harmless.
+                    pipe.cmd("XTRIM")
+                        .arg(lane)
+                        .arg("MINID")
+                        .arg("~")
+                        .arg(&safe)
+                        .ignore();
+                }
             }
             pipe.cmd("XTRIM")
                 .arg(&dead)
@@ -186,13 +188,22 @@ impl Upkeep for RedisStore {
     }
 
     async fn delivery_gauges(&self, now_ms: u64) -> Result<DeliveryGauges, StoreError> {
-        let (deliveries, retry, dead) =
-            (self.keys.deliveries(), self.keys.retry(), self.keys.dead());
+        let lanes = self.lane_keys().await?;
+        let (retry, dead) = (self.keys.retry(), self.keys.dead());
         self.timed("delivery_gauges", async {
-            let (groups, scheduled, due, dead_len): (Value, u64, u64, u64) = redis::pipe()
-                .cmd("XINFO")
-                .arg("GROUPS")
-                .arg(&deliveries)
+            // Every lane's backlog, summed.
+            let (mut lag, mut pending) = (0, 0);
+            for lane in &lanes {
+                let groups: Value = redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(lane)
+                    .query_async(&mut self.conn())
+                    .await?;
+                let group = group_backlog(groups, DELIVERY_GROUP);
+                lag += self.lag_of(lane, &group).await?;
+                pending += group.pending;
+            }
+            let (scheduled, due, dead_len): (u64, u64, u64) = redis::pipe()
                 .cmd("ZCARD")
                 .arg(&retry)
                 .cmd("ZCOUNT")
@@ -203,10 +214,9 @@ impl Upkeep for RedisStore {
                 .arg(&dead)
                 .query_async(&mut self.conn())
                 .await?;
-            let group = group_backlog(groups, DELIVERY_GROUP);
             Ok(DeliveryGauges {
-                lag: self.lag_of(&deliveries, &group).await?,
-                pending: group.pending,
+                lag,
+                pending,
                 scheduled,
                 due,
                 dead: dead_len,

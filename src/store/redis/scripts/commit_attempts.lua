@@ -6,10 +6,11 @@
 -- Writes are grouped: one attempt-log entry per endpoint (a JSON array of its attempts; an
 -- attempt's id is `{entry id}.{position}`), one HSET per state hash, one HINCRBY per counter.
 --
--- KEYS[1] deliveries stream   KEYS[2] retry sorted set   KEYS[3] dead stream
+-- KEYS[1] (unused; deliveries are acknowledged in their lanes, lanes.lua)   KEYS[2] retry
+-- sorted set   KEYS[3] dead stream
 -- ARGV[1] consumer group   ARGV[2] now (ms)   ARGV[3] key prefix   ARGV[4] state/stats TTL (s)
 -- ARGV[5] MINID of attempt logs   ARGV[6] disable after (ms)   ARGV[7] MINID of the dead stream
--- ARGV[8] number of resolutions   ARGV[9] number of acks   ARGV[10] number of stat increments
+-- ARGV[8] number of resolutions   ARGV[9] number of lanes with acks   ARGV[10] number of stat increments
 -- ARGV[11] number of attempt-log groups
 -- then 3 values per attempt-log group: endpoint, number of attempts, JSON array of them
 -- then 15 values per resolution: kind (e|r), subject, endpoint, tenant, event type, attempt,
@@ -19,7 +20,7 @@
 --
 -- A final outcome (delivered, dead, gone, drop) of a conversation's head lets the next event
 -- of the conversation go (conversation.lua); a dead head's reason says how many waited.
--- then the delivery entry ids to acknowledge
+-- then, per lane with entries to acknowledge (ARGV[9] lanes): its stream, how many, the ids
 -- then 3 values per stat increment: key, field, amount
 local prefix, ttl, now = ARGV[3], ARGV[4], tonumber(ARGV[2])
 local disable_after = tonumber(ARGV[6])
@@ -76,7 +77,7 @@ for _ = 1, tonumber(ARGV[8]) do
   local state = nil
   local waiting = nil
   if conv ~= '' and kind == 'e' and nxt ~= 'retry' and nxt ~= 'defer' then
-    waiting = release(prefix, KEYS[1], ep, conv, subj)
+    waiting = release(prefix, ep, conv, subj)
   end
   if nxt == 'delivered' then
     state = 'delivered:' .. att .. ':' .. log_id
@@ -118,11 +119,11 @@ for ep in pairs(failed_eps) do
 end
 for ep in pairs(succeeded_eps) do write_success(ep) end
 
-local n_acks = tonumber(ARGV[9])
-if n_acks > 0 then
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, a, a + n_acks - 1))
+for _ = 1, tonumber(ARGV[9]) do
+  local lane, n = ARGV[a], tonumber(ARGV[a + 1])
+  redis.call('XACK', lane, ARGV[1], unpack(ARGV, a + 2, a + 1 + n))
+  a = a + 2 + n
 end
-a = a + n_acks
 
 -- Increments arrive grouped by key: each key's expiry is set once, after its last one.
 for i = 1, tonumber(ARGV[10]) do

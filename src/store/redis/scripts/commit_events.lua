@@ -3,7 +3,7 @@
 -- overhead is paid once.
 --
 -- KEYS[1] inbound stream   KEYS[2] events stream   KEYS[3] stats hash   KEYS[4] stats:types hash
--- KEYS[5] deliveries stream   KEYS[6] journal lease
+-- KEYS[5] (unused: deliveries go to their endpoints' lanes, lanes.lua)   KEYS[6] journal lease
 -- then 4 keys per event, entries in order: dedup key, type index, platform index, account index
 -- ARGV[1] consumer group   ARGV[2] dedup TTL (s)   ARGV[3] MINID for trimming (ms)
 -- ARGV[4] account index TTL (s)   ARGV[5] number of entries   ARGV[6] key prefix
@@ -11,17 +11,17 @@
 -- ARGV[9] the consumer holding the journal lease, or "" for a caller without one
 -- then per entry: journal id, source, received_at (ms), envelope object, request id, "1" for
 --   a test suite's sample (counted apart) or "", number of events,
---   followed by 14 values per event: type, platform, account id, occurred_at (ms or ""), data,
+--   followed by 13 values per event: type, platform, account id, occurred_at (ms or ""), data,
 --   JSON-mode endpoint ids, raw-mode endpoint ids, tenant ids (each comma-separated), the
 --   envelope member naming the user the event is about (or ""), the JSON-mode endpoints
 --   ordering by conversation (comma-separated), the event's conversation, a WhatsApp status's
---   message id and rank (or "" and 0), "1" when some JSON-mode endpoint takes the event at
---   once (not by conversation)
+--   message id and rank (or "" and 0)
 --
--- The deliveries stream does not copy events: one entry (`k` = `b`) names a span of the
--- events stream, `from` to `to`, whose events with endpoints (`eps`) are to be delivered. The
--- events of one call are contiguous in the events stream (a script runs alone), so a span
--- holds exactly the routed events written between its ends.
+-- The deliveries streams do not copy events: one entry (`k` = `b`) names a span of the
+-- events stream, `from` to `to`, whose events are to be delivered to those of their
+-- endpoints (`eps` of the event) that the entry names (its `eps`: the endpoints of one owner,
+-- in that owner's lane). The events of one call are contiguous in the events stream (a
+-- script runs alone), so a span holds exactly the routed events written between its ends.
 --
 -- An endpoint ordering by conversation gets the event through its conversation's queue
 -- (conversation.lua); a status of a message whose later status came first is marked `stale`
@@ -53,14 +53,28 @@ local by_type = {}
 local indexes = grouped()
 local expiring = {}
 
--- The routed events not yet in a deliveries entry.
-local span_from, span_to, span_n = nil, nil, 0
-local function close_span()
-  if span_n > 0 then
-    redis.call('XADD', KEYS[5], '*', 'k', 'b', 'from', span_from, 'to', span_to)
+-- Per lane, the routed events not yet in a deliveries entry: first and last id, how many,
+-- and the lane's endpoints among them.
+local spans, span_lanes = {}, {}
+local function close_span(lane)
+  local s = spans[lane]
+  if s then
+    redis.call('XADD', lane, '*', 'k', 'b', 'from', s.from, 'to', s.to,
+      'eps', table.concat(s.eps, ','))
+    spans[lane] = nil
   end
-  span_from, span_to, span_n = nil, nil, 0
 end
+local function add_to_span(lane, id, ep)
+  local s = spans[lane]
+  if not s then
+    s = {from = id, n = 0, eps = {}, seen = {}}
+    spans[lane] = s
+    span_lanes[#span_lanes + 1] = lane
+  end
+  if s.to ~= id then s.to, s.n = id, s.n + 1 end
+  if not s.seen[ep] then s.seen[ep], s.eps[#s.eps + 1] = true, ep end
+end
+
 
 -- Whether a status of rank `rank` of message `msg` comes after a later one; notes it if not.
 local function is_stale(msg, rank)
@@ -82,7 +96,7 @@ local function order(id, oeps, conv, msg, rank)
     return
   end
   for ep in string.gmatch(oeps, '[^,]+') do
-    queue_in_conversation(prefix, KEYS[5], ep, conv, id)
+    queue_in_conversation(prefix, ep, conv, id)
   end
 end
 
@@ -99,7 +113,8 @@ for e = 1, tonumber(ARGV[5]) do
   local n = tonumber(ARGV[a + 6])
   a = a + 7
   local ids = {}
-  local raw_eps, raw_seen, raw_type, raw_account = {}, {}, nil, nil
+  -- Raw endpoints of the entry by lane, each once.
+  local raw_lanes, raw_order, raw_seen, raw_type, raw_account = {}, {}, {}, nil, nil
   for i = 1, n do
     local etype, platform, account = ARGV[a], ARGV[a + 1], ARGV[a + 2]
     local eps, reps, tenants = ARGV[a + 5], ARGV[a + 6], ARGV[a + 7]
@@ -115,10 +130,19 @@ for e = 1, tonumber(ARGV[5]) do
       -- Type and platform indexes are few; an account's index goes when the account is idle.
       expiring[KEYS[k + 3]] = true
       if not test then by_type[etype] = (by_type[etype] or 0) + 1 end
-      if ARGV[a + 13] == '1' then
-        span_from = span_from or id
-        span_to, span_n = id, span_n + 1
-        if span_n >= span_max then close_span() end
+      if eps ~= '' then
+        local ordered, touched = {}, {}
+        for ep in string.gmatch(ARGV[a + 9], '[^,]+') do ordered[ep] = true end
+        for ep in string.gmatch(eps, '[^,]+') do
+          if not ordered[ep] then
+            local lane = lane_of(prefix, ep)
+            add_to_span(lane, id, ep)
+            touched[lane] = true
+          end
+        end
+        for lane in pairs(touched) do
+          if spans[lane].n >= span_max then close_span(lane) end
+        end
       end
       if ARGV[a + 9] ~= '' then
         order(id, ARGV[a + 9], ARGV[a + 10], ARGV[a + 11], tonumber(ARGV[a + 12]))
@@ -127,7 +151,12 @@ for e = 1, tonumber(ARGV[5]) do
         for ep in string.gmatch(reps, '[^,]+') do
           if not raw_seen[ep] then
             raw_seen[ep] = true
-            raw_eps[#raw_eps + 1] = ep
+            local lane = lane_of(prefix, ep)
+            if not raw_lanes[lane] then
+              raw_lanes[lane] = {}
+              raw_order[#raw_order + 1] = lane
+            end
+            table.insert(raw_lanes[lane], ep)
             raw_type, raw_account = raw_type or etype, raw_account or account
           end
         end
@@ -142,12 +171,12 @@ for e = 1, tonumber(ARGV[5]) do
       ids[i] = 0
     end
     k = k + 4
-    a = a + 14
+    a = a + 13
   end
   -- Raw mode forwards Meta's request itself, once per endpoint, when it brought anything new.
-  if #raw_eps > 0 then
-    local eps = table.concat(raw_eps, ',')
-    redis.call('XADD', KEYS[5], '*', 'k', 'r', 'ev', jid, 'eps', eps, 'att', '1',
+  for _, lane in ipairs(raw_order) do
+    local eps = table.concat(raw_lanes[lane], ',')
+    redis.call('XADD', lane, '*', 'k', 'r', 'ev', jid, 'eps', eps, 'att', '1',
       'type', raw_type, 'account', raw_account, 'source', src, 'received_at', rcv,
       'request_id', rq)
     pending(prefix .. 'dstatus:r:' .. jid, eps)
@@ -155,7 +184,7 @@ for e = 1, tonumber(ARGV[5]) do
   redis.call('XACK', KEYS[1], ARGV[1], jid)
   out[e] = ids
 end
-close_span()
+for _, lane in ipairs(span_lanes) do close_span(lane) end
 -- An index is a convenience: failing to write one must not lose the events.
 for _, key in ipairs(indexes.keys) do
   local ids = indexes.lists[key]

@@ -1,7 +1,7 @@
 -- Puts deliveries back on the deliveries stream, atomically with taking them from where they
 -- waited, so several hookd instances can run it at once and each delivery moves once.
 --
--- KEYS[1] deliveries stream   KEYS[2] retry sorted set   KEYS[3] dead stream   KEYS[4] events
+-- KEYS[1] (unused: deliveries go to their endpoint's lane, lanes.lua)   KEYS[2] retry sorted set   KEYS[3] dead stream   KEYS[4] events
 -- ARGV[1] mode   ARGV[2] key prefix   ARGV[3] state TTL (s)
 --   due:  ARGV[4] now (ms), ARGV[5] how many at most   → {moved, dropped}
 --   dead: ARGV[4…] dead entry ids                      → moved
@@ -27,9 +27,10 @@ local function enqueue(kind, subj, ep, att, etype, state)
   if kind == 'e' then
     -- The entry names the event; the reader takes its data from the events stream.
     if #redis.call('XRANGE', KEYS[4], subj, subj) == 0 then return false end
-    redis.call('XADD', KEYS[1], '*', 'k', 'e', 'ev', subj, 'eps', ep, 'att', att)
+    redis.call('XADD', lane_of(prefix, ep), '*', 'k', 'e', 'ev', subj, 'eps', ep, 'att', att)
   else
-    redis.call('XADD', KEYS[1], '*', 'k', 'r', 'ev', subj, 'eps', ep, 'att', att, 'type', etype)
+    redis.call('XADD', lane_of(prefix, ep), '*', 'k', 'r', 'ev', subj, 'eps', ep, 'att', att,
+      'type', etype)
   end
   local key, field = state_slot(kind, subj, ep)
   redis.call('HSET', key, field, state .. ':' .. att)
@@ -53,7 +54,7 @@ if mode == 'due' then
       moved = moved + 1
     else
       dropped = dropped + 1
-      if p[1] == 'e' then release_gone(prefix, KEYS[1], p[3], p[2]) end
+      if p[1] == 'e' then release_gone(prefix, p[3], p[2]) end
     end
     redis.call('ZREM', KEYS[2], m)
   end
@@ -91,7 +92,7 @@ elseif mode == 'one' then
   enqueue(kind, subj, ep, tostring(next_att), etype, 'pending')
   return 1
 elseif mode == 'gone' then
-  for i = 4, #ARGV - 1, 2 do release_gone(prefix, KEYS[1], ARGV[i], ARGV[i + 1]) end
+  for i = 4, #ARGV - 1, 2 do release_gone(prefix, ARGV[i], ARGV[i + 1]) end
   return 0
 end
 return redis.error_reply('unknown mode ' .. tostring(mode))
