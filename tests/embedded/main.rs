@@ -17,6 +17,8 @@ mod dedup;
 #[path = "../it/delivery.rs"]
 mod delivery;
 mod durability;
+#[path = "../it/fairness.rs"]
+mod fairness;
 #[path = "../it/fake_graph.rs"]
 mod fake_graph;
 #[path = "../it/fixtures.rs"]

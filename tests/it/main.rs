@@ -18,6 +18,7 @@ mod delivery;
 mod delivery_chaos;
 mod deploy;
 mod engine;
+mod fairness;
 mod fake_graph;
 mod fixtures;
 mod graph;
