@@ -26,8 +26,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// How often an instance without the lease asks for it.
 const LEASE_POLL: Duration = Duration::from_secs(1);
-/// Journal entries taken over per claim when the lease changes hands.
-const TAKEOVER_BATCH: usize = 1024;
+/// Journal entries taken over at most when the lease changes hands: more than all consumers
+/// together hold (each holds a batch and a batch read ahead, at most 2,000).
+const TAKEOVER_MAX: usize = 100_000;
 
 /// Doubles from 100 ms up to [`MAX_BACKOFF`].
 fn next_backoff(current: Duration) -> Duration {
@@ -188,16 +189,9 @@ async fn take_lease(
     };
     let lease = work.hold_journal_lease(consumer, lease).await?;
     if lease == JournalLease::Taken {
-        let mut taken = 0;
-        loop {
-            let n = work
-                .claim_stale_journal(consumer, Duration::ZERO, TAKEOVER_BATCH)
-                .await?;
-            taken += n;
-            if n < TAKEOVER_BATCH {
-                break;
-            }
-        }
+        let taken = work
+            .claim_stale_journal(consumer, Duration::ZERO, TAKEOVER_MAX)
+            .await?;
         tracing::info!(
             consumer,
             taken_over = taken,
