@@ -8,8 +8,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    ADMIN_KEY, HookdProcess, RedisServer, SECRET, TestApp, free_port, test_settings, wait_ready,
-    whatsapp_body,
+    ADMIN_KEY, HookdProcess, RedisServer, SECRET, TestApp, free_port, post_webhook, test_settings,
+    wait_ready, whatsapp_body,
 };
 use crate::receiver::{Received, Receiver, Reply};
 
@@ -247,15 +247,7 @@ async fn post_to(base: &str, tag: &str, range: std::ops::Range<usize>) {
     let client = reqwest::Client::new();
     for i in range {
         let body = whatsapp_body(&[format!("wamid.{tag}.{i}")]);
-        let sig = hookd::meta::signature::sign(SECRET.as_bytes(), &body);
-        let res = client
-            .post(format!("{base}/webhooks/test"))
-            .header("x-hub-signature-256", sig)
-            .body(body)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(res.status(), 200);
+        post_webhook(&client, base, body).await;
     }
 }
 

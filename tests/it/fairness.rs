@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde_json::json;
 
-use crate::helpers::{HookdProcess, SECRET, Storage, TestApp, sign};
+use crate::helpers::{HookdProcess, Storage, TestApp, post_webhook, whatsapp_request};
 
 const BACKLOG: usize = 100_000;
 const PER_REQUEST: usize = 500;
@@ -66,31 +66,15 @@ fn start_receiver(t: Arc<Tally>) -> String {
 
 /// A request of `waba`'s phone number with one message per wamid.
 fn body(waba: &str, wamids: &[String]) -> Vec<u8> {
-    let messages: Vec<serde_json::Value> = wamids
+    let messages: Vec<(&str, &str)> = wamids
         .iter()
-        .map(|id| json!({"from": "15550001111", "id": id, "timestamp": "1700000000", "type": "text", "text": {"body": "hi"}}))
+        .map(|id| ("15550001111", id.as_str()))
         .collect();
-    serde_json::to_vec(&json!({
-        "object": "whatsapp_business_account",
-        "entry": [{"id": waba, "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000000", "phone_number_id": format!("PN.{waba}")},
-            "messages": messages
-        }}]}]
-    }))
-    .expect("json")
+    whatsapp_request(waba, &format!("PN.{waba}"), &messages, &[])
 }
 
 async fn post(app: &TestApp, body: Vec<u8>) {
-    let res = app
-        .client
-        .post(format!("{}/webhooks/test", app.base))
-        .header("x-hub-signature-256", sign(SECRET.as_bytes(), &body))
-        .body(body)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(res.status(), 200);
+    post_webhook(&app.client, &app.base, body).await;
 }
 
 #[actix_web::test]

@@ -565,19 +565,54 @@ pub fn fixture_bodies() -> Vec<(String, String, Vec<u8>)> {
 
 /// A unique WhatsApp body with `wamids` as its messages.
 pub fn whatsapp_body(wamids: &[String]) -> Vec<u8> {
-    let messages: Vec<serde_json::Value> = wamids
+    let messages: Vec<(&str, &str)> = wamids
         .iter()
-        .map(|id| serde_json::json!({"from": "15550001111", "id": id, "timestamp": "1700000000", "type": "text", "text": {"body": "hi"}}))
+        .map(|id| ("15550001111", id.as_str()))
         .collect();
+    whatsapp_request("WABA1", "PN1", &messages, &[])
+}
+
+/// A WhatsApp request of business account `waba` and its phone number `phone`: text messages
+/// (from, wamid) and statuses (recipient, wamid, status).
+pub fn whatsapp_request(
+    waba: &str,
+    phone: &str,
+    messages: &[(&str, &str)],
+    statuses: &[(&str, &str, &str)],
+) -> Vec<u8> {
+    let mut value = serde_json::json!({
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": phone},
+    });
+    if !messages.is_empty() {
+        value["messages"] = messages
+            .iter()
+            .map(|(from, id)| serde_json::json!({"from": from, "id": id, "timestamp": "1700000000", "type": "text", "text": {"body": "hi"}}))
+            .collect();
+    }
+    if !statuses.is_empty() {
+        value["statuses"] = statuses
+            .iter()
+            .map(|(to, id, status)| serde_json::json!({"recipient_id": to, "id": id, "status": status, "timestamp": "1700000001"}))
+            .collect();
+    }
     serde_json::to_vec(&serde_json::json!({
         "object": "whatsapp_business_account",
-        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000000", "phone_number_id": "PN1"},
-            "messages": messages
-        }}]}]
+        "entry": [{"id": waba, "changes": [{"field": "messages", "value": value}]}]
     }))
     .expect("json")
+}
+
+/// Posts `body` signed with the test source's secret to the hookd at `base`; it must answer 200.
+pub async fn post_webhook(client: &reqwest::Client, base: &str, body: Vec<u8>) {
+    let res = client
+        .post(format!("{base}/webhooks/test"))
+        .header("x-hub-signature-256", sign(SECRET.as_bytes(), &body))
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), 200);
 }
 
 /// Waits (20 s at most) until the hookd at `base` answers its readiness check.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{ADMIN_KEY, HookdProcess, SECRET, Storage, sign};
+use crate::helpers::{ADMIN_KEY, HookdProcess, Storage, post_webhook, whatsapp_request};
 use crate::receiver::{Received, Receiver, Reply};
 
 /// Conversations, and messages in each.
@@ -19,18 +19,11 @@ pub const ACCEPT_TIME: Duration = Duration::from_millis(15);
 /// Step `step` of every conversation, in one request (as Meta batches a phone number's
 /// messages): message `step` from user `c` is `wamid.c.step`.
 pub fn step_body(step: usize) -> Vec<u8> {
-    let messages: Vec<serde_json::Value> = (0..CONVERSATIONS)
-        .map(|c| json!({"from": format!("1555000{c}"), "id": format!("wamid.{c}.{step}"), "timestamp": "1700000000", "type": "text", "text": {"body": "hi"}}))
+    let ids: Vec<(String, String)> = (0..CONVERSATIONS)
+        .map(|c| (format!("1555000{c}"), format!("wamid.{c}.{step}")))
         .collect();
-    serde_json::to_vec(&json!({
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000000", "phone_number_id": "PN1"},
-            "messages": messages
-        }}]}]
-    }))
-    .expect("json")
+    let messages: Vec<(&str, &str)> = ids.iter().map(|(f, i)| (f.as_str(), i.as_str())).collect();
+    whatsapp_request("WABA1", "PN1", &messages, &[])
 }
 
 /// Posts steps `steps` to the hookd at `base`, each answered before the next is sent (so the
@@ -38,15 +31,7 @@ pub fn step_body(step: usize) -> Vec<u8> {
 pub async fn post_steps(base: &str, steps: std::ops::Range<usize>) {
     let client = reqwest::Client::new();
     for step in steps {
-        let body = step_body(step);
-        let res = client
-            .post(format!("{base}/webhooks/test"))
-            .header("x-hub-signature-256", sign(SECRET.as_bytes(), &body))
-            .body(body)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(res.status(), 200);
+        post_webhook(&client, base, step_body(step)).await;
     }
 }
 

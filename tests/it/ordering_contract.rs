@@ -10,29 +10,9 @@ use crate::contract::{NO_WAIT, resolution, store_routed};
 
 const ORDERED: &str = "ep_ordered";
 
-/// A WhatsApp request: messages (`from`, wamid) and statuses (recipient, wamid, status).
-pub(crate) fn conversation_body(
-    messages: &[(&str, &str)],
-    statuses: &[(&str, &str, &str)],
-) -> Vec<u8> {
-    let messages: Vec<serde_json::Value> = messages
-        .iter()
-        .map(|(from, id)| serde_json::json!({"from": from, "id": id, "timestamp": "1700000000", "type": "text", "text": {"body": "hi"}}))
-        .collect();
-    let statuses: Vec<serde_json::Value> = statuses
-        .iter()
-        .map(|(to, id, status)| serde_json::json!({"recipient_id": to, "id": id, "status": status, "timestamp": "1700000001"}))
-        .collect();
-    serde_json::to_vec(&serde_json::json!({
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550000000", "phone_number_id": "PN1"},
-            "messages": messages,
-            "statuses": statuses
-        }}]}]
-    }))
-    .expect("json")
+/// A request of `PN1`: messages (`from`, wamid) and statuses (recipient, wamid, status).
+fn conversation_body(messages: &[(&str, &str)], statuses: &[(&str, &str, &str)]) -> Vec<u8> {
+    crate::helpers::whatsapp_request("WABA1", "PN1", messages, statuses)
 }
 
 fn journal(body: Vec<u8>) -> JournalEntry {

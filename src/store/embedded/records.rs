@@ -57,49 +57,11 @@ pub struct EventRec {
     /// Kept so that trimming the event also trims its tenant index entries.
     pub tenants: Vec<String>,
     pub data: String,
-    /// After the fields of [`EventRecV2`], so a record written before still reads (see
-    /// [`decode_event`]).
+    /// Fields are only ever added last, so a record written before one existed still reads
+    /// (see [`decode_event`]).
     pub identity: String,
     /// The event's conversation (see [`crate::meta::conversation`]).
     pub conversation: String,
-}
-
-/// An event as stored before it kept its conversation.
-#[derive(Debug, Clone, Deserialize)]
-struct EventRecV2 {
-    event_type: String,
-    platform: String,
-    account_id: String,
-    source: String,
-    object: String,
-    received_at_ms: u64,
-    occurred_at_ms: Option<u64>,
-    journal_id: String,
-    request_id: String,
-    endpoints: Vec<String>,
-    tenants: Vec<String>,
-    data: String,
-    identity: String,
-}
-
-impl EventRecV2 {
-    fn split(self) -> (EventRecV1, String) {
-        let v1 = EventRecV1 {
-            event_type: self.event_type,
-            platform: self.platform,
-            account_id: self.account_id,
-            source: self.source,
-            object: self.object,
-            received_at_ms: self.received_at_ms,
-            occurred_at_ms: self.occurred_at_ms,
-            journal_id: self.journal_id,
-            request_id: self.request_id,
-            endpoints: self.endpoints,
-            tenants: self.tenants,
-            data: self.data,
-        };
-        (v1, self.identity)
-    }
 }
 
 /// An event as stored before it kept its identity.
@@ -123,8 +85,10 @@ struct EventRecV1 {
 /// An event from before conversations is in the conversation of its account.
 pub fn decode_event(bytes: &[u8]) -> Result<EventRec, StoreError> {
     decode::<EventRec>("event", bytes).or_else(|current| {
-        let (v1, identity) = match decode::<EventRecV2>("event", bytes) {
-            Ok(v2) => v2.split(),
+        // Postcard writes a struct as its fields in order: a record from before conversations
+        // is the one from before identities followed by its identity.
+        let (v1, identity) = match decode::<(EventRecV1, String)>("event", bytes) {
+            Ok(v2) => v2,
             Err(_) => match decode::<EventRecV1>("event", bytes) {
                 Ok(v1) => (v1, String::new()),
                 Err(_) => return Err(current),
