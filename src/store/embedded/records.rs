@@ -208,9 +208,9 @@ mod tests {
         data: &'a str,
     }
 
-    #[test]
-    fn an_event_stored_before_identities_reads_with_none() {
-        let old = WrittenBefore {
+    /// A message event of account `PN` routed to `ep_1`, as written before identities.
+    fn written_before() -> WrittenBefore<'static> {
+        WrittenBefore {
             event_type: "whatsapp.messages",
             platform: "whatsapp",
             account_id: "PN",
@@ -223,7 +223,12 @@ mod tests {
             endpoints: vec!["ep_1".into()],
             tenants: vec![],
             data: r#"{"a":1}"#,
-        };
+        }
+    }
+
+    #[test]
+    fn an_event_stored_before_identities_reads_with_none() {
+        let old = written_before();
         let bytes = postcard::to_stdvec(&old).expect("encode");
         let read = decode_event(&bytes).expect("an old record reads");
         assert_eq!(read.data, r#"{"a":1}"#);
@@ -244,23 +249,7 @@ mod tests {
     #[test]
     fn an_event_stored_before_conversations_is_in_its_accounts() {
         // Postcard writes a struct as its fields in order: the record then its identity.
-        let before = (
-            WrittenBefore {
-                event_type: "whatsapp.messages",
-                platform: "whatsapp",
-                account_id: "PN",
-                source: "main",
-                object: "whatsapp_business_account",
-                received_at_ms: 1,
-                occurred_at_ms: None,
-                journal_id: "1-0",
-                request_id: "r",
-                endpoints: vec![],
-                tenants: vec![],
-                data: "{}",
-            },
-            r#""sender":{"wa_id":"1"}"#,
-        );
+        let before = (written_before(), r#""sender":{"wa_id":"1"}"#);
         let bytes = postcard::to_stdvec(&before).expect("encode");
         let read = decode_event(&bytes).expect("a record from before conversations reads");
         assert_eq!(read.identity, r#""sender":{"wa_id":"1"}"#);
