@@ -1,6 +1,8 @@
 //! Building and running the whole service: store, engine, HTTP server.
 
+use std::future::Future;
 use std::net::TcpListener;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
@@ -48,12 +50,15 @@ pub struct Application {
     engine: Engine,
     /// Tells the streams to end when hookd begins to stop.
     closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Resolves on SIGTERM or Ctrl-C (listening since `build` began).
+    shutdown: Pin<Box<dyn Future<Output = ()> + Send>>,
 }
 
 impl Application {
     /// Opens storage, starts the actors and binds the listener. Must run inside an actix
     /// system.
     pub async fn build(mut settings: Settings) -> Result<Application, StartError> {
+        let shutdown = shutdown_signal();
         let store = open_storage(&settings).await?;
         match store.production_warnings().await {
             Ok(warnings) => {
@@ -180,6 +185,7 @@ impl Application {
             store: state_store,
             servers,
             engine,
+            shutdown,
         })
     }
 
@@ -220,8 +226,9 @@ impl Application {
         let others: Vec<Server> = servers.collect();
         let handle = main.handle();
         let closing = self.closing.clone();
+        let shutdown = self.shutdown;
         actix_web::rt::spawn(async move {
-            shutdown_signal().await;
+            shutdown.await;
             tracing::info!("shutdown signal received; finishing in-flight requests");
             closing.send_replace(true);
             handle.stop(true).await;
@@ -294,32 +301,34 @@ fn bind_listeners(settings: &Settings) -> Result<Vec<(Serves, TcpListener, bool)
         .collect()
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Listens for SIGTERM and Ctrl-C from now on and resolves on the first. Called before any
+/// listener serves: a signal sent once hookd answers is never left to its default action.
+fn shutdown_signal() -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut listening = Vec::new();
+        for kind in [SignalKind::terminate(), SignalKind::interrupt()] {
+            match signal(kind) {
+                Ok(s) => listening.push(s),
+                Err(e) => tracing::warn!(error = %e, "cannot listen for a shutdown signal"),
+            }
+        }
+        Box::pin(async move {
+            if listening.is_empty() {
+                return std::future::pending().await;
+            }
+            let waits = listening.iter_mut().map(|s| Box::pin(s.recv()));
+            futures_util::future::select_all(waits).await;
+        })
+    }
+    #[cfg(not(unix))]
+    Box::pin(async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::warn!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
+    })
 }
 
 /// The key that seals endpoint secrets, said in the log where it came from.
