@@ -75,7 +75,6 @@ local function add_to_span(lane, id, ep)
   if not s.seen[ep] then s.seen[ep], s.eps[#s.eps + 1] = true, ep end
 end
 
-
 -- Whether a status of rank `rank` of message `msg` comes after a later one; notes it if not.
 local function is_stale(msg, rank)
   local key = prefix .. 'step:' .. msg
