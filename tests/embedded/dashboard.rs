@@ -6,14 +6,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::browser::Browser;
-use crate::helpers::{ADMIN_KEY, SECRET, Storage, TestApp, whatsapp_body};
+use crate::helpers::{ADMIN_KEY, SECRET, whatsapp_body};
 use crate::receiver::{Receiver, Reply, catch_all};
 
-async fn app() -> (Storage, TestApp) {
-    let storage = Storage::start();
-    let app = TestApp::spawn(storage.settings()).await;
-    (storage, app)
-}
+use crate::helpers::fresh_app as app;
 
 #[actix_web::test]
 async fn sign_in_watch_a_signed_webhook_arrive_live_and_open_it() {

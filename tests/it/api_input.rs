@@ -4,13 +4,9 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_KEY, Storage, TestApp, VERIFY_TOKEN, fixture_bodies};
+use crate::helpers::{ADMIN_KEY, TestApp, VERIFY_TOKEN, fixture_bodies};
 
-async fn app() -> (Storage, TestApp) {
-    let storage = Storage::start();
-    let app = TestApp::spawn(storage.settings()).await;
-    (storage, app)
-}
+use crate::helpers::fresh_app as app;
 
 /// Failed storage calls of the read paths these requests take (the counter is process-wide;
 /// no other test fails these ops).

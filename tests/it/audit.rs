@@ -7,18 +7,14 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_KEY, SECRET, Storage, TestApp, whatsapp_body};
+use crate::helpers::{ADMIN_KEY, SECRET, TestApp, whatsapp_body};
 use crate::receiver::Receiver;
 
 const SECRET_ONE: &str = "whsec_YXVkaXQtdGVzdC1zZWNyZXQtb25lLTAxMjM0NTY3ODk=";
 const SECRET_TWO: &str = "whsec_YXVkaXQtdGVzdC1zZWNyZXQtdHdvLTAxMjM0NTY3ODk=";
 const HEADER_TOKEN: &str = "header-token-0042";
 
-async fn app() -> (Storage, TestApp) {
-    let storage = Storage::start();
-    let app = TestApp::spawn(storage.settings()).await;
-    (storage, app)
-}
+use crate::helpers::fresh_app as app;
 
 /// `(status, body)`, asserting the status.
 async fn expect(

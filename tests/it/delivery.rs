@@ -27,11 +27,7 @@ fn verify(secret: &str, r: &crate::receiver::Received) -> Result<(), String> {
     wh.verify(&r.body, &headers).map_err(|e| e.to_string())
 }
 
-async fn app() -> (Storage, TestApp) {
-    let storage = Storage::start();
-    let app = TestApp::spawn(storage.settings()).await;
-    (storage, app)
-}
+use crate::helpers::fresh_app as app;
 
 #[actix_web::test]
 async fn every_fixture_event_reaches_an_admin_catch_all_endpoint_once_with_a_valid_signature() {

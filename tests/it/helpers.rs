@@ -278,6 +278,14 @@ fn rand_suffix() -> u64 {
         .unwrap_or(0)
 }
 
+/// hookd running in this test's actix system on storage of its own ([`Storage::start`]),
+/// which lives as long as the returned `Storage`.
+pub async fn fresh_app() -> (Storage, TestApp) {
+    let storage = Storage::start();
+    let app = TestApp::spawn(storage.settings()).await;
+    (storage, app)
+}
+
 /// hookd running in this test's actix system.
 pub struct TestApp {
     pub base: String,

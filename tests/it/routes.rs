@@ -7,16 +7,12 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_KEY, SECRET, Storage, TestApp, whatsapp_body};
+use crate::helpers::{ADMIN_KEY, SECRET, Storage, whatsapp_body};
 use crate::receiver::{Receiver, Reply, catch_all};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn app() -> (Storage, TestApp) {
-    let storage = Storage::start();
-    let app = TestApp::spawn(storage.settings()).await;
-    (storage, app)
-}
+use crate::helpers::fresh_app as app;
 
 fn wamids(tag: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("wamid.{tag}.{i}")).collect()

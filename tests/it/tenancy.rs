@@ -6,18 +6,14 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_KEY, SECRET, Storage, TestApp};
+use crate::helpers::{ADMIN_KEY, SECRET, TestApp};
 use crate::receiver::Receiver;
 
 const WAIT: Duration = Duration::from_secs(20);
 const PAGE_A: &str = "500000000000001";
 const PAGE_B: &str = "500000000000002";
 
-async fn app() -> (Storage, TestApp) {
-    let storage = Storage::start();
-    let app = TestApp::spawn(storage.settings()).await;
-    (storage, app)
-}
+use crate::helpers::fresh_app as app;
 
 /// A Messenger message to `page` (one entry).
 fn page_entry(page: &str, mid: &str, text: &str) -> Value {

@@ -10,7 +10,7 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use super::catalogue::{bump_version, health_in};
 use super::conversations::{release, release_gone, released_note};
 use super::events::{delivery_state, state_rec};
-use super::lanes::{self, LaneCursor, LaneCursors, Owners, ids_to_read, lanes_in};
+use super::lanes::{self, LaneCursors, Owners, cursor_of, ids_to_read, lanes_in};
 use super::records::*;
 use super::tables::*;
 use super::writer::Tx;
@@ -66,10 +66,8 @@ impl EmbeddedStore {
         let mut cursors = lock_cursors(&self.inner.delivery_lanes);
         let (mut out, mut gone) = (Vec::new(), Vec::new());
         for lane in lanes {
-            let at = cursors.entry(lane.clone()).or_insert(LaneCursor {
-                cursor: start,
-                pass: 0,
-            });
+            let first = cursor_of(&cursors, &lane, start);
+            let at = cursors.entry(lane.clone()).or_insert(first);
             let ids = ids_to_read(&index, &lane, from, *at, per_lane)?;
             let last = ids.last().map(|id| id.key());
             let read = ids.len();

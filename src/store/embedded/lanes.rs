@@ -25,6 +25,14 @@ pub(super) struct LaneCursor {
 
 pub(super) type LaneCursors = HashMap<String, LaneCursor>;
 
+/// Where `lane` is read from: its own cursor, or `start` for a lane not read yet.
+pub(super) fn cursor_of(cursors: &LaneCursors, lane: &str, start: u128) -> LaneCursor {
+    cursors.get(lane).copied().unwrap_or(LaneCursor {
+        cursor: start,
+        pass: 0,
+    })
+}
+
 /// The owner of each endpoint, read once per transaction.
 #[derive(Default)]
 pub(super) struct Owners(BTreeMap<String, String>);
@@ -153,19 +161,8 @@ pub(super) fn any_new(
     start: u128,
 ) -> Result<bool, StoreError> {
     for lane in lanes_in(table)? {
-        let at = cursors.get(&lane).map_or(start, |c| c.cursor);
-        if !ids_to_read(
-            table,
-            &lane,
-            ReadFrom::New,
-            LaneCursor {
-                cursor: at,
-                pass: 0,
-            },
-            1,
-        )?
-        .is_empty()
-        {
+        let at = cursor_of(cursors, &lane, start);
+        if !ids_to_read(table, &lane, ReadFrom::New, at, 1)?.is_empty() {
             return Ok(true);
         }
     }
@@ -180,9 +177,9 @@ pub(super) fn pending_count(
 ) -> Result<u64, StoreError> {
     let mut pending = 0;
     for lane in lanes_in(table)? {
-        let at = cursors.get(&lane).map_or(start, |c| c.cursor);
+        let at = cursor_of(cursors, &lane, start);
         let lo = named_id(&lane, EntryId::default());
-        let hi = named_id(&lane, EntryId::from_key(at));
+        let hi = named_id(&lane, EntryId::from_key(at.cursor));
         pending += table
             .range(lo.as_slice()..=hi.as_slice())
             .map_err(db_error)?
