@@ -145,6 +145,15 @@ pub struct RedisSettings {
     /// PEM file of the CA that signed a `rediss://` server's certificate, when it is not one
     /// the system or the web PKI trusts. Empty: those roots.
     pub tls_ca_file: String,
+    /// `url` names seed nodes of a Redis Cluster (comma-separated); keys carry a hash tag.
+    pub cluster: bool,
+    /// Replicas that must hold a journaled request before it is answered 200 (`WAIT`); 0
+    /// answers once the master has it.
+    pub wait_replicas: u32,
+    /// How long the journal waits for `wait_replicas`; a request not replicated in time is
+    /// answered 503.
+    #[serde(with = "humantime_serde")]
+    pub wait_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -498,6 +507,14 @@ fn http_base_url(name: &'static str, value: &str, may_be_empty: bool) -> Result<
 
 /// `redis://user:secret@host` → `redis://user:***@host`.
 pub fn redact_url_password(url: &str) -> String {
+    if url.contains(',') {
+        // A cluster's seed nodes.
+        return url
+            .split(',')
+            .map(redact_url_password)
+            .collect::<Vec<_>>()
+            .join(",");
+    }
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
@@ -581,14 +598,35 @@ impl Settings {
         let r = &self.redis;
         // The Redis settings matter only when Redis is the backend.
         if self.storage.backend == StorageBackend::Redis {
-            if !(r.url.starts_with("redis://") || r.url.starts_with("rediss://")) {
+            let urls: Vec<&str> = if r.cluster {
+                r.url.split(',').map(str::trim).collect()
+            } else {
+                vec![r.url.as_str()]
+            };
+            if urls
+                .iter()
+                .any(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+            {
                 return Err(invalid(
                     "redis.url",
-                    "must start with redis:// or rediss://",
+                    if r.cluster {
+                        "must list seed nodes, each starting with redis:// or rediss://, separated by commas"
+                    } else {
+                        "must start with redis:// or rediss://"
+                    },
                 ));
             }
             if r.prefix.is_empty() {
                 return Err(invalid("redis.prefix", "must not be empty"));
+            }
+            if r.cluster && (r.prefix.contains('{') || r.prefix.contains('}')) {
+                return Err(invalid(
+                    "redis.prefix",
+                    "must not contain { or }: on a cluster it becomes the keys' hash tag",
+                ));
+            }
+            if r.wait_replicas > 0 {
+                positive("redis.wait_timeout", r.wait_timeout)?;
             }
         }
         positive("redis.connect_timeout", r.connect_timeout)?;

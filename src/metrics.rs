@@ -20,6 +20,8 @@ pub const JOURNAL_COMMIT_DURATION: &str = "hookd_journal_commit_duration_seconds
 pub const JOURNAL_COMMITS: &str = "hookd_journal_commits_total";
 /// Journal entries read by the previous holder of the journal lease, taken over with it.
 pub const JOURNAL_CLAIMED: &str = "hookd_journal_claimed_total";
+/// Journal pipelines that fewer replicas than `redis.wait_replicas` acknowledged in time.
+pub const JOURNAL_UNREPLICATED: &str = "hookd_journal_unreplicated_total";
 /// Journal entries processed by the normalizer, by `outcome` (split, quarantined, missing).
 pub const NORMALIZER_BODIES: &str = "hookd_normalizer_bodies_total";
 /// Time to split and commit one batch of journal entries.
@@ -223,6 +225,7 @@ pub fn register_zero_series<'a>(sources: impl IntoIterator<Item = &'a str>) {
     metrics::counter!(QUARANTINED).increment(0);
     metrics::counter!(STORAGE_DATA_LOST).increment(0);
     metrics::counter!(JOURNAL_CLAIMED).increment(0);
+    metrics::counter!(JOURNAL_UNREPLICATED).increment(0);
     metrics::counter!(API_AUTH_FAILURES).increment(0);
     metrics::counter!(AUDIT_UNRECORDED).increment(0);
     for outcome in ["ok", "error"] {
@@ -311,6 +314,10 @@ fn describe() {
     describe_counter!(
         JOURNAL_CLAIMED,
         "Journal entries taken over with the journal lease."
+    );
+    describe_counter!(
+        JOURNAL_UNREPLICATED,
+        "Journal pipelines answered 503 because too few replicas acknowledged them (redis.wait_replicas)."
     );
     describe_counter!(
         NORMALIZER_BODIES,

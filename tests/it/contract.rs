@@ -51,6 +51,21 @@ pub async fn redis_subject(tune: fn(&mut Settings)) -> Subject {
     }
 }
 
+/// A fresh Redis backend on a Redis Cluster of its own (three masters).
+pub async fn cluster_subject(tune: fn(&mut Settings)) -> Subject {
+    let cluster = crate::cluster::RedisCluster::start(3, 0);
+    let mut settings = test_settings(&cluster.url());
+    settings.redis.cluster = true;
+    tune(&mut settings);
+    let backend: Arc<dyn Backend> =
+        Arc::new(RedisStore::new(&settings, crate::helpers::test_secrets()).expect("store"));
+    backend.prepare().await.expect("prepare");
+    Subject {
+        backend,
+        _keep: Box::new(cluster),
+    }
+}
+
 fn entry(wamids: &[&str]) -> JournalEntry {
     let ids: Vec<String> = wamids.iter().map(|s| s.to_string()).collect();
     JournalEntry {
@@ -1215,6 +1230,12 @@ macro_rules! contract_suite {
 contract_suite!(
     redis,
     redis_subject,
+    shared: a_stale_entry_moves_to_the_live_consumer,
+    the_journal_lease_has_one_holder_and_a_stalled_one_cannot_commit
+);
+contract_suite!(
+    redis_cluster,
+    cluster_subject,
     shared: a_stale_entry_moves_to_the_live_consumer,
     the_journal_lease_has_one_holder_and_a_stalled_one_cannot_commit
 );

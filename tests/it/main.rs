@@ -12,6 +12,7 @@ mod api_limits;
 mod audit;
 mod audit_atomicity;
 mod chaos;
+mod cluster;
 mod contract;
 mod dedup;
 mod delivery;

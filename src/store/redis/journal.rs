@@ -58,6 +58,19 @@ impl Journal for RedisStore {
                     batch.len()
                 )));
             }
+            if self.wait_replicas > 0 {
+                // On the same connection, so WAIT covers exactly these writes (and earlier ones).
+                let acked = conn
+                    .wait_for_replicas(&inbound, self.wait_replicas, self.wait_timeout)
+                    .await?;
+                if acked < self.wait_replicas {
+                    metrics::counter!(crate::metrics::JOURNAL_UNREPLICATED).increment(1);
+                    return Err(StoreError::Unavailable(format!(
+                        "{acked} of {} replicas acknowledged the journal within {:?}",
+                        self.wait_replicas, self.wait_timeout
+                    )));
+                }
+            }
             Ok(ids)
         })
         .await

@@ -56,6 +56,16 @@ impl Keys {
         }
     }
 
+    /// The keys under `prefix`; on a Redis Cluster the prefix is also their hash tag
+    /// (`{hookd:}inbound`), so that every script and pipeline touches one slot.
+    pub fn for_layout(prefix: &str, cluster: bool) -> Keys {
+        if cluster {
+            Keys::new(&format!("{{{prefix}}}"))
+        } else {
+            Keys::new(prefix)
+        }
+    }
+
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }

@@ -7,6 +7,7 @@
 mod audit;
 mod catalogue;
 mod checks;
+mod connection;
 mod corrections;
 mod deliveries;
 mod delivery_log;
@@ -24,12 +25,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::IntoConnectionInfo;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
+use redis::cluster::{ClusterClientBuilder, ClusterConfig};
 
 use crate::config::Settings;
 use crate::metrics as m;
 use crate::secret_box::SecretBox;
 use crate::store::{Backend, JournalLease, SharedWork, StoreError};
+use connection::{Conn, Connector};
 use keys::Keys;
 use keys::{DELIVERY_GROUP, NORMALIZER_GROUP};
 
@@ -57,15 +60,17 @@ pub struct RedisStore {
     /// Only for blocking reads (`XREADGROUP … BLOCK`), which would hold up every other
     /// command on a shared connection. A connection of its own rather than a pooled one: a
     /// pool checks each connection out with a round trip of its own (`PING`, `UNWATCH`).
-    pub(super) blocking: ConnectionManager,
-    pub(super) shared: ConnectionManager,
-    pub(super) client: redis::Client,
-    pub(super) shared_cfg: ConnectionManagerConfig,
+    pub(super) blocking: Conn,
+    pub(super) shared: Conn,
+    pub(super) connector: Connector,
     pub(super) keys: Keys,
     pub(super) timeout: Duration,
     pub(super) stream_max_age: Duration,
     pub(super) dedup_ttl: Duration,
     pub(super) rejected_keep: usize,
+    /// Replicas a journal append waits for, and for how long (`redis.wait_replicas`).
+    pub(super) wait_replicas: u32,
+    pub(super) wait_timeout: Duration,
     pub(super) commit_events: redis::Script,
     pub(super) commit_attempts: redis::Script,
     pub(super) requeue: redis::Script,
@@ -99,47 +104,18 @@ impl RedisStore {
     /// No connection is made until the first call.
     pub fn new(settings: &Settings, secrets: Arc<SecretBox>) -> Result<RedisStore, StoreError> {
         let r = &settings.redis;
-        // Nagle's algorithm would hold a pipeline's second write until the first is
-        // acknowledged (up to the peer's delayed-ACK timer, 40 ms on Linux).
-        let mut info = r
-            .url
-            .as_str()
-            .into_connection_info()?
-            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-        if !r.tls_ca_file.is_empty() {
-            // A private CA for `rediss://`: the connection info then carries it to every
-            // connection made from it.
-            let ca = std::fs::read(&r.tls_ca_file).map_err(|e| {
-                StoreError::Unavailable(format!("redis.tls_ca_file {:?}: {e}", r.tls_ca_file))
-            })?;
-            let certs = redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(ca),
-            };
-            info = redis::Client::build_with_tls(info, certs)?
-                .get_connection_info()
-                .clone();
-        }
-        let shared_cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(r.connect_timeout))
-            .set_response_timeout(Some(r.command_timeout))
-            // One connection attempt per reconnect: a Redis that refuses connections fails the
-            // call at once (ingress answers 503 within milliseconds) instead of after a
-            // series of retries; the next call tries again.
-            .set_number_of_retries(0);
-        let client = redis::Client::open(info)?;
-        let shared = ConnectionManager::new_lazy_with_config(client.clone(), shared_cfg.clone())?;
-        let blocking = ConnectionManager::new_lazy_with_config(client.clone(), shared_cfg.clone())?;
+        let connector = connector(r)?;
         Ok(RedisStore {
-            blocking,
-            shared,
-            client,
-            shared_cfg,
-            keys: Keys::new(&r.prefix),
+            blocking: connector.connect()?,
+            shared: connector.connect()?,
+            connector,
+            keys: Keys::for_layout(&r.prefix, r.cluster),
             timeout: r.command_timeout,
             stream_max_age: settings.retention.stream_max_age,
             dedup_ttl: settings.retention.dedup_ttl,
             rejected_keep: settings.ingress.rejected_records_kept(),
+            wait_replicas: r.wait_replicas,
+            wait_timeout: r.wait_timeout,
             commit_events: redis::Script::new(COMMIT_EVENTS_LUA),
             commit_attempts: redis::Script::new(COMMIT_ATTEMPTS_LUA),
             requeue: redis::Script::new(REQUEUE_LUA),
@@ -175,12 +151,12 @@ impl RedisStore {
 
     /// The shared connection: multiplexed, so concurrent callers' commands are pipelined on
     /// one socket, and reconnected by itself after Redis comes back.
-    pub(super) fn conn(&self) -> ConnectionManager {
+    pub(super) fn conn(&self) -> Conn {
         self.shared.clone()
     }
 
     /// The connection for blocking reads, which would stall a shared one.
-    pub(super) fn blocking_conn(&self) -> ConnectionManager {
+    pub(super) fn blocking_conn(&self) -> Conn {
         self.blocking.clone()
     }
 
@@ -197,21 +173,20 @@ impl RedisStore {
     /// The same store with a connection of its own. Lazy: the connection is made by the first
     /// command, on the caller's thread, and its I/O is driven there from then on.
     pub(super) fn with_own_connection(&self) -> RedisStore {
-        let own = || {
-            ConnectionManager::new_lazy_with_config(self.client.clone(), self.shared_cfg.clone())
-        };
+        let own = || self.connector.connect();
         // Blocking reads get a connection of their own too: a connection's I/O is driven by
         // the thread that opened it, and a consumer must not do another's parsing.
         RedisStore {
             shared: own().unwrap_or_else(|_| self.shared.clone()),
             blocking: own().unwrap_or_else(|_| self.blocking.clone()),
-            client: self.client.clone(),
-            shared_cfg: self.shared_cfg.clone(),
+            connector: self.connector.clone(),
             keys: self.keys.clone(),
             timeout: self.timeout,
             stream_max_age: self.stream_max_age,
             dedup_ttl: self.dedup_ttl,
             rejected_keep: self.rejected_keep,
+            wait_replicas: self.wait_replicas,
+            wait_timeout: self.wait_timeout,
             commit_events: self.commit_events.clone(),
             commit_attempts: self.commit_attempts.clone(),
             requeue: self.requeue.clone(),
@@ -240,6 +215,60 @@ impl RedisStore {
         })
         .await
     }
+}
+
+/// Connections to `redis.url`: one server, or the cluster whose seed nodes it lists.
+fn connector(r: &crate::config::RedisSettings) -> Result<Connector, StoreError> {
+    // Nagle's algorithm would hold a pipeline's second write until the first is
+    // acknowledged (up to the peer's delayed-ACK timer, 40 ms on Linux).
+    let tcp = redis::io::tcp::TcpSettings::default().set_nodelay(true);
+    let ca = if r.tls_ca_file.is_empty() {
+        None
+    } else {
+        Some(std::fs::read(&r.tls_ca_file).map_err(|e| {
+            StoreError::Unavailable(format!("redis.tls_ca_file {:?}: {e}", r.tls_ca_file))
+        })?)
+    };
+    let certs = |root_cert| redis::TlsCertificates {
+        client_tls: None,
+        root_cert,
+    };
+    if r.cluster {
+        let seeds = r.url.split(',').map(str::trim).filter(|s| !s.is_empty());
+        let mut builder = ClusterClientBuilder::new(seeds.map(str::to_string))
+            .tcp_settings(tcp)
+            .connection_timeout(r.connect_timeout)
+            .response_timeout(r.command_timeout);
+        if let Some(ca) = ca {
+            builder = builder.certs(certs(Some(ca)));
+        }
+        let config = ClusterConfig::new()
+            .set_connection_timeout(r.connect_timeout)
+            .set_response_timeout(r.command_timeout);
+        return Ok(Connector::Cluster {
+            client: builder.build()?,
+            config,
+        });
+    }
+    let mut info = r.url.as_str().into_connection_info()?.set_tcp_settings(tcp);
+    if let Some(ca) = ca {
+        // A private CA for `rediss://`: the connection info then carries it to every
+        // connection made from it.
+        info = redis::Client::build_with_tls(info, certs(Some(ca)))?
+            .get_connection_info()
+            .clone();
+    }
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(r.connect_timeout))
+        .set_response_timeout(Some(r.command_timeout))
+        // One connection attempt per reconnect: a Redis that refuses connections fails the
+        // call at once (ingress answers 503 within milliseconds) instead of after a
+        // series of retries; the next call tries again.
+        .set_number_of_retries(0);
+    Ok(Connector::Single {
+        client: redis::Client::open(info)?,
+        config,
+    })
 }
 
 /// The lease holder's lock; a panic elsewhere cannot leave it in a state worth refusing.

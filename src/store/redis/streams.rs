@@ -4,8 +4,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use super::connection::Conn;
 use redis::Value;
-use redis::aio::ConnectionManager;
 
 use super::RedisStore;
 use super::reply::*;
@@ -320,7 +320,7 @@ impl RedisStore {
 /// Creates `group` on stream `key` (and the stream), unless it exists; whether it did. From
 /// "0", so entries written before the group existed are read too.
 pub(super) async fn create_group(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     key: &str,
     group: &str,
 ) -> Result<bool, StoreError> {
