@@ -147,6 +147,8 @@ pub struct RedisSettings {
     pub tls_ca_file: String,
     /// `url` names seed nodes of a Redis Cluster (comma-separated); keys carry a hash tag.
     pub cluster: bool,
+    /// Partitions of the journal, events and deliveries, each under a hash tag of its own.
+    pub partitions: usize,
     /// Replicas that must hold a journaled request before it is answered 200 (`WAIT`); 0
     /// answers once the master has it.
     pub wait_replicas: u32,
@@ -173,6 +175,14 @@ pub struct IngressSettings {
     pub rejected_body_bytes: usize,
     /// Records one peer address may add to the rejected list per minute.
     pub rejected_per_peer_per_minute: u32,
+}
+
+impl RedisSettings {
+    /// Whether keys carry hash tags: on a cluster, or with several partitions. One Redis with
+    /// one partition keeps the keys hookd always wrote.
+    pub fn tagged_keys(&self) -> bool {
+        self.cluster || self.partitions > 1
+    }
 }
 
 impl IngressSettings {
@@ -625,6 +635,7 @@ impl Settings {
                     "must not contain { or }: on a cluster it becomes the keys' hash tag",
                 ));
             }
+            in_range("redis.partitions", r.partitions, 1, 1024)?;
             if r.wait_replicas > 0 {
                 positive("redis.wait_timeout", r.wait_timeout)?;
             }

@@ -51,6 +51,7 @@ pub fn restrict_to_suite(item: &mut Normalized, suite: Option<&TestSuite>) {
         r.endpoints.retain(keep);
         r.ordered.retain(keep);
         r.raw_endpoints.retain(keep);
+        r.owners.retain(|(ep, _)| keep(ep));
         // A suite's endpoints all belong to its owner: only that tenant's index gets the event.
         r.tenants.clear();
         if let Some(s) = suite
@@ -86,6 +87,10 @@ pub fn attach_routes(table: &RouteTable, item: &mut Normalized) {
             list.push(target.endpoint_id.to_string());
             if target.ordered {
                 r.ordered.push(target.endpoint_id.to_string());
+            }
+            if !target.tenant_id.is_empty() {
+                r.owners
+                    .push((target.endpoint_id.to_string(), target.tenant_id.to_string()));
             }
             // Admin-owned endpoints (no tenant) have no tenant index.
             if !target.tenant_id.is_empty() && !r.tenants.iter().any(|t| **t == *target.tenant_id) {
@@ -200,6 +205,10 @@ mod tests {
                     ordered: vec!["ep_other".into()],
                     raw_endpoints: vec!["ep_raw".into()],
                     tenants: vec!["t_a".into(), "t_b".into()],
+                    owners: vec![
+                        ("ep_mine".into(), "t_a".into()),
+                        ("ep_other".into(), "t_b".into()),
+                    ],
                 });
             }
             n
@@ -217,6 +226,7 @@ mod tests {
                 ordered: vec![],
                 raw_endpoints: vec![],
                 tenants: vec!["t_a".into()],
+                owners: vec![("ep_mine".into(), "t_a".into())],
             }
         );
         let mut gone = routed();

@@ -13,7 +13,7 @@ use crate::config::{Settings, StorageBackend};
 use crate::http::{AppState, JournalWriter, Serves, routes};
 use crate::model::audit::{AuditRecord, Outcome, REDACTED};
 use crate::secret_box::{KeySource, SecretBox};
-use crate::store::{Backend, DisabledByHookd, EmbeddedStore, OpenError, RedisStore, StoreError};
+use crate::store::{Backend, DisabledByHookd, EmbeddedStore, OpenError, StoreError};
 
 /// Why hookd could not start. Each message says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -412,8 +412,7 @@ pub async fn open_storage(settings: &Settings) -> Result<Arc<dyn Backend>, Start
                 url: settings.redis.url.clone(),
                 cause,
             };
-            let store: Arc<dyn Backend> =
-                Arc::new(RedisStore::new(settings, secrets).map_err(unreachable)?);
+            let store = crate::store::open_redis(settings, secrets).map_err(unreachable)?;
             store.ping().await.map_err(unreachable)?;
             Ok(store)
         }

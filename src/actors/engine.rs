@@ -29,7 +29,8 @@ pub struct Engine {
     writers: Arc<Mutex<Vec<Addr<IngressWriter>>>>,
     store: Arc<dyn Backend>,
     ingress_settings: IngressSettings,
-    normalizer: Addr<Normalizer>,
+    /// One per journal partition.
+    normalizers: Vec<Addr<Normalizer>>,
     /// Only for a backend whose work several instances share.
     reclaimer: Option<Addr<Reclaimer>>,
     housekeeper: Addr<Housekeeper>,
@@ -69,17 +70,17 @@ impl Engine {
         let normalizer_arbiter = Arbiter::new().handle();
         let nice = settings.normalizer.nice;
         normalizer_arbiter.spawn_fn(move || lower_thread_priority(nice));
-        let normalizer = {
-            let (store, c, s) = (
-                store.for_consumer(),
-                consumer.clone(),
-                settings.normalizer.clone(),
-            );
-            let (r, health) = (routes.clone(), health.stage("normalizer"));
-            Supervisor::start_in_arbiter(&normalizer_arbiter, move |_| {
-                Normalizer::new(store, c, s, r, health)
+        let normalizers = store
+            .journal_partitions()
+            .into_iter()
+            .map(|store| {
+                let (c, s) = (consumer.clone(), settings.normalizer.clone());
+                let (r, health) = (routes.clone(), health.stage("normalizer"));
+                Supervisor::start_in_arbiter(&normalizer_arbiter, move |_| {
+                    Normalizer::new(store, c, s, r, health)
+                })
             })
-        };
+            .collect();
 
         // Outbound HTTP (signing, TLS) gets a thread of its own too, and its own connection.
         let dispatcher_arbiter = Arbiter::new().handle();
@@ -128,7 +129,7 @@ impl Engine {
             writers: Arc::new(Mutex::new(Vec::new())),
             store,
             ingress_settings: settings.ingress.clone(),
-            normalizer,
+            normalizers,
             reclaimer,
             housekeeper,
             normalizer_arbiter,
@@ -180,7 +181,7 @@ impl Engine {
             .iter()
             .all(Addr::connected);
         writers_ok
-            && self.normalizer.connected()
+            && self.normalizers.iter().all(Addr::connected)
             && self.reclaimer.as_ref().is_none_or(Addr::connected)
             && self.housekeeper.connected()
             && self.router.connected()
@@ -191,8 +192,11 @@ impl Engine {
     /// Lets the normalizer finish its batch, then stops it. Call after the HTTP server stopped:
     /// by then every journal write was answered (see [`IngressWriter`]).
     pub async fn shutdown(&self) {
-        if let Err(e) = self.normalizer.send(Drain).await {
-            tracing::warn!(error = %e, "normalizer was gone at shutdown");
+        let drains = self.normalizers.iter().map(|n| n.send(Drain));
+        for drained in futures_util::future::join_all(drains).await {
+            if let Err(e) = drained {
+                tracing::warn!(error = %e, "normalizer was gone at shutdown");
+            }
         }
         self.normalizer_arbiter.stop();
         if let Err(e) = self.dispatcher.send(DrainDeliveries).await {

@@ -145,6 +145,7 @@ async fn run_batch(
         .into_iter()
         .map(|r| {
             let mut n = normalize(r);
+            store.keep_own_share(&mut n);
             attach_routes(&table, &mut n);
             n
         })

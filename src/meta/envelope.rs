@@ -27,6 +27,22 @@ pub struct Split {
     pub events: Vec<Event>,
 }
 
+/// The ids of the body's envelope entries (the accounts it speaks of), in order, as the
+/// events split from it name them (`Event::entry_id`, "" for an entry without one); `None`
+/// for a body that cannot be split.
+pub fn entry_ids(body: &[u8]) -> Option<Vec<String>> {
+    let mut scratch = body.to_vec();
+    let root = simd_json::to_borrowed_value(&mut scratch).ok()?;
+    root.get_str("object")?;
+    let entries = root.get_array("entry")?;
+    Some(
+        entries
+            .iter()
+            .map(|e| id_text(e.get("id")).unwrap_or_default())
+            .collect(),
+    )
+}
+
 /// Splits `body` into events. simd-json parses in place, so `body` is scrambled afterwards.
 pub fn split(body: &mut [u8]) -> Result<Split, SplitError> {
     let root =

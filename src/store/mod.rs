@@ -17,8 +17,8 @@ mod types;
 
 pub use crate::model::delivery::*;
 pub use embedded::{EmbeddedStore, OpenError};
-pub use redis::RedisStore;
 pub use redis::keys::{DELIVERY_GROUP, Keys, NORMALIZER_GROUP};
+pub use redis::{RedisStore, open as open_redis, partitions};
 pub use types::*;
 
 use async_trait::async_trait;
@@ -425,4 +425,14 @@ pub trait Backend:
     fn shared_work(&self) -> Option<&dyn SharedWork> {
         None
     }
+
+    /// The journals to split, one normalizer each: one handle per partition (each a consumer
+    /// handle as [`Backend::for_consumer`] makes), or just one.
+    fn journal_partitions(&self) -> Vec<Arc<dyn Backend>> {
+        vec![self.for_consumer()]
+    }
+
+    /// Drops from a split entry what another partition stores: a request speaking of accounts
+    /// of several partitions is journaled in each, and each keeps its own accounts' events.
+    fn keep_own_share(&self, _item: &mut Normalized) {}
 }

@@ -51,6 +51,9 @@ pub struct Routing {
     pub ordered: Vec<String>,
     pub raw_endpoints: Vec<String>,
     pub tenants: Vec<String>,
+    /// (endpoint, tenant) for each routed endpoint a tenant owns: whose deliveries lane it
+    /// goes to.
+    pub owners: Vec<(String, String)>,
 }
 
 /// The result of splitting one journal entry.

@@ -17,7 +17,17 @@ struct Node {
 }
 
 impl Node {
+    /// On free ports; again on others when another process took one first.
     fn start() -> Node {
+        for _ in 0..5 {
+            if let Some(node) = Node::try_start() {
+                return node;
+            }
+        }
+        panic!("no redis-server cluster node would start");
+    }
+
+    fn try_start() -> Option<Node> {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         // The cluster bus gets a port of its own: port + 10000 may be taken or out of range.
@@ -41,13 +51,29 @@ impl Node {
             .unwrap_or_else(|e| {
                 panic!("cannot start redis-server ({e}); install it: apt-get install redis-server")
             });
-        let node = Node {
+        let mut node = Node {
             port,
             child: Some(child),
             _dir: dir,
         };
-        node.wait_for(|c| redis::cmd("PING").query::<String>(c).is_ok(), "start");
-        node
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(mut c) = node.connection()
+                && redis::cmd("PING").query::<String>(&mut c).is_ok()
+            {
+                return Some(node);
+            }
+            let exited = node
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        node.kill();
+        None
     }
 
     fn address(&self) -> String {

@@ -34,6 +34,7 @@ mod observability;
 mod ordering;
 mod ordering_contract;
 mod ordering_instances;
+mod partitions_contract;
 mod process;
 mod receiver;
 mod redis_gauges;

@@ -260,6 +260,7 @@ impl DeliveryQueue for RedisStore {
                 .arg(s.amount);
         }
         let _: i64 = self.run_script("commit_attempts", inv).await?;
+        self.record_health(&c.resolutions).await;
         Ok(())
     }
 

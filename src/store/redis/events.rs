@@ -37,6 +37,19 @@ impl RedisStore {
             .arg(self.delivery_state_ttl.as_secs().max(1))
             .arg(EVENTS_PER_SPAN)
             .arg(holder.unwrap_or_default());
+        let owners: std::collections::BTreeSet<&(String, String)> = split
+            .iter()
+            .filter_map(|n| match n {
+                Normalized::Events { routing, .. } => Some(routing),
+                _ => None,
+            })
+            .flatten()
+            .flat_map(|r| &r.owners)
+            .collect();
+        inv.arg(owners.len());
+        for (endpoint, tenant) in owners {
+            inv.arg(endpoint).arg(tenant);
+        }
         for item in split {
             let Normalized::Events {
                 journal_id,

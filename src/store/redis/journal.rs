@@ -10,9 +10,14 @@ use super::reply::*;
 use crate::store::types::*;
 use crate::store::{Journal, StoreError};
 
-#[async_trait]
-impl Journal for RedisStore {
-    async fn append_journal(&self, batch: &[JournalEntry]) -> Result<Vec<String>, StoreError> {
+impl RedisStore {
+    /// Journals `batch`, counting `received` of its requests as received (a partition holding
+    /// a copy of a request another counts counts none).
+    pub(super) async fn append_entries(
+        &self,
+        batch: &[JournalEntry],
+        received: usize,
+    ) -> Result<Vec<String>, StoreError> {
         let inbound = self.keys.inbound();
         let stats = self.keys.stats();
         let min_id = self.min_id();
@@ -40,11 +45,6 @@ impl Journal for RedisStore {
                     .arg("body")
                     .arg(e.body.as_ref());
             }
-            // Test samples are counted apart, as the events they become.
-            let received = batch
-                .iter()
-                .filter(|e| !crate::suites::is_test(&e.request_id))
-                .count();
             pipe.cmd("HINCRBY")
                 .arg(&stats)
                 .arg("received")
@@ -74,6 +74,18 @@ impl Journal for RedisStore {
             Ok(ids)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl Journal for RedisStore {
+    async fn append_journal(&self, batch: &[JournalEntry]) -> Result<Vec<String>, StoreError> {
+        // Test samples are counted apart, as the events they become.
+        let received = batch
+            .iter()
+            .filter(|e| !crate::suites::is_test(&e.request_id))
+            .count();
+        self.append_entries(batch, received).await
     }
 
     async fn read_journal(

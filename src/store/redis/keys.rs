@@ -46,28 +46,46 @@ pub const EVENTS_PER_SPAN: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Keys {
+    /// Of this partition's keys (the journal, events, deliveries…).
     prefix: String,
+    /// Of the catalogue's keys (tenants, endpoints…), which every partition shares: partition
+    /// 0's prefix.
+    catalogue: String,
 }
 
 impl Keys {
+    /// One partition: every key under `prefix`.
     pub fn new(prefix: &str) -> Keys {
         Keys {
             prefix: prefix.to_string(),
+            catalogue: prefix.to_string(),
         }
     }
 
-    /// The keys under `prefix`; on a Redis Cluster the prefix is also their hash tag
-    /// (`{hookd:}inbound`), so that every script and pipeline touches one slot.
-    pub fn for_layout(prefix: &str, cluster: bool) -> Keys {
-        if cluster {
-            Keys::new(&format!("{{{prefix}}}"))
-        } else {
-            Keys::new(prefix)
+    /// The keys of partition `partition`. On one Redis with one partition: `{prefix}name`,
+    /// as hookd always wrote them. Otherwise each partition's keys share a hash tag, so that
+    /// every script and pipeline stays on one slot of a cluster: partition 0 (which holds the
+    /// catalogue too) `{hookd:}name`, partition p `{hookd:p}name`.
+    pub fn for_partition(prefix: &str, tagged: bool, partition: usize) -> Keys {
+        let tag = |p: usize| match p {
+            0 => format!("{{{prefix}}}"),
+            p => format!("{{{prefix}{p}}}"),
+        };
+        if !tagged {
+            return Keys::new(prefix);
+        }
+        Keys {
+            prefix: tag(partition),
+            catalogue: tag(0),
         }
     }
 
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
+    }
+
+    fn catalogue_key(&self, name: &str) -> String {
+        format!("{}{name}", self.catalogue)
     }
 
     pub fn inbound(&self) -> String {
@@ -109,33 +127,48 @@ impl Keys {
     }
     /// An idempotency key's record (`pending`, or `<status>:<body>`).
     pub fn idempotency(&self, key: &str) -> String {
-        self.key(&format!("idem:{key}"))
+        self.catalogue_key(&format!("idem:{key}"))
     }
     pub fn tenants(&self) -> String {
-        self.key("tenants")
+        self.catalogue_key("tenants")
     }
     pub fn accounts(&self) -> String {
-        self.key("accounts")
+        self.catalogue_key("accounts")
     }
     pub fn api_keys(&self) -> String {
-        self.key("apikeys")
+        self.catalogue_key("apikeys")
     }
     /// Page access tokens: field `source \x1f page id`, value JSON with the token sealed.
     /// Hash: suite id → the suite with its latest runs, as JSON.
     pub fn test_suites(&self) -> String {
-        self.key("test_suites")
+        self.catalogue_key("test_suites")
     }
     pub fn page_tokens(&self) -> String {
-        self.key("graph:page_tokens")
+        self.catalogue_key("graph:page_tokens")
     }
     pub fn endpoints(&self) -> String {
-        self.key("endpoints")
+        self.catalogue_key("endpoints")
     }
     pub fn endpoints_version(&self) -> String {
-        self.key("endpoints:version")
+        self.catalogue_key("endpoints:version")
     }
     pub fn endpoint_health(&self, endpoint_id: &str) -> String {
-        format!("{}ephealth:{endpoint_id}", self.prefix)
+        format!("{}ephealth:{endpoint_id}", self.catalogue)
+    }
+    /// Where the prefix of the catalogue's keys differs from the partition's, the scripts of
+    /// the partition must not touch them (another slot).
+    pub fn catalogue_prefix(&self) -> &str {
+        &self.catalogue
+    }
+    /// The owner of each tenant's endpoint that had deliveries in this partition, as the
+    /// scripts learnt it (they cannot read the catalogue's endpoints from another slot).
+    pub fn owners(&self) -> String {
+        self.key("owners")
+    }
+    /// The instances alive, scored by when their heartbeat runs out (ms): partitions are
+    /// shared among them.
+    pub fn instances(&self) -> String {
+        self.catalogue_key("instances")
     }
     pub fn audit(&self) -> String {
         self.key("audit")

@@ -12,9 +12,12 @@ mod corrections;
 mod deliveries;
 mod delivery_log;
 mod events;
+mod health;
 mod journal;
 pub mod keys;
 mod page_tokens;
+mod partitioned;
+pub mod partitions;
 mod reply;
 mod streams;
 mod test_suites;
@@ -35,6 +38,7 @@ use crate::store::{Backend, JournalLease, SharedWork, StoreError};
 use connection::{Conn, Connector};
 use keys::Keys;
 use keys::{DELIVERY_GROUP, NORMALIZER_GROUP};
+use partitions::Partition;
 
 const COMMIT_EVENTS_LUA: &str = concat!(
     include_str!("scripts/grouped.lua"),
@@ -48,6 +52,14 @@ const COMMIT_ATTEMPTS_LUA: &str = concat!(
     include_str!("scripts/conversation.lua"),
     include_str!("scripts/commit_attempts.lua")
 );
+const HEALTH_LUA: &str = include_str!("scripts/health.lua");
+/// Notes an instance alive until ARGV[1] + ARGV[2] (ms), forgets those past their time, and
+/// lists the rest. KEYS[1] the instances sorted set; ARGV[3] the instance.
+const ALIVE_LUA: &str = r"
+redis.call('ZADD', KEYS[1], ARGV[1] + ARGV[2], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+";
 const LEASE_LUA: &str = include_str!("scripts/lease.lua");
 const REQUEUE_LUA: &str = concat!(
     include_str!("scripts/audit.lua"),
@@ -64,6 +76,10 @@ pub struct RedisStore {
     pub(super) shared: Conn,
     pub(super) connector: Connector,
     pub(super) keys: Keys,
+    /// Which partition of how many this store is.
+    pub(super) partition: Partition,
+    /// `redis.prefix`, from which each partition's keys are made.
+    pub(super) settings_prefix: String,
     pub(super) timeout: Duration,
     pub(super) stream_max_age: Duration,
     pub(super) dedup_ttl: Duration,
@@ -75,6 +91,8 @@ pub struct RedisStore {
     pub(super) commit_attempts: redis::Script,
     pub(super) requeue: redis::Script,
     pub(super) lease: redis::Script,
+    pub(super) health: redis::Script,
+    pub(super) alive: redis::Script,
     /// The consumer whose journal lease this handle holds: its commits of split entries are
     /// refused once another consumer holds the lease.
     pub(super) lease_holder: std::sync::Mutex<Option<String>>,
@@ -109,7 +127,12 @@ impl RedisStore {
             blocking: connector.connect()?,
             shared: connector.connect()?,
             connector,
-            keys: Keys::for_layout(&r.prefix, r.cluster),
+            keys: Keys::for_partition(&r.prefix, r.tagged_keys(), 0),
+            partition: Partition {
+                index: 0,
+                count: r.partitions.max(1),
+            },
+            settings_prefix: r.prefix.clone(),
             timeout: r.command_timeout,
             stream_max_age: settings.retention.stream_max_age,
             dedup_ttl: settings.retention.dedup_ttl,
@@ -120,6 +143,8 @@ impl RedisStore {
             commit_attempts: redis::Script::new(COMMIT_ATTEMPTS_LUA),
             requeue: redis::Script::new(REQUEUE_LUA),
             lease: redis::Script::new(LEASE_LUA),
+            health: redis::Script::new(HEALTH_LUA),
+            alive: redis::Script::new(ALIVE_LUA),
             lease_holder: Default::default(),
             lanes_cache: Default::default(),
             delivery_state_ttl: settings.delivery.log_retention,
@@ -176,11 +201,34 @@ impl RedisStore {
         let own = || self.connector.connect();
         // Blocking reads get a connection of their own too: a connection's I/O is driven by
         // the thread that opened it, and a consumer must not do another's parsing.
+        self.derived(
+            own().unwrap_or_else(|_| self.shared.clone()),
+            own().unwrap_or_else(|_| self.blocking.clone()),
+            self.partition,
+        )
+    }
+
+    /// Partition `index` of this store's partitions, on this store's connections.
+    pub(crate) fn partition(&self, index: usize) -> RedisStore {
+        let partition = Partition {
+            index,
+            count: self.partition.count,
+        };
+        self.derived(self.shared.clone(), self.blocking.clone(), partition)
+    }
+
+    fn derived(&self, shared: Conn, blocking: Conn, partition: Partition) -> RedisStore {
         RedisStore {
-            shared: own().unwrap_or_else(|_| self.shared.clone()),
-            blocking: own().unwrap_or_else(|_| self.blocking.clone()),
+            shared,
+            blocking,
             connector: self.connector.clone(),
-            keys: self.keys.clone(),
+            keys: if partition == self.partition {
+                self.keys.clone()
+            } else {
+                Keys::for_partition(&self.settings_prefix, true, partition.index)
+            },
+            partition,
+            settings_prefix: self.settings_prefix.clone(),
             timeout: self.timeout,
             stream_max_age: self.stream_max_age,
             dedup_ttl: self.dedup_ttl,
@@ -191,6 +239,8 @@ impl RedisStore {
             commit_attempts: self.commit_attempts.clone(),
             requeue: self.requeue.clone(),
             lease: self.lease.clone(),
+            health: self.health.clone(),
+            alive: self.alive.clone(),
             lease_holder: Default::default(),
             lanes_cache: Default::default(),
             delivery_state_ttl: self.delivery_state_ttl,
@@ -215,6 +265,16 @@ impl RedisStore {
         })
         .await
     }
+}
+
+/// The Redis backend `settings` describe: one store, or one over its partitions.
+pub fn open(settings: &Settings, secrets: Arc<SecretBox>) -> Result<Arc<dyn Backend>, StoreError> {
+    let first = RedisStore::new(settings, secrets)?;
+    Ok(if first.partition.count > 1 {
+        Arc::new(partitioned::PartitionedStore::new(first))
+    } else {
+        Arc::new(first)
+    })
 }
 
 /// Connections to `redis.url`: one server, or the cluster whose seed nodes it lists.
@@ -271,6 +331,32 @@ fn connector(r: &crate::config::RedisSettings) -> Result<Connector, StoreError> 
     })
 }
 
+impl RedisStore {
+    /// Notes that `consumer`'s instance is alive for `lease`, and says whether this partition
+    /// is in its share: partitions go round the instances alive, by name, so that each splits
+    /// about as many journals; one that stops living (no note for `lease`) leaves its share
+    /// to the others.
+    async fn in_my_share(&self, consumer: &str, lease: Duration) -> Result<bool, StoreError> {
+        let now = crate::time::unix_ms();
+        let mut inv = self.alive.prepare_invoke();
+        inv.key(self.keys.instances())
+            .arg(now)
+            .arg(lease.as_millis() as u64)
+            .arg(consumer);
+        let mut alive: Vec<String> = self.run_script("instances", inv).await?;
+        alive.sort();
+        Ok(share_owner(&alive, self.partition.index) == Some(consumer))
+    }
+}
+
+/// The instance (of those alive, sorted) whose share holds partition `index`.
+fn share_owner(alive: &[String], index: usize) -> Option<&str> {
+    if alive.is_empty() {
+        return None;
+    }
+    alive.get(index % alive.len()).map(String::as_str)
+}
+
 /// The lease holder's lock; a panic elsewhere cannot leave it in a state worth refusing.
 pub(super) fn lock_holder(
     m: &std::sync::Mutex<Option<String>>,
@@ -289,6 +375,10 @@ impl Backend for RedisStore {
 
     fn shared_work(&self) -> Option<&dyn SharedWork> {
         Some(self)
+    }
+
+    fn keep_own_share(&self, item: &mut crate::store::Normalized) {
+        partitions::keep_own(item, self.partition);
     }
 }
 
@@ -318,6 +408,14 @@ impl SharedWork for RedisStore {
         consumer: &str,
         lease: Duration,
     ) -> Result<JournalLease, StoreError> {
+        if self.partition.count > 1 && !self.in_my_share(consumer, lease).await? {
+            // Its instance takes it once this one lets go (the takeover reads what this
+            // one had read first).
+            if lock_holder(&self.lease_holder).is_some() {
+                self.release_journal_lease(consumer).await?;
+            }
+            return Ok(JournalLease::HeldElsewhere);
+        }
         let mut inv = self.lease.prepare_invoke();
         inv.key(self.keys.journal_lease())
             .arg(consumer)
@@ -342,6 +440,19 @@ impl SharedWork for RedisStore {
             .arg(0);
         let _: i64 = self.run_script("journal_lease", inv).await?;
         *lock_holder(&self.lease_holder) = None;
+        if self.partition.count > 1 {
+            // Stopping: its share goes to the others now, not when its note runs out.
+            let key = self.keys.instances();
+            self.timed("instances", async {
+                let _: i64 = redis::cmd("ZREM")
+                    .arg(&key)
+                    .arg(consumer)
+                    .query_async(&mut self.conn())
+                    .await?;
+                Ok(())
+            })
+            .await?;
+        }
         Ok(())
     }
 

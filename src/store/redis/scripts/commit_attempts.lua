@@ -1,7 +1,8 @@
 -- Records what became of a batch of deliveries and acknowledges the finished entries,
--- atomically: attempt logs, delivery states, retries, dead letters, endpoint health and
--- statistics either all land with the acknowledgements or none do (and the entries are
--- attempted again, under the same webhook-id).
+-- atomically: attempt logs, delivery states, retries, dead letters and statistics either all
+-- land with the acknowledgements or none do (and the entries are attempted again, under the
+-- same webhook-id). Endpoint health is the catalogue's, on another slot of a cluster: the
+-- caller records it next (health.lua).
 --
 -- Writes are grouped: one attempt-log entry per endpoint (a JSON array of its attempts; an
 -- attempt's id is `{entry id}.{position}`), one HSET per state hash, one HINCRBY per counter.
@@ -9,7 +10,7 @@
 -- KEYS[1] (unused; deliveries are acknowledged in their lanes, lanes.lua)   KEYS[2] retry
 -- sorted set   KEYS[3] dead stream
 -- ARGV[1] consumer group   ARGV[2] now (ms)   ARGV[3] key prefix   ARGV[4] state/stats TTL (s)
--- ARGV[5] MINID of attempt logs   ARGV[6] disable after (ms)   ARGV[7] MINID of the dead stream
+-- ARGV[5] MINID of attempt logs   ARGV[6] (unused)   ARGV[7] MINID of the dead stream
 -- ARGV[8] number of resolutions   ARGV[9] number of lanes with acks   ARGV[10] number of stat increments
 -- ARGV[11] number of attempt-log groups
 -- then 3 values per attempt-log group: endpoint, number of attempts, JSON array of them
@@ -23,37 +24,6 @@
 -- then, per lane with entries to acknowledge (ARGV[9] lanes): its stream, how many, the ids
 -- then 3 values per stat increment: key, field, amount
 local prefix, ttl, now = ARGV[3], ARGV[4], tonumber(ARGV[2])
-local disable_after = tonumber(ARGV[6])
-local version_key = prefix .. 'endpoints:version'
-
--- Endpoint health is written once per endpoint per batch, not per delivery.
-local succeeded_eps, failed_eps = {}, {}
-local function succeeded(ep) succeeded_eps[ep] = true end
-local function failed(ep) failed_eps[ep] = true end
-
-local function write_success(ep)
-  local h = prefix .. 'ephealth:' .. ep
-  redis.call('HSET', h, 'last_success', now)
-  redis.call('HDEL', h, 'failing_since')
-end
-
-local function disable(ep, reason)
-  local h = prefix .. 'ephealth:' .. ep
-  if redis.call('HEXISTS', h, 'disabled_reason') == 0 then
-    redis.call('HSET', h, 'disabled_reason', reason, 'disabled_at', now)
-    redis.call('INCR', version_key)
-  end
-end
-
-local function write_failure(ep)
-  local h = prefix .. 'ephealth:' .. ep
-  redis.call('HSET', h, 'last_failure', now)
-  redis.call('HSETNX', h, 'failing_since', now)
-  local since = tonumber(redis.call('HGET', h, 'failing_since'))
-  if now - since >= disable_after then
-    disable(ep, 'failing')
-  end
-end
 
 local a = 12
 local log_ids = {}
@@ -71,6 +41,7 @@ for _ = 1, tonumber(ARGV[8]) do
   local etype, att, nxt, due = ARGV[a + 4], tonumber(ARGV[a + 5]), ARGV[a + 6], ARGV[a + 7]
   local reason, group, rcv = ARGV[a + 8], tonumber(ARGV[a + 9]), ARGV[a + 11]
   local state_key, state_field, conv = ARGV[a + 12], ARGV[a + 13], ARGV[a + 14]
+  learn_owner(prefix, ep, tenant)
   local log_id = ''
   if group > 0 then log_id = log_ids[group] .. '.' .. ARGV[a + 10] end
   a = a + 15
@@ -81,11 +52,9 @@ for _ = 1, tonumber(ARGV[8]) do
   end
   if nxt == 'delivered' then
     state = 'delivered:' .. att .. ':' .. log_id
-    succeeded(ep)
   elseif nxt == 'retry' then
     redis.call('ZADD', KEYS[2], due, table.concat({kind, subj, ep, att + 1, etype}, '|'))
     state = 'failed:' .. att .. ':' .. log_id
-    failed(ep)
   elseif nxt == 'defer' then
     -- Not attempted (the endpoint's queue was full): same attempt number, later.
     redis.call('ZADD', KEYS[2], due, table.concat({kind, subj, ep, att, etype}, '|'))
@@ -97,8 +66,6 @@ for _ = 1, tonumber(ARGV[8]) do
       'ev', subj, 'ep', ep, 'tenant', tenant, 'type', etype, 'att', att, 'reason', reason,
       'at', now, 'received_at', rcv)
     state = 'dead:' .. att .. ':' .. log_id .. ':' .. dead_id
-    if group > 0 then failed(ep) end
-    if nxt == 'gone' then disable(ep, 'gone') end
   elseif nxt == 'drop' then
     redis.call('HDEL', state_key, state_field)
   end
@@ -108,16 +75,6 @@ for _, key in ipairs(states.keys) do
   redis.call('HSET', key, unpack(states.lists[key]))
   redis.call('EXPIRE', key, ttl)
 end
-
--- An endpoint that also succeeded in this batch is not failing: its failure is only noted.
-for ep in pairs(failed_eps) do
-  if succeeded_eps[ep] then
-    redis.call('HSET', prefix .. 'ephealth:' .. ep, 'last_failure', now)
-  else
-    write_failure(ep)
-  end
-end
-for ep in pairs(succeeded_eps) do write_success(ep) end
 
 for _ = 1, tonumber(ARGV[9]) do
   local lane, n = ARGV[a], tonumber(ARGV[a + 1])

@@ -9,6 +9,8 @@
 -- ARGV[4] account index TTL (s)   ARGV[5] number of entries   ARGV[6] key prefix
 -- ARGV[7] delivery status TTL (s)   ARGV[8] most events per deliveries entry
 -- ARGV[9] the consumer holding the journal lease, or "" for a caller without one
+-- ARGV[10] number of endpoint owners, then that many pairs: endpoint id, tenant id (the
+--   routing table's owners of the batch's tenant endpoints, see lanes.lua)
 -- then per entry: journal id, source, received_at (ms), envelope object, request id, "1" for
 --   a test suite's sample (counted apart) or "", number of events,
 --   followed by 13 values per event: type, platform, account id, occurred_at (ms or ""), data,
@@ -43,7 +45,11 @@
 if ARGV[9] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[9] then
   return redis.error_reply('LEASE the journal lease passed to another instance')
 end
-local k, a = 7, 10
+local k, a = 7, 11
+for _ = 1, tonumber(ARGV[10]) do
+  learn_owner(ARGV[6], ARGV[a], ARGV[a + 1])
+  a = a + 2
+end
 local prefix, status_ttl, span_max = ARGV[6], ARGV[7], tonumber(ARGV[8])
 local new, dup, test_new, stale = 0, 0, 0, 0
 local out = {}

@@ -19,16 +19,20 @@ local function lane_key(prefix, tenant)
   return key
 end
 
--- The tenant owning endpoint `ep` ('' for the admin's, or an endpoint no longer stored).
+-- Notes that `tenant` owns endpoint `ep`, as the caller's routing table says. The catalogue's
+-- endpoints may be on another slot of a cluster: the partition keeps what it learns in
+-- `{p}owners` (an endpoint never changes owner), for the scripts that have only an endpoint id.
+local function learn_owner(prefix, ep, tenant)
+  if owners[ep] == tenant then return end
+  owners[ep] = tenant
+  if tenant ~= '' then redis.call('HSET', prefix .. 'owners', ep, tenant) end
+end
+
+-- The tenant owning endpoint `ep` ('' for the admin's, or an endpoint never learnt).
 local function owner_of(prefix, ep)
   local tenant = owners[ep]
   if tenant == nil then
-    tenant = ''
-    local json = redis.call('HGET', prefix .. 'endpoints', ep)
-    if json then
-      local ok, e = pcall(cjson.decode, json)
-      if ok and type(e) == 'table' and type(e.tenant_id) == 'string' then tenant = e.tenant_id end
-    end
+    tenant = redis.call('HGET', prefix .. 'owners', ep) or ''
     owners[ep] = tenant
   end
   return tenant

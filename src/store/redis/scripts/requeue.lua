@@ -66,6 +66,7 @@ elseif mode == 'dead' then
     if #found == 1 then
       local f, d = found[1][2], {}
       for j = 1, #f, 2 do d[f[j]] = f[j + 1] end
+      if d.tenant then learn_owner(prefix, d.ep, d.tenant) end
       if enqueue(d.k, d.ev, d.ep, '1', d.type or '', 'pending') then moved = moved + 1 end
       redis.call('XDEL', KEYS[3], ARGV[i])
     end
