@@ -1,11 +1,14 @@
 //! Sends unique, signed WhatsApp webhook bodies and reports throughput and latency.
 //!
-//! cargo run --release --example loadgen -- URL SECRET CONCURRENCY SECONDS [RATE] [EVENTS]
+//! cargo run --release --example loadgen -- URL SECRET CONCURRENCY SECONDS [RATE] [EVENTS] [ACCOUNTS]
 //!
 //! RATE 0 (default) sends as fast as CONCURRENCY connections allow (closed loop); a RATE
 //! above 0 paces requests at that many per second (open loop), for latency at a given load.
 //! EVENTS (default 1) is the number of messages per body: Meta batches several updates into
-//! one POST when traffic is high.
+//! one POST when traffic is high. ACCOUNTS (default 1) is the number of WhatsApp business
+//! accounts (each with its phone number) the bodies take in turn: a partitioned Redis keeps
+//! each account in one partition. Message ids carry the process id, so that several
+//! generators at once never send the same.
 //! Prints one line: `RESULT rps=… p50_ms=… p99_ms=… ok=… errors=…`.
 
 use std::sync::Arc;
@@ -14,17 +17,20 @@ use std::time::{Duration, Instant};
 
 use hookd::meta::signature::sign;
 
-fn body(n: u64, events: u64) -> Vec<u8> {
+fn body(n: u64, events: u64, accounts: u64) -> Vec<u8> {
+    let pid = std::process::id();
     let messages: Vec<String> = (0..events)
         .map(|i| {
             let id = n * 1000 + i;
             format!(
-                r#"{{"from":"16505551234","id":"wamid.LOAD{id:023}","timestamp":"1749416383","type":"text","text":{{"body":"Does it come in another color? {id}"}}}}"#
+                r#"{{"from":"16505551234","id":"wamid.LOAD{pid}.{id:023}","timestamp":"1749416383","type":"text","text":{{"body":"Does it come in another color? {id}"}}}}"#
             )
         })
         .collect();
+    let account = n % accounts.max(1);
+    let (waba, phone) = (102290129340398 + account, 106540352242922 + account);
     format!(
-        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"102290129340398","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"106540352242922"}},"contacts":[{{"profile":{{"name":"Load Test"}},"wa_id":"16505551234"}}],"messages":[{}]}},"field":"messages"}}]}}]}}"#,
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{waba}","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550783881","phone_number_id":"{phone}"}},"contacts":[{{"profile":{{"name":"Load Test"}},"wa_id":"16505551234"}}],"messages":[{}]}},"field":"messages"}}]}}]}}"#,
         messages.join(",")
     )
     .into_bytes()
@@ -42,6 +48,7 @@ fn main() {
     let seconds: u64 = arg(&args, 3, 10);
     let rate: u64 = arg(&args, 4, 0);
     let events: u64 = arg(&args, 5, 1).clamp(1, 999);
+    let accounts: u64 = arg(&args, 6, 1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -54,6 +61,7 @@ fn main() {
         Duration::from_secs(seconds),
         rate,
         events,
+        accounts,
     ));
 }
 
@@ -64,6 +72,7 @@ async fn run(
     duration: Duration,
     rate: u64,
     events: u64,
+    accounts: u64,
 ) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
@@ -100,7 +109,7 @@ async fn run(
                         break;
                     }
                 }
-                let body = body(next.fetch_add(1, Ordering::Relaxed), events);
+                let body = body(next.fetch_add(1, Ordering::Relaxed), events, accounts);
                 let sig = sign(secret.as_bytes(), &body);
                 let sent = Instant::now();
                 let res = client

@@ -12,38 +12,43 @@ pub struct RedisCluster {
 
 struct Node {
     port: u16,
+    bus: u16,
     child: Option<Child>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Node {
     /// On free ports; again on others when another process took one first.
     fn start() -> Node {
         for _ in 0..5 {
-            if let Some(node) = Node::try_start() {
+            let mut node = Node {
+                port: free_port(),
+                // The cluster bus gets a port of its own: port + 10000 may be taken.
+                bus: free_port(),
+                child: None,
+                dir: tempfile::tempdir().expect("tempdir"),
+            };
+            if node.spawn() {
                 return node;
             }
         }
         panic!("no redis-server cluster node would start");
     }
 
-    fn try_start() -> Option<Node> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        // The cluster bus gets a port of its own: port + 10000 may be taken or out of range.
-        let bus = free_port();
+    /// Starts the server (again, with the cluster state it saved); whether it answers.
+    fn spawn(&mut self) -> bool {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--cluster-enabled",
-                "yes",
-                "--cluster-port",
-                &bus.to_string(),
-            ])
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes"])
+            .args(["--cluster-port", &self.bus.to_string()])
             // Short, so that a test's failover happens within seconds.
             .args(["--cluster-node-timeout", "1000"])
+            // As the README advises: the other masters' slots stay served while one fails over.
+            .args(["--cluster-require-full-coverage", "no"])
+            // A replica's first sync starts at once rather than after 5 s.
+            .args(["--repl-diskless-sync-delay", "0"])
             .arg("--dir")
-            .arg(dir.path())
+            .arg(self.dir.path())
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -51,29 +56,25 @@ impl Node {
             .unwrap_or_else(|e| {
                 panic!("cannot start redis-server ({e}); install it: apt-get install redis-server")
             });
-        let mut node = Node {
-            port,
-            child: Some(child),
-            _dir: dir,
-        };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(mut c) = node.connection()
+            if let Ok(mut c) = self.connection()
                 && redis::cmd("PING").query::<String>(&mut c).is_ok()
             {
-                return Some(node);
+                return true;
             }
-            let exited = node
+            let exited = self
                 .child
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten());
             if exited.is_some() {
-                return None;
+                return false;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        node.kill();
-        None
+        self.kill();
+        false
     }
 
     fn address(&self) -> String {
@@ -84,12 +85,16 @@ impl Node {
         redis::Client::open(format!("redis://{}", self.address()))?.get_connection()
     }
 
-    fn wait_for(&self, ready: impl Fn(&mut redis::Connection) -> bool, what: &str) {
+    fn info(&self, section: &str) -> String {
+        self.connection()
+            .and_then(|mut c| redis::cmd("INFO").arg(section).query::<String>(&mut c))
+            .unwrap_or_default()
+    }
+
+    fn wait_for(&self, ready: impl Fn(&Node) -> bool, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(mut c) = self.connection()
-                && ready(&mut c)
-            {
+            if ready(self) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -103,6 +108,23 @@ impl Node {
             let _ = child.wait();
         }
     }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Whether a node sees the cluster serving every slot, and, as a replica, is in sync.
+fn ready(node: &Node) -> bool {
+    let cluster = node
+        .connection()
+        .and_then(|mut c| redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut c))
+        .unwrap_or_default();
+    let replication = node.info("replication");
+    cluster.contains("cluster_state:ok")
+        && (replication.contains("role:master") || replication.contains("master_link_status:up"))
 }
 
 impl RedisCluster {
@@ -123,15 +145,7 @@ impl RedisCluster {
         assert!(status.success(), "redis-cli --cluster create failed");
         let cluster = RedisCluster { nodes };
         for node in &cluster.nodes {
-            node.wait_for(
-                |c| {
-                    redis::cmd("CLUSTER")
-                        .arg("INFO")
-                        .query::<String>(c)
-                        .is_ok_and(|info| info.contains("cluster_state:ok"))
-                },
-                "see the cluster ready",
-            );
+            node.wait_for(ready, "see the cluster ready");
         }
         cluster
     }
@@ -164,8 +178,7 @@ impl RedisCluster {
             .arg(key)
             .query(&mut conn)
             .expect("CLUSTER KEYSLOT");
-        // Each entry: start, end, then the master (host, port, id), then its replicas.
-        type SlotRange = (u16, u16, (String, u16, String));
+        // Each entry: start, end, then the master (host, port, id, …), then its replicas.
         let ranges: Vec<redis::Value> = redis::cmd("CLUSTER")
             .arg("SLOTS")
             .query(&mut conn)
@@ -174,31 +187,41 @@ impl RedisCluster {
             let redis::Value::Array(items) = range else {
                 continue;
             };
-            let head = redis::Value::Array(items.into_iter().take(3).collect());
-            let (start, end, (_, port, _)): SlotRange =
-                redis::from_redis_value(head).expect("slot range");
-            if (start..=end).contains(&slot) {
-                return port;
+            let (Some(redis::Value::Int(start)), Some(redis::Value::Int(end))) =
+                (items.first(), items.get(1))
+            else {
+                continue;
+            };
+            let Some(redis::Value::Array(master)) = items.get(2) else {
+                continue;
+            };
+            let Some(redis::Value::Int(port)) = master.get(1) else {
+                continue;
+            };
+            if (*start..=*end).contains(&i64::from(slot)) {
+                return u16::try_from(*port).expect("a port");
             }
         }
         panic!("no master serves slot {slot}");
     }
 
-    /// Kills (SIGKILL) the node on `port`; its replica is promoted after the node timeout.
-    pub fn kill_node(&mut self, port: u16) {
-        let node = self
-            .nodes
+    fn node(&mut self, port: u16) -> &mut Node {
+        self.nodes
             .iter_mut()
             .find(|n| n.port == port)
-            .expect("a node of this cluster");
-        node.kill();
+            .expect("a node of this cluster")
     }
-}
 
-impl Drop for RedisCluster {
-    fn drop(&mut self) {
-        for node in &mut self.nodes {
-            node.kill();
-        }
+    /// Kills (SIGKILL) the node on `port`; its replica is promoted after the node timeout.
+    pub fn kill_node(&mut self, port: u16) {
+        self.node(port).kill();
+    }
+
+    /// Starts the node on `port` again: a master that failed over comes back as a replica of
+    /// the one that replaced it. Returns once it is in sync.
+    pub fn restart_node(&mut self, port: u16) {
+        let node = self.node(port);
+        assert!(node.spawn(), "cluster node {port} restarts");
+        node.wait_for(ready, "rejoin the cluster");
     }
 }

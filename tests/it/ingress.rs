@@ -39,17 +39,29 @@ async fn a_re_serialised_body_fails_the_signature_and_is_recorded() {
     let value: serde_json::Value = serde_json::from_slice(&body).expect("json");
     let reserialised = serde_json::to_vec(&value).expect("json");
     assert_ne!(reserialised, body);
+    // Rejections are recorded in the background: each is waited for, so that they are
+    // listed in the order they were made.
+    let rejected = || async {
+        let mut items = Vec::new();
+        for _ in 0..100 {
+            let page = app.api_json("/api/v1/rejected").await;
+            items = page["items"].as_array().cloned().unwrap_or_default();
+            if !items.is_empty() {
+                break;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        items
+    };
     let res = app.post_with_header(&reserialised, Some(&header)).await;
     assert_eq!(res.status(), 401);
+    assert_eq!(rejected().await.len(), 1);
 
     let missing = app.post_with_header(&body, None).await;
     assert_eq!(missing.status(), 401);
-
-    // Rejections are recorded in the background; wait for both.
     let mut items = Vec::new();
     for _ in 0..100 {
-        let page = app.api_json("/api/v1/rejected").await;
-        items = page["items"].as_array().cloned().unwrap_or_default();
+        items = rejected().await;
         if items.len() == 2 {
             break;
         }

@@ -13,6 +13,7 @@ mod audit;
 mod audit_atomicity;
 mod chaos;
 mod cluster;
+mod cluster_instances;
 mod contract;
 mod dedup;
 mod delivery;

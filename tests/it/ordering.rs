@@ -16,14 +16,32 @@ pub const MESSAGES: usize = 20;
 /// How long the receiver takes to accept a delivery.
 pub const ACCEPT_TIME: Duration = Duration::from_millis(15);
 
-/// Step `step` of every conversation, in one request (as Meta batches a phone number's
-/// messages): message `step` from user `c` is `wamid.c.step`.
+/// Step `step` of every conversation, in one request (as Meta batches messages): message
+/// `step` from user `c` is `wamid.c.step`. Even conversations are on one business account's
+/// number, odd ones on another's: one envelope entry each, which a partitioned Redis keeps in
+/// two partitions.
 pub fn step_body(step: usize) -> Vec<u8> {
-    let ids: Vec<(String, String)> = (0..CONVERSATIONS)
-        .map(|c| (format!("1555000{c}"), format!("wamid.{c}.{step}")))
-        .collect();
-    let messages: Vec<(&str, &str)> = ids.iter().map(|(f, i)| (f.as_str(), i.as_str())).collect();
-    whatsapp_request("WABA1", "PN1", &messages, &[])
+    let entry = |account: usize| {
+        let ids: Vec<(String, String)> = (account..CONVERSATIONS)
+            .step_by(2)
+            .map(|c| (format!("1555000{c}"), format!("wamid.{c}.{step}")))
+            .collect();
+        let messages: Vec<(&str, &str)> =
+            ids.iter().map(|(f, i)| (f.as_str(), i.as_str())).collect();
+        let body = whatsapp_request(
+            &format!("WABA{}", account + 1),
+            &format!("PN{}", account + 1),
+            &messages,
+            &[],
+        );
+        let mut request: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        request["entry"][0].take()
+    };
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [entry(0), entry(1)],
+    }))
+    .expect("json")
 }
 
 /// Posts steps `steps` to the hookd at `base`, each answered before the next is sent (so the

@@ -127,8 +127,7 @@ impl EventLog for RedisStore {
         self.timed("commit_normalized", async {
             let mut conn = self.conn();
             // The events of every entry in one script call, by SHA (Redis gets the script
-            // itself only if it forgot it); then, in one round trip, each quarantine in its
-            // own MULTI. Each part is atomic with its acknowledgement on its own.
+            // itself only if it forgot it). Each part is atomic with its acknowledgement.
             let split: Vec<&Normalized> = batch
                 .iter()
                 .filter(|n| matches!(n, Normalized::Events { .. }))
@@ -139,7 +138,9 @@ impl EventLog for RedisStore {
                 let invocation = self.events_invocation(&split, &min_id);
                 Some(invocation.invoke_async(&mut conn).await?)
             };
-            let mut pipe = redis::pipe();
+            // Each quarantine atomic with its acknowledgement (a script: see append.lua for why
+            // not MULTI); entries the journal no longer holds are only acknowledged.
+            let mut missing = Vec::new();
             for item in batch {
                 match item {
                     Normalized::Events { .. } => {}
@@ -148,13 +149,13 @@ impl EventLog for RedisStore {
                         entry,
                         error,
                     } => {
-                        pipe.cmd("MULTI").ignore();
-                        pipe.cmd("XADD")
-                            .arg(self.keys.quarantine())
-                            .arg("MINID")
-                            .arg("~")
+                        let mut inv = self.quarantine.prepare_invoke();
+                        inv.key(self.keys.quarantine())
+                            .key(self.keys.stats())
+                            .key(self.keys.inbound())
                             .arg(&min_id)
-                            .arg("*")
+                            .arg(NORMALIZER_GROUP)
+                            .arg(journal_id)
                             .arg("source")
                             .arg(&entry.source)
                             .arg("received_at")
@@ -168,31 +169,19 @@ impl EventLog for RedisStore {
                             .arg("signature")
                             .arg(&entry.signature)
                             .arg("body")
-                            .arg(entry.body.as_ref())
-                            .ignore();
-                        pipe.cmd("HINCRBY")
-                            .arg(self.keys.stats())
-                            .arg("quarantined")
-                            .arg(1)
-                            .ignore();
-                        pipe.cmd("XACK")
-                            .arg(self.keys.inbound())
-                            .arg(NORMALIZER_GROUP)
-                            .arg(journal_id)
-                            .ignore();
-                        pipe.cmd("EXEC").ignore();
+                            .arg(entry.body.as_ref());
+                        let _: i64 = inv.invoke_async(&mut conn).await?;
                     }
-                    Normalized::Missing { journal_id } => {
-                        pipe.cmd("XACK")
-                            .arg(self.keys.inbound())
-                            .arg(NORMALIZER_GROUP)
-                            .arg(journal_id)
-                            .ignore();
-                    }
+                    Normalized::Missing { journal_id } => missing.push(journal_id),
                 }
             }
-            if batch.len() > split.len() {
-                let () = pipe.query_async(&mut conn).await?;
+            if !missing.is_empty() {
+                let _: i64 = redis::cmd("XACK")
+                    .arg(self.keys.inbound())
+                    .arg(NORMALIZER_GROUP)
+                    .arg(&missing)
+                    .query_async(&mut conn)
+                    .await?;
             }
             let mut per_entry = match committed {
                 None => Vec::new(),
@@ -222,45 +211,33 @@ impl EventLog for RedisStore {
     }
 
     async fn record_rejection(&self, r: &Rejection) -> Result<(), StoreError> {
-        let key = self.keys.rejected();
-        let stats = self.keys.stats();
-        self.timed("record_rejection", async {
-            let mut conn = self.conn();
-            let mut pipe = redis::pipe();
-            pipe.atomic()
-                .cmd("XADD")
-                .arg(&key)
-                // Exact, so the list's bound holds to the record.
-                .arg("MAXLEN")
-                .arg("=")
-                .arg(self.rejected_keep)
-                .arg("*")
-                .arg("source")
-                .arg(&r.source)
-                .arg("reason")
-                .arg(&r.reason)
-                .arg("received_at")
-                .arg(r.received_at_ms)
-                .arg("request_id")
-                .arg(&r.request_id)
-                .arg("remote_addr")
-                .arg(&r.remote_addr)
-                .arg("signature")
-                .arg(&r.signature)
-                .arg("body_len")
-                .arg(r.body_len)
-                .arg("body_prefix")
-                .arg(&r.body_prefix)
-                .ignore()
-                .cmd("HINCRBY")
-                .arg(&stats)
-                .arg("rejected")
-                .arg(1)
-                .ignore();
-            let _: () = pipe.query_async(&mut conn).await?;
-            Ok(())
-        })
-        .await
+        let mut inv = self.append.prepare_invoke();
+        inv.key(self.keys.rejected())
+            .key(self.keys.stats())
+            // Exact, so the list's bound holds to the record.
+            .arg("MAXLEN")
+            .arg(self.rejected_keep)
+            .arg("rejected")
+            .arg(1)
+            .arg(8)
+            .arg("source")
+            .arg(&r.source)
+            .arg("reason")
+            .arg(&r.reason)
+            .arg("received_at")
+            .arg(r.received_at_ms)
+            .arg("request_id")
+            .arg(&r.request_id)
+            .arg("remote_addr")
+            .arg(&r.remote_addr)
+            .arg("signature")
+            .arg(&r.signature)
+            .arg("body_len")
+            .arg(r.body_len)
+            .arg("body_prefix")
+            .arg(&r.body_prefix);
+        let _: Vec<String> = self.run_script("record_rejection", inv).await?;
+        Ok(())
     }
 
     async fn list_events(&self, q: &EventQuery) -> Result<Page<StoredEvent>, StoreError> {

@@ -19,38 +19,31 @@ impl RedisStore {
         received: usize,
     ) -> Result<Vec<String>, StoreError> {
         let inbound = self.keys.inbound();
-        let stats = self.keys.stats();
-        let min_id = self.min_id();
+        let mut inv = self.append.prepare_invoke();
+        inv.key(&inbound)
+            .key(self.keys.stats())
+            .arg("MINID")
+            .arg(self.min_id())
+            .arg("received")
+            .arg(received)
+            .arg(6);
+        for e in batch {
+            inv.arg("source")
+                .arg(&e.source)
+                .arg("received_at")
+                .arg(e.received_at_ms)
+                .arg("request_id")
+                .arg(&e.request_id)
+                .arg("signature")
+                .arg(&e.signature)
+                .arg("user_agent")
+                .arg(&e.user_agent)
+                .arg("body")
+                .arg(e.body.as_ref());
+        }
         self.timed("append_journal", async {
             let mut conn = self.conn();
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            for e in batch {
-                pipe.cmd("XADD")
-                    .arg(&inbound)
-                    .arg("MINID")
-                    .arg("~")
-                    .arg(&min_id)
-                    .arg("*")
-                    .arg("source")
-                    .arg(&e.source)
-                    .arg("received_at")
-                    .arg(e.received_at_ms)
-                    .arg("request_id")
-                    .arg(&e.request_id)
-                    .arg("signature")
-                    .arg(&e.signature)
-                    .arg("user_agent")
-                    .arg(&e.user_agent)
-                    .arg("body")
-                    .arg(e.body.as_ref());
-            }
-            pipe.cmd("HINCRBY")
-                .arg(&stats)
-                .arg("received")
-                .arg(received)
-                .ignore();
-            let ids: Vec<String> = pipe.query_async(&mut conn).await?;
+            let ids: Vec<String> = inv.invoke_async(&mut conn).await?;
             if ids.len() != batch.len() {
                 return Err(StoreError::Protocol(format!(
                     "journal pipeline returned {} ids for {} entries",

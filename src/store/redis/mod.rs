@@ -52,6 +52,16 @@ const COMMIT_ATTEMPTS_LUA: &str = concat!(
     include_str!("scripts/conversation.lua"),
     include_str!("scripts/commit_attempts.lua")
 );
+const APPEND_LUA: &str = include_str!("scripts/append.lua");
+/// Quarantines a body with its count and the acknowledgement of its journal entry.
+/// KEYS[1] quarantine, KEYS[2] stats, KEYS[3] journal; ARGV[1] MINID, ARGV[2] group, ARGV[3]
+/// the journal entry, then the record's field/value pairs.
+const QUARANTINE_LUA: &str = r"
+redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', unpack(ARGV, 4))
+redis.call('HINCRBY', KEYS[2], 'quarantined', 1)
+redis.call('XACK', KEYS[3], ARGV[2], ARGV[3])
+return 1
+";
 const HEALTH_LUA: &str = include_str!("scripts/health.lua");
 /// Notes an instance alive until ARGV[1] + ARGV[2] (ms), forgets those past their time, and
 /// lists the rest. KEYS[1] the instances sorted set; ARGV[3] the instance.
@@ -92,6 +102,8 @@ pub struct RedisStore {
     pub(super) requeue: redis::Script,
     pub(super) lease: redis::Script,
     pub(super) health: redis::Script,
+    pub(super) append: redis::Script,
+    pub(super) quarantine: redis::Script,
     pub(super) alive: redis::Script,
     /// The consumer whose journal lease this handle holds: its commits of split entries are
     /// refused once another consumer holds the lease.
@@ -144,6 +156,8 @@ impl RedisStore {
             requeue: redis::Script::new(REQUEUE_LUA),
             lease: redis::Script::new(LEASE_LUA),
             health: redis::Script::new(HEALTH_LUA),
+            append: redis::Script::new(APPEND_LUA),
+            quarantine: redis::Script::new(QUARANTINE_LUA),
             alive: redis::Script::new(ALIVE_LUA),
             lease_holder: Default::default(),
             lanes_cache: Default::default(),
@@ -240,6 +254,8 @@ impl RedisStore {
             requeue: self.requeue.clone(),
             lease: self.lease.clone(),
             health: self.health.clone(),
+            append: self.append.clone(),
+            quarantine: self.quarantine.clone(),
             alive: self.alive.clone(),
             lease_holder: Default::default(),
             lanes_cache: Default::default(),

@@ -27,7 +27,8 @@ impl Upkeep for RedisStore {
     async fn production_warnings(&self) -> Result<Vec<String>, StoreError> {
         self.timed("info", async {
             let mut conn = self.conn();
-            let info: String = redis::cmd("INFO")
+            // A cluster answers with each master's.
+            let info: redis::Value = redis::cmd("INFO")
                 .arg("server")
                 .arg("persistence")
                 .query_async(&mut conn)
@@ -39,7 +40,15 @@ impl Upkeep for RedisStore {
                 .query_async(&mut conn)
                 .await
                 .ok();
-            Ok(production_warnings(&info, policy.as_deref()))
+            let mut warnings: Vec<String> = Vec::new();
+            for info in per_node(info)? {
+                for w in production_warnings(&info, policy.as_deref()) {
+                    if !warnings.contains(&w) {
+                        warnings.push(w);
+                    }
+                }
+            }
+            Ok(warnings)
         })
         .await
     }
@@ -318,6 +327,18 @@ fn info_field(info: &str, name: &str) -> Option<u64> {
     info.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// The text of a reply that is one server's, or each node's on a cluster.
+fn per_node(reply: redis::Value) -> Result<Vec<String>, StoreError> {
+    let texts = match reply {
+        redis::Value::Map(nodes) => nodes
+            .into_iter()
+            .map(|(_, text)| redis::from_redis_value::<String>(text))
+            .collect(),
+        one => redis::from_redis_value::<String>(one).map(|t| vec![t]),
+    };
+    texts.map_err(|e| StoreError::Protocol(format!("INFO: {e}")))
 }
 
 #[cfg(test)]
