@@ -108,15 +108,18 @@ settle() {
   done
 }
 cpu_of() { local t=0; for p in "$@"; do t=$(python3 -c "print($t + $(cpu_s "$p"))"); done; echo "$t"; }
-# load PORT RATE CONC: the generator against one side.
+# load PORT RATE CONC: the generator against one side; its result line goes to $WORK/load.PORT.
 load() {
   "$BIN/examples/loadgen" "http://127.0.0.1:$1/webhooks/load" "$SECRET" "$3" "$SECS" \
-    $(($2 / EVENTS)) "$EVENTS" "$ACCOUNTS" >/dev/null
+    $(($2 / EVENTS)) "$EVENTS" "$ACCOUNTS" >"$WORK/load.$1"
 }
+# Events the generators had answered 200 in the last round (requests × events per body).
+accepted() { cat "$WORK"/load.* | sed -n 's/.* ok=\([0-9]*\).*/\1/p' | awk -v e="$EVENTS" '{n += $1} END {print n * e}'; }
 # run SIDE: one round; prints "rate hookd_us redis_us deliveries".
 run() {
   local side=$1 hookd_pids=()
   curl -sf -X POST "http://127.0.0.1:$RECV_PORT/reset"
+  rm -f "$WORK"/load.*
   case $side in
     one) hookd_pids=("$H1_PID") ;;
     two) hookd_pids=("$H1_PID" "$H2_PID") ;;
@@ -139,28 +142,28 @@ s = json.load(sys.stdin)
 n = max(1, s['verified'])
 rate = int(s['verified'] * 1000 / max(1, s['last_ms'] - s['first_ms']))
 us = lambda a, b: round(1e6 * (float(b) - float(a)) / n, 1)
-print(rate, us('$h0', '$h1'), us('$r0', '$r1'), s['verified'])"
+print(rate, us('$h0', '$h1'), us('$r0', '$r1'), s['verified'], $(accepted))"
 }
 wait_loads() { while pgrep -f "examples/loadgen" >/dev/null; do sleep 0.1; done; }
 
 echo "== Redis Cluster (3 masters), $PARTITIONS partitions, $ACCOUNTS accounts, $RATE_EVENTS events/s offered for ${SECS}s, $EVENTS events per body"
 ONE=(); TWO=(); FWD=()
 for round in $(seq "$ROUNDS"); do
-  read -r rate h r n < <(run one)
+  read -r rate h r n a < <(run one)
   ONE+=("$rate")
-  echo "    round $round one hookd:  $rate delivered/s ($n); CPU per delivery: hookd $h µs, Redis $r µs"
+  echo "    round $round one hookd:  $rate delivered/s ($n delivered of $a answered 200); CPU per delivery: hookd $h µs, Redis $r µs"
   H2_PID=$(start_instance h2 "$H2_PORT")
   PIDS+=($H2_PID)
   # The instances share the partitions once each has seen the other (a normalizer batch).
   sleep 3
-  read -r rate h r n < <(run two)
+  read -r rate h r n a < <(run two)
   TWO+=("$rate")
-  echo "    round $round two hookd:  $rate delivered/s ($n); CPU per delivery: hookd $h µs, Redis $r µs"
+  echo "    round $round two hookd:  $rate delivered/s ($n delivered of $a answered 200); CPU per delivery: hookd $h µs, Redis $r µs"
   kill -TERM "$H2_PID"
   while kill -0 "$H2_PID" 2>/dev/null; do sleep 0.1; done
-  read -r rate h r n < <(run forwarder)
+  read -r rate h r n a < <(run forwarder)
   FWD+=("$rate")
-  echo "    round $round forwarder:  $rate delivered/s ($n); CPU per delivery: forwarder $h µs"
+  echo "    round $round forwarder:  $rate delivered/s ($n delivered of $a answered 200); CPU per delivery: forwarder $h µs"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 m1=$(median "${ONE[@]}"); m2=$(median "${TWO[@]}"); mf=$(median "${FWD[@]}")

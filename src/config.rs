@@ -1137,6 +1137,40 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_takes_seed_nodes_and_a_prefix_that_can_be_a_hash_tag() {
+        let mut s = Settings::load_with_env(None, no_env()).expect("valid");
+        s.storage.backend = StorageBackend::Redis;
+        s.redis.cluster = true;
+        s.redis.url = "redis://a:7000, redis://b:7000".into();
+        assert!(s.validate().is_ok());
+        s.redis.url = "redis://a:7000,b:7000".into();
+        assert!(
+            s.validate()
+                .is_err_and(|e| e.to_string().contains("redis.url"))
+        );
+        s.redis.url = "redis://a:7000".into();
+        s.redis.prefix = "{x}:".into();
+        assert!(
+            s.validate()
+                .is_err_and(|e| e.to_string().contains("redis.prefix"))
+        );
+        s.redis.prefix = "hookd:".into();
+        s.redis.partitions = 0;
+        assert!(
+            s.validate()
+                .is_err_and(|e| e.to_string().contains("redis.partitions"))
+        );
+    }
+
+    #[test]
+    fn every_seed_nodes_password_is_hidden() {
+        assert_eq!(
+            redact_url_password("redis://:pw1@a:7000,redis://u:pw2@b:7000"),
+            "redis://:***@a:7000,redis://u:***@b:7000"
+        );
+    }
+
+    #[test]
     fn printed_settings_hide_secrets() {
         let mut s = Settings::load_with_env(None, no_env()).expect("valid");
         s.redis.url = "redis://app:hunter2@db:6379".into();

@@ -12,11 +12,11 @@ pub const INGRESS_REQUESTS: &str = "hookd_ingress_requests_total";
 pub const INGRESS_DURATION: &str = "hookd_ingress_request_duration_seconds";
 /// Size of accepted webhook bodies.
 pub const INGRESS_BODY_BYTES: &str = "hookd_ingress_body_bytes";
-/// Requests journaled per Redis pipeline (group commit).
+/// Requests journaled per commit (group commit).
 pub const JOURNAL_BATCH_SIZE: &str = "hookd_journal_commit_batch_size";
-/// Time one journal pipeline takes.
+/// Time one journal commit takes.
 pub const JOURNAL_COMMIT_DURATION: &str = "hookd_journal_commit_duration_seconds";
-/// Journal pipelines by `outcome` (ok, error).
+/// Journal commits by `outcome` (ok, error).
 pub const JOURNAL_COMMITS: &str = "hookd_journal_commits_total";
 /// Journal entries read by the previous holder of the journal lease, taken over with it.
 pub const JOURNAL_CLAIMED: &str = "hookd_journal_claimed_total";
@@ -308,7 +308,7 @@ fn describe() {
     describe_histogram!(
         JOURNAL_COMMIT_DURATION,
         Unit::Seconds,
-        "Duration of one journal pipeline."
+        "Duration of one journal commit."
     );
     describe_counter!(JOURNAL_COMMITS, "Journal pipelines by outcome.");
     describe_counter!(

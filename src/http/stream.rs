@@ -19,7 +19,10 @@ use super::auth::Caller;
 use super::error::ApiError;
 use crate::metrics as m;
 use crate::model::AttemptEntry;
-use crate::store::ids::EntryId;
+use crate::store::ids::{EntryId, listing_order};
+
+/// Where an event or attempt stands in listings (see [`listing_order`]).
+type Listed = (EntryId, u64, usize);
 use crate::store::{Backend, EventQuery, StoreError, StoredEvent};
 
 /// How often a client's task reads storage.
@@ -64,23 +67,14 @@ pub fn frame(event: &str, id: Option<&str>, data: &str) -> Bytes {
     Bytes::from(out)
 }
 
-/// The order of an attempt id (`{entry id}` or `{entry id}.{n}`).
-fn attempt_order(id: &str) -> Option<(EntryId, u64)> {
-    let (entry, n) = match id.split_once('.') {
-        Some((entry, n)) => (entry, n.parse().ok()?),
-        None => (id, 0),
-    };
-    Some((EntryId::parse(entry)?, n))
-}
-
 /// What one client follows, and how far it has read.
 struct Feed {
     query: EventQuery,
     /// Only events routed to this endpoint, when named.
     endpoint: Option<String>,
     /// The endpoints whose attempts it follows, with the newest attempt already sent.
-    attempts: HashMap<String, Option<(EntryId, u64)>>,
-    last_event: Option<EntryId>,
+    attempts: HashMap<String, Option<Listed>>,
+    last_event: Option<Listed>,
 }
 
 impl Feed {
@@ -106,11 +100,11 @@ impl Feed {
                 ..self.query.clone()
             })
             .await?;
-        self.last_event = newest.items.first().and_then(|e| EntryId::parse(&e.id));
+        self.last_event = newest.items.first().and_then(|e| listing_order(&e.id));
         let endpoints: Vec<String> = self.attempts.keys().cloned().collect();
         for ep in endpoints {
             let page = store.list_attempts(&ep, None, 1).await?;
-            let last = page.items.first().and_then(|a| attempt_order(&a.id));
+            let last = page.items.first().and_then(|a| listing_order(&a.id));
             self.attempts.insert(ep, last);
         }
         Ok(())
@@ -128,33 +122,33 @@ impl Feed {
         let newer: Vec<StoredEvent> = page
             .items
             .into_iter()
-            .take_while(|e| EntryId::parse(&e.id) > self.last_event)
+            .take_while(|e| listing_order(&e.id) > self.last_event)
             .collect();
         if newer.len() == READ {
             frames.push(frame("lagged", None, r#"{"what":"events"}"#));
         }
         if let Some(first) = newer.first() {
-            self.last_event = EntryId::parse(&first.id);
+            self.last_event = listing_order(&first.id);
         }
         for e in newer.iter().rev().filter(|e| self.wanted(e)) {
             if let Ok(json) = serde_json::to_string(e) {
                 frames.push(frame("event", Some(&e.id), &json));
             }
         }
-        let endpoints: Vec<(String, Option<(EntryId, u64)>)> =
+        let endpoints: Vec<(String, Option<Listed>)> =
             self.attempts.iter().map(|(k, v)| (k.clone(), *v)).collect();
         for (ep, last) in endpoints {
             let page = store.list_attempts(&ep, None, READ).await?;
             let newer: Vec<AttemptEntry> = page
                 .items
                 .into_iter()
-                .take_while(|a| attempt_order(&a.id) > last)
+                .take_while(|a| listing_order(&a.id) > last)
                 .collect();
             if newer.len() == READ {
                 frames.push(frame("lagged", None, r#"{"what":"deliveries"}"#));
             }
             if let Some(first) = newer.first() {
-                self.attempts.insert(ep, attempt_order(&first.id));
+                self.attempts.insert(ep, listing_order(&first.id));
             }
             for a in newer.iter().rev().filter(|a| self.attempt_wanted(a)) {
                 if let Ok(json) = serde_json::to_string(a) {
@@ -334,10 +328,15 @@ mod tests {
 
     #[test]
     fn attempt_ids_order_by_entry_then_position() {
-        assert!(attempt_order("5-0.2") > attempt_order("5-0.1"));
-        assert!(attempt_order("6-0") > attempt_order("5-0.9"));
-        assert!(attempt_order("5-0.1") > None);
-        assert_eq!(attempt_order("junk"), None);
+        assert!(listing_order("5-0.2") > listing_order("5-0.1"));
+        assert!(listing_order("6-0") > listing_order("5-0.9"));
+        assert!(listing_order("5-0.1") > None);
+        assert_eq!(listing_order("junk"), None);
+        assert!(
+            listing_order("5-0~2") > listing_order("5-0~1"),
+            "partitions past 0"
+        );
+        assert!(listing_order("6-0") > listing_order("5-0.9~3"));
     }
 
     #[test]

@@ -61,6 +61,24 @@ impl fmt::Display for EntryId {
     }
 }
 
+/// Marks the ids a partition past 0 of the Redis backend makes: `{id}~{partition}`.
+pub const PARTITION_MARK: char = '~';
+
+/// Where an id, as listings show it, goes in their newest-first order: its entry id, its
+/// position within a grouped entry (`{entry id}.{position}`, attempts), then the partition
+/// that made it (0 unless marked).
+pub fn listing_order(id: &str) -> Option<(EntryId, u64, usize)> {
+    let (own, partition) = match id.rsplit_once(PARTITION_MARK) {
+        Some((own, p)) => (own, p.parse().ok()?),
+        None => (id, 0),
+    };
+    let (entry, position) = match own.split_once('.') {
+        Some((entry, n)) => (entry, n.parse().ok()?),
+        None => (own, 0),
+    };
+    Some((EntryId::parse(entry)?, position, partition))
+}
+
 /// Makes ids that only grow, even when the wall clock steps back.
 #[derive(Debug, Default)]
 pub struct IdClock {

@@ -35,6 +35,7 @@ mod observability;
 mod ordering;
 mod ordering_contract;
 mod ordering_instances;
+mod partitioned_app;
 mod partitions_contract;
 mod process;
 mod receiver;

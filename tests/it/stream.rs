@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::helpers::{ADMIN_KEY, SECRET, Storage, TestApp, whatsapp_body};
 use crate::receiver::catch_all;
 
-async fn open(app: &TestApp, key: &str, query: &str) -> reqwest::Response {
+pub(crate) async fn open(app: &TestApp, key: &str, query: &str) -> reqwest::Response {
     let res = app
         .client
         .get(format!("{}/api/v1/stream{query}", app.base))
@@ -20,7 +20,7 @@ async fn open(app: &TestApp, key: &str, query: &str) -> reqwest::Response {
 }
 
 /// What the stream has sent once it holds `wanted` (10 s at most).
-async fn read_until(res: &mut reqwest::Response, seen: &mut String, wanted: &str) {
+pub(crate) async fn read_until(res: &mut reqwest::Response, seen: &mut String, wanted: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !seen.contains(wanted) {
         let left = deadline.saturating_duration_since(Instant::now());

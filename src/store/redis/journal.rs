@@ -46,7 +46,7 @@ impl RedisStore {
             let ids: Vec<String> = inv.invoke_async(&mut conn).await?;
             if ids.len() != batch.len() {
                 return Err(StoreError::Protocol(format!(
-                    "journal pipeline returned {} ids for {} entries",
+                    "journal commit returned {} ids for {} entries",
                     ids.len(),
                     batch.len()
                 )));

@@ -1,5 +1,11 @@
 //! Every Redis key hookd uses, built in one place.
 //!
+//! `{p}` below is the prefix of a partition's keys: `redis.prefix` itself on one Redis with
+//! one partition; otherwise a hash tag per partition (`{hookd:}` for partition 0, `{hookd:3}`
+//! for partition 3), so that every script stays on one slot of a cluster. The catalogue's keys
+//! (tenants, accounts, API keys, endpoints and their version and health, test suites, page
+//! tokens, idempotency keys, instances) are partition 0's.
+//!
 //! | key | type | holds |
 //! |---|---|---|
 //! | `{p}inbound` | stream | the journal: raw signed requests, read by the `normalizer` group |
@@ -24,6 +30,8 @@
 //! | `{p}dstatus:e:{second}` | hash with TTL | `{event id}\|{endpoint}` → the state of the delivery of each event stored in that second (its id's time): a commit writes the states of a batch with one command per second it spans |
 //! | `{p}dstatus:r:{journal id}` | hash with TTL | endpoint → the state of a raw request's delivery |
 //! | `{p}journal:lease` | string with TTL | the consumer holding the journal lease (the one instance that splits the journal) |
+//! | `{p}owners` | hash | endpoint → owning tenant, for the tenants' endpoints that had deliveries in the partition (scripts cannot read the catalogue on another slot) |
+//! | `{p}instances` | sorted set | (partition 0) the instances alive, scored by when their note runs out (ms); partitions' journals are shared among them |
 //! | `{p}conv:{e}:{c}` | list | event ids waiting for endpoint `e` in conversation `c`, oldest first; the first is queued or retried |
 //! | `{p}convheads:{e}` | hash | event id → conversation, for each conversation head of endpoint `e` |
 //! | `{p}step:{message id}` | string with TTL | the latest step (1 sent … 4 played) received of a WhatsApp message, for stale statuses |

@@ -6,8 +6,7 @@
 //! A cursor of a listing over every partition holds each partition's own cursor.
 
 use crate::store::StoreError;
-
-const MARK: char = '~';
+use crate::store::ids::PARTITION_MARK as MARK;
 
 /// Id `id` of partition `p`, as callers see it.
 pub(super) fn qualify(id: &str, p: usize) -> String {

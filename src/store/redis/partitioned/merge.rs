@@ -3,20 +3,16 @@
 //! Ids order by the time their partition stored them; entries of one millisecond in two
 //! partitions are ordered by partition.
 
-use crate::store::ids::EntryId;
+use crate::store::ids::{EntryId, listing_order};
 use crate::store::{Page, StoreError};
 
 use super::ids::{PartCursor, format_cursor, parse_cursor};
 
-/// Where an item goes in a newest-first listing: its entry id, its position within a grouped
-/// entry (`{entry id}.{position}`, attempts), then its partition.
+/// Where an item of partition `partition` (its id as the partition made it) goes in a
+/// newest-first listing.
 fn order_of(id: &str, partition: usize) -> (EntryId, u64, usize) {
-    let (entry, position) = id.split_once('.').unwrap_or((id, "0"));
-    (
-        EntryId::parse(entry).unwrap_or_default(),
-        position.parse().unwrap_or(0),
-        partition,
-    )
+    let (entry, position, _) = listing_order(id).unwrap_or_default();
+    (entry, position, partition)
 }
 
 /// One partition's page.
