@@ -136,7 +136,12 @@ impl EventLog for RedisStore {
                 None
             } else {
                 let invocation = self.events_invocation(&split, &min_id);
-                Some(invocation.invoke_async(&mut conn).await?)
+                let committed = invocation.invoke_async(&mut conn).await;
+                if committed.is_err() {
+                    // Refused for the lease, maybe: the next batch asks Redis who holds it.
+                    *super::lock_holder(&self.lease_confirmed) = None;
+                }
+                Some(committed?)
             };
             // Each quarantine atomic with its acknowledgement (a script: see append.lua for why
             // not MULTI); entries the journal no longer holds are only acknowledged.

@@ -108,6 +108,10 @@ pub struct RedisStore {
     /// The consumer whose journal lease this handle holds: its commits of split entries are
     /// refused once another consumer holds the lease.
     pub(super) lease_holder: std::sync::Mutex<Option<String>>,
+    /// When the lease (and this instance's share of partitions) was last confirmed with
+    /// Redis: a holder asks again only after a quarter of the lease, not every batch (its
+    /// commits are fenced meanwhile, see `commit_events.lua`).
+    pub(super) lease_confirmed: std::sync::Mutex<Option<Instant>>,
     /// The deliveries lanes as last read, and when.
     pub(super) lanes_cache: LanesCache,
     /// How long delivery states, statistics and attempt logs are kept.
@@ -160,6 +164,7 @@ impl RedisStore {
             quarantine: redis::Script::new(QUARANTINE_LUA),
             alive: redis::Script::new(ALIVE_LUA),
             lease_holder: Default::default(),
+            lease_confirmed: Default::default(),
             lanes_cache: Default::default(),
             delivery_state_ttl: settings.delivery.log_retention,
             disable_after: settings.delivery.disable_after,
@@ -258,6 +263,7 @@ impl RedisStore {
             quarantine: self.quarantine.clone(),
             alive: self.alive.clone(),
             lease_holder: Default::default(),
+            lease_confirmed: Default::default(),
             lanes_cache: Default::default(),
             delivery_state_ttl: self.delivery_state_ttl,
             disable_after: self.disable_after,
@@ -352,6 +358,19 @@ impl RedisStore {
     /// is in its share: partitions go round the instances alive, by name, so that each splits
     /// about as many journals; one that stops living (no note for `lease`) leaves its share
     /// to the others.
+    /// Lets this partition's journal lease go, if `consumer` holds it.
+    async fn give_up_lease(&self, consumer: &str) -> Result<(), StoreError> {
+        let mut inv = self.lease.prepare_invoke();
+        inv.key(self.keys.journal_lease())
+            .arg(consumer)
+            .arg("release")
+            .arg(0);
+        let _: i64 = self.run_script("journal_lease", inv).await?;
+        *lock_holder(&self.lease_holder) = None;
+        *lock_holder(&self.lease_confirmed) = None;
+        Ok(())
+    }
+
     async fn in_my_share(&self, consumer: &str, lease: Duration) -> Result<bool, StoreError> {
         let now = crate::time::unix_ms();
         let mut inv = self.alive.prepare_invoke();
@@ -373,10 +392,8 @@ fn share_owner(alive: &[String], index: usize) -> Option<&str> {
     alive.get(index % alive.len()).map(String::as_str)
 }
 
-/// The lease holder's lock; a panic elsewhere cannot leave it in a state worth refusing.
-pub(super) fn lock_holder(
-    m: &std::sync::Mutex<Option<String>>,
-) -> std::sync::MutexGuard<'_, Option<String>> {
+/// The lease holder's locks; a panic elsewhere cannot leave them in a state worth refusing.
+pub(super) fn lock_holder<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -424,11 +441,17 @@ impl SharedWork for RedisStore {
         consumer: &str,
         lease: Duration,
     ) -> Result<JournalLease, StoreError> {
+        let confirmed = *lock_holder(&self.lease_confirmed);
+        if confirmed.is_some_and(|at| at.elapsed() < lease / 4)
+            && lock_holder(&self.lease_holder).as_deref() == Some(consumer)
+        {
+            return Ok(JournalLease::Kept);
+        }
         if self.partition.count > 1 && !self.in_my_share(consumer, lease).await? {
             // Its instance takes it once this one lets go (the takeover reads what this
             // one had read first).
             if lock_holder(&self.lease_holder).is_some() {
-                self.release_journal_lease(consumer).await?;
+                self.give_up_lease(consumer).await?;
             }
             return Ok(JournalLease::HeldElsewhere);
         }
@@ -444,18 +467,13 @@ impl SharedWork for RedisStore {
             _ => JournalLease::HeldElsewhere,
         };
         let held = (state != JournalLease::HeldElsewhere).then(|| consumer.to_string());
+        *lock_holder(&self.lease_confirmed) = held.is_some().then(Instant::now);
         *lock_holder(&self.lease_holder) = held;
         Ok(state)
     }
 
     async fn release_journal_lease(&self, consumer: &str) -> Result<(), StoreError> {
-        let mut inv = self.lease.prepare_invoke();
-        inv.key(self.keys.journal_lease())
-            .arg(consumer)
-            .arg("release")
-            .arg(0);
-        let _: i64 = self.run_script("journal_lease", inv).await?;
-        *lock_holder(&self.lease_holder) = None;
+        self.give_up_lease(consumer).await?;
         if self.partition.count > 1 {
             // Stopping: its share goes to the others now, not when its note runs out.
             let key = self.keys.instances();
