@@ -163,7 +163,7 @@ for round in $(seq "$ROUNDS"); do
   while kill -0 "$H2_PID" 2>/dev/null; do sleep 0.1; done
   read -r rate h r n a < <(run forwarder)
   FWD+=("$rate")
-  echo "    round $round forwarder:  $rate delivered/s ($n delivered of $a answered 200); CPU per delivery: forwarder $h µs"
+  echo "    round $round forwarder:  $rate delivered/s ($n delivered); CPU per delivery: forwarder $h µs"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 m1=$(median "${ONE[@]}"); m2=$(median "${TWO[@]}"); mf=$(median "${FWD[@]}")

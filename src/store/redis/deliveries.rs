@@ -85,7 +85,7 @@ impl RedisStore {
     }
 
     fn requeue_invocation(&self, mode: &str) -> redis::ScriptInvocation<'_> {
-        let mut inv = self.requeue.prepare_invoke();
+        let mut inv = self.scripts.requeue.prepare_invoke();
         inv.key(self.keys.deliveries())
             .key(self.keys.retry())
             .key(self.keys.dead())
@@ -204,7 +204,7 @@ impl DeliveryQueue for RedisStore {
         }
         let (groups, refs) = log_groups(&c.resolutions);
         let acks = by_lane(&self.keys, &c.acks);
-        let mut inv = self.commit_attempts.prepare_invoke();
+        let mut inv = self.scripts.commit_attempts.prepare_invoke();
         inv.key(self.keys.deliveries())
             .key(self.keys.retry())
             .key(self.keys.dead())
@@ -356,10 +356,11 @@ fn log_groups(resolutions: &[Resolution]) -> (Vec<LogGroup<'_>>, Vec<(usize, usi
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn resolution(endpoint: &str, logged: bool) -> Resolution {
+    /// A delivered resolution for `endpoint`, with its attempt logged or not.
+    pub(in crate::store::redis) fn resolution(endpoint: &str, logged: bool) -> Resolution {
         Resolution {
             conversation: String::new(),
             kind: DeliveryKind::Event,

@@ -20,7 +20,7 @@ impl RedisStore {
         split: &[&Normalized],
         min_id: &str,
     ) -> redis::ScriptInvocation<'_> {
-        let mut inv = self.commit_events.prepare_invoke();
+        let mut inv = self.scripts.commit_events.prepare_invoke();
         inv.key(self.keys.inbound())
             .key(self.keys.events())
             .key(self.keys.stats())
@@ -154,7 +154,7 @@ impl EventLog for RedisStore {
                         entry,
                         error,
                     } => {
-                        let mut inv = self.quarantine.prepare_invoke();
+                        let mut inv = self.scripts.quarantine.prepare_invoke();
                         inv.key(self.keys.quarantine())
                             .key(self.keys.stats())
                             .key(self.keys.inbound())
@@ -216,7 +216,7 @@ impl EventLog for RedisStore {
     }
 
     async fn record_rejection(&self, r: &Rejection) -> Result<(), StoreError> {
-        let mut inv = self.append.prepare_invoke();
+        let mut inv = self.scripts.append.prepare_invoke();
         inv.key(self.keys.rejected())
             .key(self.keys.stats())
             // Exact, so the list's bound holds to the record.

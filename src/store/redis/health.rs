@@ -55,7 +55,7 @@ impl RedisStore {
         if rounds.is_empty() {
             return;
         }
-        let mut inv = self.health.prepare_invoke();
+        let mut inv = self.scripts.health.prepare_invoke();
         inv.key(self.keys.endpoints_version())
             .arg(crate::time::unix_ms())
             .arg(self.disable_after.as_millis() as u64)
@@ -72,33 +72,11 @@ impl RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::delivery::{AttemptLog, DeliveryKind};
 
     fn resolution(endpoint: &str, next: NextStep, attempted: bool) -> Resolution {
         Resolution {
-            conversation: String::new(),
-            kind: DeliveryKind::Event,
-            subject: "1-0".into(),
-            endpoint_id: endpoint.into(),
-            tenant_id: String::new(),
-            event_type: "t".into(),
-            attempt: 1,
-            received_at_ms: 0,
-            test: false,
             next,
-            log: attempted.then(|| AttemptLog {
-                endpoint_id: endpoint.into(),
-                kind: DeliveryKind::Event,
-                event_id: "1-0".into(),
-                event_type: "t".into(),
-                webhook_id: "w".into(),
-                attempt: 1,
-                at: 0,
-                duration_ms: 1,
-                status: Some(500),
-                error: None,
-                response: String::new(),
-            }),
+            ..crate::store::redis::deliveries::tests::resolution(endpoint, attempted)
         }
     }
 

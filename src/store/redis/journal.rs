@@ -19,7 +19,7 @@ impl RedisStore {
         received: usize,
     ) -> Result<Vec<String>, StoreError> {
         let inbound = self.keys.inbound();
-        let mut inv = self.append.prepare_invoke();
+        let mut inv = self.scripts.append.prepare_invoke();
         inv.key(&inbound)
             .key(self.keys.stats())
             .arg("MINID")

@@ -78,6 +78,33 @@ const REQUEUE_LUA: &str = concat!(
     include_str!("scripts/requeue.lua")
 );
 
+/// The Lua scripts, each hashed once and run by its SHA.
+pub(super) struct Scripts {
+    pub commit_events: redis::Script,
+    pub commit_attempts: redis::Script,
+    pub requeue: redis::Script,
+    pub lease: redis::Script,
+    pub health: redis::Script,
+    pub append: redis::Script,
+    pub quarantine: redis::Script,
+    pub alive: redis::Script,
+}
+
+impl Scripts {
+    fn new() -> Scripts {
+        Scripts {
+            commit_events: redis::Script::new(COMMIT_EVENTS_LUA),
+            commit_attempts: redis::Script::new(COMMIT_ATTEMPTS_LUA),
+            requeue: redis::Script::new(REQUEUE_LUA),
+            lease: redis::Script::new(LEASE_LUA),
+            health: redis::Script::new(HEALTH_LUA),
+            append: redis::Script::new(APPEND_LUA),
+            quarantine: redis::Script::new(QUARANTINE_LUA),
+            alive: redis::Script::new(ALIVE_LUA),
+        }
+    }
+}
+
 pub struct RedisStore {
     /// Only for blocking reads (`XREADGROUP … BLOCK`), which would hold up every other
     /// command on a shared connection. A connection of its own rather than a pooled one: a
@@ -97,14 +124,7 @@ pub struct RedisStore {
     /// Replicas a journal append waits for, and for how long (`redis.wait_replicas`).
     pub(super) wait_replicas: u32,
     pub(super) wait_timeout: Duration,
-    pub(super) commit_events: redis::Script,
-    pub(super) commit_attempts: redis::Script,
-    pub(super) requeue: redis::Script,
-    pub(super) lease: redis::Script,
-    pub(super) health: redis::Script,
-    pub(super) append: redis::Script,
-    pub(super) quarantine: redis::Script,
-    pub(super) alive: redis::Script,
+    pub(super) scripts: Arc<Scripts>,
     /// The consumer whose journal lease this handle holds: its commits of split entries are
     /// refused once another consumer holds the lease.
     pub(super) lease_holder: std::sync::Mutex<Option<String>>,
@@ -155,14 +175,7 @@ impl RedisStore {
             rejected_keep: settings.ingress.rejected_records_kept(),
             wait_replicas: r.wait_replicas,
             wait_timeout: r.wait_timeout,
-            commit_events: redis::Script::new(COMMIT_EVENTS_LUA),
-            commit_attempts: redis::Script::new(COMMIT_ATTEMPTS_LUA),
-            requeue: redis::Script::new(REQUEUE_LUA),
-            lease: redis::Script::new(LEASE_LUA),
-            health: redis::Script::new(HEALTH_LUA),
-            append: redis::Script::new(APPEND_LUA),
-            quarantine: redis::Script::new(QUARANTINE_LUA),
-            alive: redis::Script::new(ALIVE_LUA),
+            scripts: Arc::new(Scripts::new()),
             lease_holder: Default::default(),
             lease_confirmed: Default::default(),
             lanes_cache: Default::default(),
@@ -254,14 +267,7 @@ impl RedisStore {
             rejected_keep: self.rejected_keep,
             wait_replicas: self.wait_replicas,
             wait_timeout: self.wait_timeout,
-            commit_events: self.commit_events.clone(),
-            commit_attempts: self.commit_attempts.clone(),
-            requeue: self.requeue.clone(),
-            lease: self.lease.clone(),
-            health: self.health.clone(),
-            append: self.append.clone(),
-            quarantine: self.quarantine.clone(),
-            alive: self.alive.clone(),
+            scripts: self.scripts.clone(),
             lease_holder: Default::default(),
             lease_confirmed: Default::default(),
             lanes_cache: Default::default(),
@@ -360,7 +366,7 @@ impl RedisStore {
     /// to the others.
     /// Lets this partition's journal lease go, if `consumer` holds it.
     async fn give_up_lease(&self, consumer: &str) -> Result<(), StoreError> {
-        let mut inv = self.lease.prepare_invoke();
+        let mut inv = self.scripts.lease.prepare_invoke();
         inv.key(self.keys.journal_lease())
             .arg(consumer)
             .arg("release")
@@ -373,7 +379,7 @@ impl RedisStore {
 
     async fn in_my_share(&self, consumer: &str, lease: Duration) -> Result<bool, StoreError> {
         let now = crate::time::unix_ms();
-        let mut inv = self.alive.prepare_invoke();
+        let mut inv = self.scripts.alive.prepare_invoke();
         inv.key(self.keys.instances())
             .arg(now)
             .arg(lease.as_millis() as u64)
@@ -455,7 +461,7 @@ impl SharedWork for RedisStore {
             }
             return Ok(JournalLease::HeldElsewhere);
         }
-        let mut inv = self.lease.prepare_invoke();
+        let mut inv = self.scripts.lease.prepare_invoke();
         inv.key(self.keys.journal_lease())
             .arg(consumer)
             .arg("hold")
