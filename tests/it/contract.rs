@@ -37,48 +37,50 @@ pub async fn embedded_subject(tune: fn(&mut Settings)) -> Subject {
     }
 }
 
-/// A fresh Redis backend on a redis-server of its own.
-pub async fn redis_subject(tune: fn(&mut Settings)) -> Subject {
-    let redis = RedisServer::start();
-    let mut settings = test_settings(&redis.url());
+/// A fresh Redis backend (as `redis.*` says once `tune` has had its say) on `server`, a
+/// redis-server or a cluster of its own, kept alive with it.
+async fn redis_subject_on(
+    server: impl std::any::Any,
+    url: String,
+    layout: fn(&mut Settings),
+    tune: fn(&mut Settings),
+) -> Subject {
+    let mut settings = test_settings(&url);
+    layout(&mut settings);
     tune(&mut settings);
-    let backend: Arc<dyn Backend> =
-        Arc::new(RedisStore::new(&settings, crate::helpers::test_secrets()).expect("store"));
+    let backend = open_redis(&settings, crate::helpers::test_secrets()).expect("store");
     backend.prepare().await.expect("prepare");
     Subject {
         backend,
-        _keep: Box::new(redis),
+        _keep: Box::new(server),
     }
+}
+
+/// A fresh Redis backend on a redis-server of its own.
+pub async fn redis_subject(tune: fn(&mut Settings)) -> Subject {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    redis_subject_on(redis, url, |_| {}, tune).await
 }
 
 /// A fresh Redis backend of four partitions on a redis-server of its own (the tests' WhatsApp
 /// account falls in partition 1, so the contract is kept with marked ids).
 pub async fn partitioned_subject(tune: fn(&mut Settings)) -> Subject {
     let redis = RedisServer::start();
-    let mut settings = test_settings(&redis.url());
-    settings.redis.partitions = crate::partitions_contract::PARTITIONS;
-    tune(&mut settings);
-    let backend = open_redis(&settings, crate::helpers::test_secrets()).expect("store");
-    backend.prepare().await.expect("prepare");
-    Subject {
-        backend,
-        _keep: Box::new(redis),
-    }
+    let url = redis.url();
+    let layout = |s: &mut Settings| s.redis.partitions = crate::partitions_contract::PARTITIONS;
+    redis_subject_on(redis, url, layout, tune).await
 }
 
 /// A fresh Redis backend of four partitions on a Redis Cluster of its own (three masters).
 pub async fn cluster_subject(tune: fn(&mut Settings)) -> Subject {
     let cluster = crate::cluster::RedisCluster::start(3, 0);
-    let mut settings = test_settings(&cluster.url());
-    settings.redis.cluster = true;
-    settings.redis.partitions = crate::partitions_contract::PARTITIONS;
-    tune(&mut settings);
-    let backend = open_redis(&settings, crate::helpers::test_secrets()).expect("store");
-    backend.prepare().await.expect("prepare");
-    Subject {
-        backend,
-        _keep: Box::new(cluster),
-    }
+    let url = cluster.url();
+    let layout = |s: &mut Settings| {
+        s.redis.cluster = true;
+        s.redis.partitions = crate::partitions_contract::PARTITIONS;
+    };
+    redis_subject_on(cluster, url, layout, tune).await
 }
 
 fn entry(wamids: &[&str]) -> JournalEntry {
