@@ -153,7 +153,7 @@ pub(super) async fn event_deliveries(
 
 /// An event with the state of its deliveries (a tenant sees only its endpoints' ones, and
 /// only events routed to them).
-#[utoipa::path(get, path = "/api/v1/events/{id}", operation_id = "get_event", tag = "events", params(("id" = String, Path, pattern = r"^(evt_)?[0-9]+-[0-9]+$", description = "The event id, or the `webhook-id` its receivers got")), responses((status = 200, description = "The event with its deliveries", body = crate::http::openapi::EventDetail), crate::http::openapi::Errors))]
+#[utoipa::path(get, path = "/api/v1/events/{id}", operation_id = "get_event", tag = "events", params(("id" = String, Path, pattern = r"^(evt_)?[0-9]+-[0-9]+(~[0-9]+)?$", description = "The event id (`~p`: made by partition p, see the README's Scale-out), or the `webhook-id` its receivers got")), responses((status = 200, description = "The event with its deliveries", body = crate::http::openapi::EventDetail), crate::http::openapi::Errors))]
 pub async fn get_event(
     caller: Caller,
     state: web::Data<AppState>,

@@ -21,7 +21,7 @@ fn admin_only(actor: &Actor) -> Result<(), ApiError> {
 /// `POST /api/v1/quarantine/{id}/reprocess`: the body goes back into the journal as it was
 /// received; `202` with its new `journal_id`. If it still cannot be split it is quarantined
 /// again, under a new id.
-#[utoipa::path(post, path = "/api/v1/quarantine/{id}/reprocess", operation_id = "reprocess", tag = "operations", params(("id" = String, Path, pattern = r"^[0-9]+-[0-9]+$", description = "The quarantined body\'s id")), responses((status = 202, description = "Back in the journal", body = Object), crate::http::openapi::Errors))]
+#[utoipa::path(post, path = "/api/v1/quarantine/{id}/reprocess", operation_id = "reprocess", tag = "operations", params(("id" = String, Path, pattern = r"^[0-9]+-[0-9]+(~[0-9]+)?$", description = "The quarantined body\'s id")), responses((status = 202, description = "Back in the journal", body = Object), crate::http::openapi::Errors))]
 pub async fn reprocess(
     actor: Actor,
     state: web::Data<AppState>,
@@ -36,7 +36,7 @@ pub async fn reprocess(
 }
 
 /// `DELETE /api/v1/quarantine/{id}`.
-#[utoipa::path(delete, path = "/api/v1/quarantine/{id}", operation_id = "corrections_delete", tag = "operations", params(("id" = String, Path, pattern = r"^[0-9]+-[0-9]+$", description = "The quarantined body\'s id")), responses((status = 204, description = "Deleted"), crate::http::openapi::Errors))]
+#[utoipa::path(delete, path = "/api/v1/quarantine/{id}", operation_id = "corrections_delete", tag = "operations", params(("id" = String, Path, pattern = r"^[0-9]+-[0-9]+(~[0-9]+)?$", description = "The quarantined body\'s id")), responses((status = 204, description = "Deleted"), crate::http::openapi::Errors))]
 pub async fn delete(
     actor: Actor,
     state: web::Data<AppState>,
@@ -54,7 +54,7 @@ pub async fn delete(
 /// `DELETE /api/v1/events/{id}` (the event id, or the `webhook-id` its receivers got): the
 /// event, its index entries and delivery states go for everyone; its dedup keys stay, so
 /// Meta's resend of it is still recognised.
-#[utoipa::path(delete, path = "/api/v1/events/{id}", operation_id = "delete_event", tag = "events", params(("id" = String, Path, pattern = r"^(evt_)?[0-9]+-[0-9]+$", description = "The event id, or the `webhook-id` its receivers got")), responses((status = 204, description = "Deleted"), crate::http::openapi::Errors))]
+#[utoipa::path(delete, path = "/api/v1/events/{id}", operation_id = "delete_event", tag = "events", params(("id" = String, Path, pattern = r"^(evt_)?[0-9]+-[0-9]+(~[0-9]+)?$", description = "The event id (`~p`: made by partition p, see the README's Scale-out), or the `webhook-id` its receivers got")), responses((status = 204, description = "Deleted"), crate::http::openapi::Errors))]
 pub async fn delete_event(
     actor: Actor,
     state: web::Data<AppState>,

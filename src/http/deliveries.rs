@@ -245,7 +245,7 @@ async fn replay_at_rate(
 }
 
 /// Attempts one event's delivery to one endpoint again now.
-#[utoipa::path(post, path = "/api/v1/events/{id}/deliveries/{endpoint_id}/retry", operation_id = "retry_one", tag = "deliveries", params(("id" = String, Path, pattern = r"^(evt_)?[0-9]+-[0-9]+$", description = "The event id, or the `webhook-id` its receivers got"), ("endpoint_id" = String, Path, description = "An endpoint id")), responses((status = 202, description = "The attempt is queued", body = Object), crate::http::openapi::Errors))]
+#[utoipa::path(post, path = "/api/v1/events/{id}/deliveries/{endpoint_id}/retry", operation_id = "retry_one", tag = "deliveries", params(("id" = String, Path, pattern = r"^(evt_)?[0-9]+-[0-9]+(~[0-9]+)?$", description = "The event id (`~p`: made by partition p, see the README's Scale-out), or the `webhook-id` its receivers got"), ("endpoint_id" = String, Path, description = "An endpoint id")), responses((status = 202, description = "The attempt is queued", body = Object), crate::http::openapi::Errors))]
 pub async fn retry_one(
     actor: Actor,
     state: web::Data<AppState>,
