@@ -302,3 +302,85 @@ macro_rules! partitioned_guarantees {
 
 partitioned_guarantees!(one_redis, partitioned_subject);
 partitioned_guarantees!(cluster, cluster_subject);
+
+/// A round of outcomes over two partitions that one of them refuses is committed again whole
+/// by the dispatcher; the partition that took it the first time does not take it twice.
+#[actix_web::test]
+async fn a_round_one_partition_refused_is_not_applied_twice_where_it_was_taken() {
+    let redis = crate::helpers::RedisServer::start();
+    let mut settings = crate::helpers::test_settings(&redis.url());
+    settings.redis.partitions = PARTITIONS;
+    let b = open_redis(&settings, crate::helpers::test_secrets()).expect("store");
+    b.prepare().await.expect("prepare");
+    // One account in partition 0, one in another.
+    let pages = accounts(PARTITIONS * 4);
+    let first = pages
+        .iter()
+        .find(|p| of_entry(p, PARTITIONS) == 0)
+        .expect("partition 0");
+    let other = pages
+        .iter()
+        .find(|p| of_entry(p, PARTITIONS) != 0)
+        .expect("another");
+    let refusing = of_entry(other, PARTITIONS);
+    store_routed(
+        &*b,
+        vec![page_request(&[first.clone(), other.clone()], "x")],
+        "ep_1",
+    )
+    .await;
+    let read = b
+        .read_deliveries("d", ReadFrom::New, 100, NO_WAIT)
+        .await
+        .expect("read");
+    let mut read = read;
+    read.extend(
+        b.read_deliveries("d", ReadFrom::New, 100, NO_WAIT)
+            .await
+            .expect("read"),
+    );
+    assert_eq!(read.len(), 2, "{read:?}");
+    let dead = |r: &DeliveryRecord| {
+        crate::contract::resolution(
+            r,
+            NextStep::Dead {
+                reason: "gave up".into(),
+            },
+        )
+    };
+    let round = AttemptCommit {
+        resolutions: read.iter().map(dead).collect(),
+        acks: read.iter().map(|r| r.id.clone()).collect(),
+        stats: Vec::new(),
+    };
+    // The other partition's dead letters cannot be written (a key of the wrong type).
+    let dead_key = Keys::for_partition(&settings.redis.prefix, true, refusing).dead();
+    let set = |value: Option<&str>| {
+        let mut c = redis.connection();
+        match value {
+            Some(v) => redis::cmd("SET").arg(&dead_key).arg(v).query::<()>(&mut c),
+            None => redis::cmd("DEL").arg(&dead_key).query::<()>(&mut c),
+        }
+        .expect("redis")
+    };
+    set(Some("not a stream"));
+    assert!(
+        b.commit_attempts(&round).await.is_err(),
+        "one partition refuses"
+    );
+    set(None);
+    b.commit_attempts(&round).await.expect("the round again");
+    let listed = b
+        .list_dead(&DeadQuery {
+            limit: 10,
+            ..DeadQuery::default()
+        })
+        .await
+        .expect("dead");
+    assert_eq!(
+        listed.items.len(),
+        2,
+        "one dead letter each: {:?}",
+        listed.items
+    );
+}

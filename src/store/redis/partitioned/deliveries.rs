@@ -21,13 +21,8 @@ fn fingerprint(c: &AttemptCommit) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     c.acks.hash(&mut h);
     for r in &c.resolutions {
-        (
-            &r.subject,
-            &r.endpoint_id,
-            r.attempt,
-            format!("{:?}", r.next),
-        )
-            .hash(&mut h);
+        (&r.subject, &r.endpoint_id, r.attempt).hash(&mut h);
+        std::mem::discriminant(&r.next).hash(&mut h);
     }
     h.finish()
 }
@@ -106,9 +101,9 @@ impl DeliveryQueue for PartitionedStore {
         {
             split("id", id, self.count())?;
         }
-        let round = fingerprint(c);
+        // Only a round that follows a partly committed one needs recognising.
         let mut done = match lock(&self.partly_committed).take() {
-            Some((fp, done)) if fp == round => done,
+            Some((fp, done)) if fp == fingerprint(c) => done,
             _ => Vec::new(),
         };
         let mut first = true;
@@ -122,7 +117,7 @@ impl DeliveryQueue for PartitionedStore {
                 continue;
             }
             if let Err(e) = self.parts[p].commit_attempts(&part).await {
-                *lock(&self.partly_committed) = Some((round, done));
+                *lock(&self.partly_committed) = Some((fingerprint(c), done));
                 return Err(e);
             }
             done.push(p);
