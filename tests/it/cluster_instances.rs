@@ -20,6 +20,9 @@ use crate::ordering::{
 use crate::receiver::Receiver;
 
 const PARTITIONS: usize = 4;
+/// Requests of the failover test, sent by this many senders at once.
+const REQUESTS: usize = 240;
+const SENDERS: usize = 8;
 
 fn cluster_env(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
     let mut env = vec![
@@ -119,14 +122,15 @@ async fn every_request_answered_is_delivered_when_its_master_fails_over_with_wai
     let doomed = lock(&cluster).master_of(&tag);
     let sent = Arc::new(AtomicUsize::new(0));
 
-    // Requests one after the other, each until answered 200 (as Meta retries), the business
-    // accounts in turn, each message a conversation of its own.
-    let sender = {
-        let sent = sent.clone();
+    // Eight senders at once, each sending its requests one after the other, each until
+    // answered 200 (as Meta retries); the business accounts in turn, each message a
+    // conversation of its own.
+    let client = reqwest::Client::new();
+    let stream = |first: usize| {
+        let (sent, client, base) = (sent.clone(), client.clone(), base.clone());
         async move {
-            let client = reqwest::Client::new();
             let mut answered = BTreeSet::new();
-            for i in 0..60 {
+            for i in (first..REQUESTS).step_by(SENDERS) {
                 let account = 1 + i % 2;
                 let (wamid, from) = (format!("wamid.fo.{i}"), format!("1555{i:04}"));
                 let body = whatsapp_request(
@@ -143,13 +147,16 @@ async fn every_request_answered_is_delivered_when_its_master_fails_over_with_wai
             answered
         }
     };
+    let sender = async {
+        let streams = futures_util::future::join_all((0..SENDERS).map(stream)).await;
+        streams.into_iter().flatten().collect::<BTreeSet<String>>()
+    };
     // A third of the way: kill that master; once its replica took over, bring the old master
     // back (as the new one's replica, so that writes there can be replicated again).
     let chaos = {
-        let cluster = cluster.clone();
-        let tag = tag.clone();
+        let (cluster, tag, sent) = (cluster.clone(), tag.clone(), sent.clone());
         async move {
-            while sent.load(Ordering::Relaxed) < 20 {
+            while sent.load(Ordering::Relaxed) < REQUESTS / 3 {
                 actix_web::rt::time::sleep(Duration::from_millis(20)).await;
             }
             actix_web::rt::task::spawn_blocking(move || {
@@ -166,7 +173,11 @@ async fn every_request_answered_is_delivered_when_its_master_fails_over_with_wai
         }
     };
     let (answered, ()) = tokio::join!(sender, chaos);
-    assert_eq!(answered.len(), 60, "every request answered 200 in the end");
+    assert_eq!(
+        answered.len(),
+        REQUESTS,
+        "every request answered 200 in the end"
+    );
     assert_ne!(
         lock(&cluster).master_of(&tag),
         doomed,
