@@ -212,6 +212,32 @@ async fn deliveries_of_every_partition_are_read_and_resolved_in_it(b: Arc<dyn Ba
     }
 }
 
+async fn pending_reads_go_through_every_partitions_held_deliveries(b: Arc<dyn Backend>) {
+    let pages = accounts(6);
+    let events: BTreeSet<String> = store_routed(&*b, vec![page_request(&pages, "p")], "ep_1")
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    // Every delivery read and none acknowledged, as by a consumer that died.
+    while !b
+        .read_deliveries("d", ReadFrom::New, 100, NO_WAIT)
+        .await
+        .expect("read")
+        .is_empty()
+    {}
+    // Back, it reads what it held: each partition's share comes in turn.
+    let mut seen = BTreeSet::new();
+    for _ in 0..2 * PARTITIONS {
+        let held = b
+            .read_deliveries("d", ReadFrom::Pending, 100, NO_WAIT)
+            .await
+            .expect("pending");
+        seen.extend(held.into_iter().map(|r| r.subject));
+    }
+    assert_eq!(seen, events, "every partition's held deliveries");
+}
+
 async fn instances_share_the_journals_and_take_over_a_stopped_ones_share(b: Arc<dyn Backend>) {
     let lease = Duration::from_millis(600);
     let (a, c) = (b.journal_partitions(), b.journal_partitions());
@@ -285,6 +311,13 @@ macro_rules! partitioned_guarantees {
             async fn deliveries_of_every_partition_are_read_and_resolved_in_it() {
                 let s = subject().await;
                 super::deliveries_of_every_partition_are_read_and_resolved_in_it(s.backend.clone())
+                    .await;
+            }
+
+            #[actix_web::test]
+            async fn pending_reads_go_through_every_partitions_held_deliveries() {
+                let s = subject().await;
+                super::pending_reads_go_through_every_partitions_held_deliveries(s.backend.clone())
                     .await;
             }
 

@@ -85,6 +85,7 @@ impl DeliveryQueue for PartitionedStore {
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.read_in_turn(
             from,
+            count,
             block,
             &self.pending_deliveries,
             |p, from, block| self.parts[p].read_deliveries(consumer, from, count, block),

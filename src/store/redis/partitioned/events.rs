@@ -59,6 +59,7 @@ impl Journal for PartitionedStore {
     ) -> Result<Vec<JournalRecord>, StoreError> {
         self.read_in_turn(
             from,
+            count,
             block,
             &self.pending_journal,
             |p, from, block| self.parts[p].read_journal(consumer, from, count, block),

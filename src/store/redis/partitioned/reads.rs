@@ -4,8 +4,9 @@
 //! none has, one partition (the next in turn) is waited on, for at most [`WAIT_ONE`], so that
 //! an entry arriving elsewhere waits no longer than that. A partition that fails (its master
 //! is down, or failing over) is passed over; the read fails only when every one does.
-//! Pending entries: one pass goes through the partitions in order, each until it has nothing
-//! more; the pass ends (an empty answer) after the last.
+//! Pending entries: one pass goes through the partitions in order, each until its own pass
+//! ends (a read that brings fewer than asked); after the last, the next pass starts with the
+//! first, and a read that finds nothing in any partition answers empty.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -18,10 +19,12 @@ use crate::store::{ReadFrom, StoreError};
 const WAIT_ONE: Duration = Duration::from_millis(100);
 
 impl PartitionedStore {
-    /// `read(p, from, block)` reads partition p; `mark` marks what it returns as p's.
+    /// `read(p, from, block)` reads up to `count` of partition p; `mark` marks what it
+    /// returns as p's.
     pub(super) async fn read_in_turn<T, F, Fut>(
         &self,
         from: ReadFrom,
+        count: usize,
         block: Duration,
         pass: &Mutex<usize>,
         read: F,
@@ -64,11 +67,15 @@ impl PartitionedStore {
             ReadFrom::Pending => loop {
                 let p = *lock(pass);
                 let got = read(p, from, Duration::ZERO).await?;
+                // Fewer than asked: the partition's own pass is over (its next pending read
+                // would start again from its oldest), so the next read goes on with the next.
+                let next = (p + 1) % self.count();
+                if got.len() < count {
+                    *lock(pass) = next;
+                }
                 if !got.is_empty() {
                     return Ok(marked(p, got));
                 }
-                let next = (p + 1) % self.count();
-                *lock(pass) = next;
                 if next == 0 {
                     return Ok(Vec::new());
                 }
