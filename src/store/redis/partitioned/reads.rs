@@ -6,7 +6,7 @@
 //! is down, or failing over) is passed over; the read fails only when every one does.
 //! Pending entries: one pass goes through the partitions in order, each until its own pass
 //! ends (a read that brings fewer than asked); after the last, the next pass starts with the
-//! first, and a read that finds nothing in any partition answers empty.
+//! first. A read answers empty only when no partition holds anything for the consumer.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -64,22 +64,22 @@ impl PartitionedStore {
                 }
                 Ok(marked(p, read(p, from, block.min(WAIT_ONE)).await?))
             }
-            ReadFrom::Pending => loop {
-                let p = *lock(pass);
-                let got = read(p, from, Duration::ZERO).await?;
-                // Fewer than asked: the partition's own pass is over (its next pending read
-                // would start again from its oldest), so the next read goes on with the next.
-                let next = (p + 1) % self.count();
-                if got.len() < count {
-                    *lock(pass) = next;
+            ReadFrom::Pending => {
+                for _ in 0..self.count() {
+                    let p = *lock(pass);
+                    let got = read(p, from, Duration::ZERO).await?;
+                    // Fewer than asked: the partition's own pass is over (its next pending
+                    // read would start again from its oldest); the next read goes on with the
+                    // next partition.
+                    if got.len() < count {
+                        *lock(pass) = (p + 1) % self.count();
+                    }
+                    if !got.is_empty() {
+                        return Ok(marked(p, got));
+                    }
                 }
-                if !got.is_empty() {
-                    return Ok(marked(p, got));
-                }
-                if next == 0 {
-                    return Ok(Vec::new());
-                }
-            },
+                Ok(Vec::new())
+            }
         }
     }
 }
